@@ -1,0 +1,31 @@
+import { execFileSync } from 'node:child_process'
+
+/**
+ * Where the real tools the tests talk to come from. A missing tool fails the test with the step that
+ * installs it, never a skip.
+ */
+const INSTALL: Record<string, string> = {
+  ipfs: 'run `.ci/install-kubo` (builds Kubo v0.43.0 into ~/.cache/cidmirror/bin) or put Kubo >= 0.40 on PATH',
+  rsync: 'run `apt-get install rsync`',
+  openssl: 'run `apt-get install openssl`',
+}
+
+const found = new Map<string, string>()
+
+/** Absolute path of a tool, or throws naming the install step. */
+export function tool(name: 'ipfs' | 'rsync' | 'openssl'): string {
+  const cached = found.get(name)
+  if (cached) return cached
+  const override = name === 'ipfs' ? process.env.CIDMIRROR_IPFS_BIN : undefined
+  const candidates = override ? [override] : [name]
+  for (const c of candidates) {
+    try {
+      const path = execFileSync('sh', ['-c', `command -v "${c}"`], { encoding: 'utf8' }).trim()
+      if (path) {
+        found.set(name, path)
+        return path
+      }
+    } catch {}
+  }
+  throw new Error(`${name} not found: ${INSTALL[name]}`)
+}
