@@ -1,15 +1,17 @@
+import { CidmirrorError } from '../errors.ts'
+
 /**
  * The seam between the job state machine and whatever fetches a mirror (tunasync's provider.go).
- * One implementation per file in `providers/`.
+ * One implementation per file in `providers/`; `createProvider()` in `providers/index.ts` picks one.
  */
 export interface RunContext {
-  /** Absolute path of this run's log file; stdout and stderr of every child go there. */
+  /** Absolute path of this run's log file; stdout and stderr of every child are appended there. */
   logFile: string
   /** Aborts the run: TERM to the whole process group, KILL after the grace period. */
   signal: AbortSignal
   /** Extra environment from hooks (e.g. the exclude list of evicted files). */
   env: Record<string, string>
-  /** Extra rsync arguments added by pre-exec hooks (e.g. `--exclude-from=FILE`). */
+  /** Extra rsync arguments added by pre-exec hooks (e.g. `--exclude-from=FILE`); ignored by `command`. */
   extraArgs: string[]
 }
 
@@ -18,12 +20,30 @@ export interface RunResult {
   size?: string
 }
 
-/** A failed run; `message` is what the job status shows as its error. */
-export class ProviderError extends Error {
-  readonly code: string
+/** Stable codes of a failed run. */
+export type ProviderErrorCode =
+  /** The program exited with a code not counted as success (`exitCode` set). */
+  | 'CIDMIRROR_ERR_SYNC_EXIT'
+  /** The program died from a signal it was not sent by cidmirror. */
+  | 'CIDMIRROR_ERR_SYNC_SIGNAL'
+  /** The run took longer than the mirror's `timeout`; its process group was killed. */
+  | 'CIDMIRROR_ERR_SYNC_TIMEOUT'
+  /** `RunContext.signal` aborted the run (stop, shutdown); its process group was killed. */
+  | 'CIDMIRROR_ERR_SYNC_ABORTED'
+  /** The program could not be started (not found, not executable, working folder not creatable). */
+  | 'CIDMIRROR_ERR_SYNC_SPAWN'
+  /** `fail_on_match` matched the run's log. */
+  | 'CIDMIRROR_ERR_SYNC_FAIL_ON_MATCH'
+
+/** A failed run; `message` is what the job status shows as its error (`rsync exited 23: partial transfer due to error`). */
+export class ProviderError extends CidmirrorError {
+  override readonly code: string
   readonly exitCode: number | undefined
-  constructor(message: string, options: { code: string; exitCode?: number; cause?: unknown }) {
-    super(message, { cause: options.cause })
+  constructor(
+    message: string,
+    options: { code: ProviderErrorCode | string; exitCode?: number; cause?: unknown },
+  ) {
+    super(options.code, message, { cause: options.cause })
     this.name = 'ProviderError'
     this.code = options.code
     this.exitCode = options.exitCode
@@ -34,10 +54,14 @@ export interface Provider {
   readonly name: string
   readonly kind: 'rsync' | 'two-stage-rsync' | 'command'
   readonly upstream: string
-  /** Folder the mirror lives in. */
+  /** Folder the mirror lives in (created by `run` when missing). */
   readonly workingDir: string
   /** Folder of this mirror's logs. */
   readonly logDir: string
-  /** Runs one sync. Resolves on success, rejects with ProviderError on failure or abort. */
+  /**
+   * Runs one sync. Resolves on success, rejects with ProviderError on failure, abort or timeout (the
+   * provider enforces the mirror's `timeoutMs` itself, over all stages). Never rejects with anything else
+   * for a failure of the synced program.
+   */
   run(ctx: RunContext): Promise<RunResult>
 }

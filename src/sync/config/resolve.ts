@@ -1,0 +1,311 @@
+import { readFileSync } from 'node:fs'
+import { homedir, hostname } from 'node:os'
+import { join, normalize, resolve, sep } from 'node:path'
+import { ConfigError } from '../errors.ts'
+import type { FileDoc, RawMirror } from './read.ts'
+import type { DATABASE, GLOBAL, MANAGER, SERVER } from './schema.ts'
+import type { Config, GlobalConfig, ManagerConfig, MirrorConfig, ProviderKind } from './types.ts'
+import { badValue, expandTemplate, type Parsed, type Where } from './values.ts'
+
+export const DEFAULTS = {
+  concurrent: 4,
+  intervalMs: 120 * 60_000,
+  retry: 2,
+  timeoutMs: 0,
+  logKeep: 10,
+  killGraceMs: 10_000,
+  rsyncTimeoutMs: 120_000,
+  apiBase: 'http://127.0.0.1:14242',
+  serverAddr: '127.0.0.1',
+  serverPort: 6000,
+} as const
+
+/** A section merged over all files, with the file each key came from. */
+interface Merged<T> {
+  values: T
+  from: Record<string, Where>
+}
+
+function merge<T extends object>(
+  docs: FileDoc[],
+  section: 'global' | 'manager' | 'server' | 'database',
+): Merged<T> {
+  const values: Record<string, unknown> = {}
+  const from: Record<string, Where> = {}
+  for (const doc of docs) {
+    for (const [k, v] of Object.entries(doc[section])) {
+      const earlier = from[k]
+      if (earlier) {
+        throw new ConfigError(
+          'CIDMIRROR_ERR_CONFIG_DUPLICATE',
+          doc.where.file,
+          `${section}.${k}`,
+          `already set in ${earlier.file}`,
+        )
+      }
+      values[k] = v
+      from[k] = doc.where
+    }
+  }
+  return { values: values as T, from }
+}
+
+export function resolveConfig(docs: FileDoc[]): Config {
+  const main = docs[0] as FileDoc
+  const g = merge<Parsed<typeof GLOBAL>>(docs, 'global')
+  const m = merge<Parsed<typeof MANAGER>>(docs, 'manager')
+  const s = merge<Parsed<typeof SERVER>>(docs, 'server')
+  const d = merge<Parsed<typeof DATABASE>>(docs, 'database')
+
+  const name = g.values.name ?? hostname()
+  const stateDir = join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'cidmirror', name)
+  const gv = g.values
+  const global: GlobalConfig = {
+    name,
+    mirrorDir: gv.mirror_dir ?? '',
+    logDir: gv.log_dir ?? join(stateDir, 'log', '{{.Name}}'),
+    concurrent: gv.concurrent ?? DEFAULTS.concurrent,
+    intervalMs: gv.interval || DEFAULTS.intervalMs,
+    retry: gv.retry || DEFAULTS.retry,
+    timeoutMs: gv.timeout ?? DEFAULTS.timeoutMs,
+    rsyncOptions: gv.rsync_options ?? [],
+    execOnSuccess: gv.exec_on_success ?? [],
+    execOnFailure: gv.exec_on_failure ?? [],
+    successExitCodes: uniq([
+      ...(gv.success_exit_codes ?? []),
+      ...(gv.dangerous_global_success_exit_codes ?? []),
+    ]),
+    rsyncSuccessExitCodes: uniq([
+      ...(gv.rsync_success_exit_codes ?? []),
+      ...(gv.dangerous_global_rsync_success_exit_codes ?? []),
+    ]),
+    logKeep: gv.log_keep ?? DEFAULTS.logKeep,
+    killGraceMs: gv.kill_grace ?? DEFAULTS.killGraceMs,
+  }
+
+  const manager = resolveManager(m, main.where)
+  const sv = s.values
+  const server = {
+    hostname: sv.hostname ?? hostname(),
+    listenAddr: sv.listen_addr ?? DEFAULTS.serverAddr,
+    listenPort: sv.listen_port ?? DEFAULTS.serverPort,
+    sslCert: sv.ssl_cert,
+    sslKey: sv.ssl_key,
+  }
+  if (Boolean(server.sslCert) !== Boolean(server.sslKey)) {
+    const w = s.from.ssl_cert ?? s.from.ssl_key ?? main.where
+    badValue(w, server.sslCert ? 'server.ssl_key' : 'server.ssl_cert', 'ssl_cert and ssl_key go together')
+  }
+  const database = { path: d.values.path ?? join(stateDir, 'db') }
+
+  const mirrors: MirrorConfig[] = []
+  const names = new Map<string, MirrorConfig>()
+  for (const doc of docs) {
+    for (const raw of doc.mirrors) {
+      for (const leaf of flatten(raw, undefined)) {
+        const mirror = resolveMirror(leaf, global, g.from.mirror_dir ?? main.where)
+        const dup = names.get(mirror.name)
+        if (dup) {
+          throw new ConfigError(
+            'CIDMIRROR_ERR_CONFIG_DUPLICATE',
+            mirror.source.file,
+            `${mirror.source.key}.name`,
+            `mirror "${mirror.name}" is already defined at ${dup.source.file}: ${dup.source.key}`,
+          )
+        }
+        names.set(mirror.name, mirror)
+        mirrors.push(mirror)
+      }
+    }
+  }
+
+  return {
+    file: main.where.file,
+    files: docs.map((x) => x.where.file),
+    global,
+    manager,
+    server,
+    database,
+    mirrors,
+  }
+}
+
+function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): ManagerConfig {
+  const v = m.values
+  const list =
+    v.api_base_list && v.api_base_list.length > 0 ? v.api_base_list : [v.api_base ?? DEFAULTS.apiBase]
+  for (const [i, u] of list.entries()) {
+    const key =
+      v.api_base_list && v.api_base_list.length > 0 ? `manager.api_base_list[${i}]` : 'manager.api_base'
+    const where = m.from.api_base_list ?? m.from.api_base ?? mainWhere
+    let url: URL
+    try {
+      url = new URL(u)
+    } catch {
+      badValue(where, key, `"${u}" is not a URL (e.g. "http://127.0.0.1:14242")`)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      badValue(where, key, `"${u}" is not an http(s) URL`)
+  }
+  const apiBase = (list[0] as string).replace(/\/+$/, '')
+  const url = new URL(apiBase)
+  if (v.token !== undefined && v.token_file !== undefined) {
+    badValue(m.from.token_file as Where, 'manager.token_file', 'set token or token_file, not both')
+  }
+  let token = v.token
+  if (v.token_file !== undefined) {
+    try {
+      token = readFileSync(v.token_file, 'utf8').trim()
+    } catch (err) {
+      throw new ConfigError(
+        'CIDMIRROR_ERR_CONFIG_READ',
+        (m.from.token_file as Where).file,
+        'manager.token_file',
+        `cannot read ${v.token_file}: ${(err as Error).message}`,
+        { cause: err },
+      )
+    }
+    if (token === '') badValue(m.from.token_file as Where, 'manager.token_file', `${v.token_file} is empty`)
+  }
+  if (Boolean(v.ssl_cert) !== Boolean(v.ssl_key)) {
+    const w = (m.from.ssl_cert ?? m.from.ssl_key) as Where
+    badValue(w, v.ssl_cert ? 'manager.ssl_key' : 'manager.ssl_cert', 'ssl_cert and ssl_key go together')
+  }
+  const defaultPort = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+  return {
+    apiBase,
+    apiBaseList: list.map((u) => u.replace(/\/+$/, '')),
+    token,
+    caCert: v.ca_cert,
+    listenAddr: v.listen_addr ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    listenPort: v.listen_port ?? defaultPort,
+    sslCert: v.ssl_cert,
+    sslKey: v.ssl_key,
+  }
+}
+
+interface Leaf {
+  values: RawMirror['values']
+  where: Where
+  key: string
+}
+
+/** tunasync's recursiveMirrors: a child inherits every key of its parent; only leaves are mirrors. */
+function* flatten(raw: RawMirror, parent: Leaf | undefined): Generator<Leaf> {
+  const values = { ...parent?.values, ...raw.values }
+  if (parent?.values.env && raw.values.env) values.env = { ...parent.values.env, ...raw.values.env }
+  const here: Leaf = { values, where: raw.where, key: raw.key }
+  if (raw.children === undefined) {
+    yield here
+    return
+  }
+  if (raw.children.length === 0) badValue(raw.where, `${raw.key}.mirrors`, 'is empty')
+  for (const child of raw.children) yield* flatten(child, here)
+}
+
+function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where): MirrorConfig {
+  const v = leaf.values
+  const w = leaf.where
+  const key = (k: string) => `${leaf.key}.${k}`
+  if (v.name === undefined) {
+    throw new ConfigError('CIDMIRROR_ERR_CONFIG_MISSING_KEY', w.file, key('name'), 'missing')
+  }
+  const name = v.name
+  if (name.includes('/') || name === '.' || name === '..' || name.includes('\0')) {
+    badValue(w, key('name'), `"${name}" cannot be a folder name`)
+  }
+  const provider: ProviderKind = v.provider ?? 'rsync'
+  const upstream = v.upstream ?? ''
+  if (provider !== 'command') {
+    if (upstream === '')
+      throw new ConfigError('CIDMIRROR_ERR_CONFIG_MISSING_KEY', w.file, key('upstream'), 'missing')
+    if (!upstream.endsWith('/'))
+      badValue(w, key('upstream'), `"${upstream}": an rsync upstream ends with "/"`)
+  } else if (!v.command) {
+    throw new ConfigError(
+      'CIDMIRROR_ERR_CONFIG_MISSING_KEY',
+      w.file,
+      key('command'),
+      'missing (command provider)',
+    )
+  }
+  if (v.rsync_override_only && !v.rsync_override) {
+    badValue(w, key('rsync_override_only'), 'is set but rsync_override is not')
+  }
+
+  let mirrorDir = v.mirror_dir
+  const subdir = v.mirror_subdir ?? ''
+  if (subdir !== '' && (subdir.startsWith('/') || normalize(subdir).split(sep).includes('..'))) {
+    badValue(w, key('mirror_subdir'), `"${subdir}" must be a relative folder inside global.mirror_dir`)
+  }
+  if (mirrorDir === undefined) {
+    if (global.mirrorDir === '') {
+      throw new ConfigError(
+        'CIDMIRROR_ERR_CONFIG_MISSING_KEY',
+        globalDirWhere.file,
+        'global.mirror_dir',
+        `missing (needed by ${leaf.key} "${name}", which sets no mirror_dir)`,
+      )
+    }
+    mirrorDir = resolve(global.mirrorDir, subdir, name)
+  }
+  const logTemplate = v.log_dir ?? global.logDir
+  const logDir = resolve(
+    w.dir,
+    expandTemplate(logTemplate, {
+      Name: name,
+      Upstream: upstream,
+      MirrorDir: v.mirror_dir ?? '',
+      MirrorSubDir: subdir,
+      Role: v.role ?? '',
+    }),
+  )
+
+  const isRsync = provider !== 'command'
+  return {
+    name,
+    provider,
+    upstream,
+    isMaster: v.role !== 'slave',
+    intervalMs: v.interval || global.intervalMs,
+    retry: v.retry || global.retry,
+    timeoutMs: v.timeout || global.timeoutMs,
+    mirrorDir,
+    logDir,
+    env: v.env ?? {},
+    command: v.command,
+    failOnMatch: v.fail_on_match,
+    sizePattern: v.size_pattern,
+    excludeFile: v.exclude_file,
+    rsyncOptions: [...global.rsyncOptions, ...(v.rsync_options ?? [])],
+    rsyncOverride: v.rsync_override,
+    rsyncOverrideOnly: v.rsync_override_only ?? false,
+    rsyncTimeoutMs: v.rsync_no_timeout ? 0 : v.rsync_timeout || DEFAULTS.rsyncTimeoutMs,
+    stage1Profile: v.stage1_profile ?? 'debian',
+    useIPv4: v.use_ipv4 ?? false,
+    useIPv6: v.use_ipv6 ?? false,
+    username: v.username,
+    password: v.password,
+    execOnSuccess: [
+      ...(v.exec_on_success && v.exec_on_success.length > 0 ? v.exec_on_success : global.execOnSuccess),
+      ...(v.exec_on_success_extra ?? []),
+    ],
+    execOnFailure: [
+      ...(v.exec_on_failure && v.exec_on_failure.length > 0 ? v.exec_on_failure : global.execOnFailure),
+      ...(v.exec_on_failure_extra ?? []),
+    ],
+    successExitCodes: uniq([
+      ...global.successExitCodes,
+      ...(v.success_exit_codes ?? []),
+      ...(isRsync ? [...global.rsyncSuccessExitCodes, ...(v.rsync_success_exit_codes ?? [])] : []),
+    ]),
+    memoryLimit: v.memory_limit || undefined,
+    logKeep: v.log_keep ?? global.logKeep,
+    killGraceMs: v.kill_grace ?? global.killGraceMs,
+    source: { file: w.file, key: leaf.key },
+  }
+}
+
+function uniq(xs: number[]): number[] {
+  return [...new Set(xs)]
+}

@@ -1,0 +1,157 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { formatDuration } from '../../util/units.ts'
+import type { Config, MirrorConfig, ProviderKind } from '../config/types.ts'
+import { type Provider, ProviderError, type RunContext, type RunResult } from '../provider.ts'
+import { allMatches, logOffset, readLogSince } from './log-scan.ts'
+import { appendLog, runProcess } from './process.ts'
+
+/** One run in progress: what `sync()` of a provider gets. */
+export interface Run {
+  ctx: RunContext
+  deadline: number | undefined
+  /** Runs a program; resolves on an exit code counted as success, else throws ProviderError. */
+  exec(step: Step): Promise<void>
+}
+
+export interface Step {
+  /** Shown in messages: `rsync`, `rsync stage 1`, `command`. */
+  label: string
+  file: string
+  args: string[]
+  env: Record<string, string>
+  /** Message for a failing exit code (default `LABEL exited N`); `log` is what this step wrote. */
+  describeExit?: (code: number, log: string) => string
+}
+
+/** The part every provider shares: working folders, deadline, log offsets, fail_on_match and size. */
+export abstract class BaseProvider implements Provider {
+  abstract readonly kind: ProviderKind
+  readonly name: string
+  readonly upstream: string
+  readonly workingDir: string
+  readonly logDir: string
+  readonly mirror: MirrorConfig
+  readonly config: Config
+
+  constructor(mirror: MirrorConfig, config: Config) {
+    this.mirror = mirror
+    this.config = config
+    this.name = mirror.name
+    this.upstream = mirror.upstream
+    this.workingDir = mirror.mirrorDir
+    this.logDir = mirror.logDir
+  }
+
+  /** The provider's own work; throws ProviderError. */
+  protected abstract sync(run: Run): Promise<void>
+
+  /** The size after a successful run, from this run's log text. */
+  protected abstract sizeFrom(log: string): string | undefined
+
+  async run(ctx: RunContext): Promise<RunResult> {
+    const m = this.mirror
+    const deadline = m.timeoutMs > 0 ? Date.now() + m.timeoutMs : undefined
+    try {
+      mkdirSync(dirname(ctx.logFile), { recursive: true })
+      mkdirSync(this.workingDir, { recursive: true })
+    } catch (err) {
+      throw new ProviderError(`cannot create folders: ${(err as Error).message}`, {
+        code: 'CIDMIRROR_ERR_SYNC_SPAWN',
+        cause: err,
+      })
+    }
+    const offset = logOffset(ctx.logFile)
+    const run: Run = { ctx, deadline, exec: (step) => this.exec(ctx, deadline, step) }
+    try {
+      await this.sync(run)
+      const log = readLogSince(ctx.logFile, offset)
+      if (m.failOnMatch) {
+        const matches = allMatches(log, m.failOnMatch)
+        if (matches.length > 0) {
+          const first = (matches[0] as RegExpExecArray)[0].trim().slice(0, 200)
+          throw new ProviderError(
+            `fail_on_match ${m.failOnMatch} matched ${matches.length} time${matches.length > 1 ? 's' : ''} in the log (first: ${JSON.stringify(first)})`,
+            { code: 'CIDMIRROR_ERR_SYNC_FAIL_ON_MATCH' },
+          )
+        }
+      }
+      const size = this.sizeFrom(log)
+      return size ? { size } : {}
+    } catch (err) {
+      if (err instanceof ProviderError) {
+        try {
+          appendLog(ctx.logFile, `cidmirror: ${err.message}`)
+        } catch {}
+      }
+      throw err
+    }
+  }
+
+  private async exec(ctx: RunContext, deadline: number | undefined, step: Step): Promise<void> {
+    const m = this.mirror
+    appendLog(ctx.logFile, `cidmirror: ${step.label}: ${[step.file, ...step.args].map(quote).join(' ')}`)
+    const offset = logOffset(ctx.logFile)
+    const out = await runProcess({
+      file: step.file,
+      args: step.args,
+      cwd: this.workingDir,
+      env: step.env,
+      logFile: ctx.logFile,
+      signal: ctx.signal,
+      deadline,
+      killGraceMs: m.killGraceMs,
+      memoryLimit: m.memoryLimit,
+    })
+    if (out.timedOut) {
+      throw new ProviderError(`timed out after ${formatDuration(m.timeoutMs)}`, {
+        code: 'CIDMIRROR_ERR_SYNC_TIMEOUT',
+      })
+    }
+    if (out.aborted) {
+      const reason = ctx.signal.reason
+      const why = typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : ''
+      throw new ProviderError(why && !/aborted/i.test(why) ? `stopped: ${why}` : 'stopped', {
+        code: 'CIDMIRROR_ERR_SYNC_ABORTED',
+        cause: reason,
+      })
+    }
+    if (out.spawnError) {
+      throw new ProviderError(`cannot run ${step.file}: ${out.spawnError.message}`, {
+        code: 'CIDMIRROR_ERR_SYNC_SPAWN',
+        cause: out.spawnError,
+      })
+    }
+    if (out.signal) {
+      throw new ProviderError(`${step.label} killed by ${out.signal}`, { code: 'CIDMIRROR_ERR_SYNC_SIGNAL' })
+    }
+    const code = out.exitCode ?? 0
+    if (code === 0) return
+    if (m.successExitCodes.includes(code)) {
+      appendLog(ctx.logFile, `cidmirror: exit code ${code} counted as success (success_exit_codes)`)
+      return
+    }
+    const log = readLogSince(ctx.logFile, offset, 256 * 1024)
+    const message = step.describeExit
+      ? step.describeExit(code, log)
+      : `${step.label} exited ${code}${lastLine(log)}`
+    throw new ProviderError(message, {
+      code: 'CIDMIRROR_ERR_SYNC_EXIT',
+      exitCode: code,
+    })
+  }
+}
+
+/** ` (last output: "...")`, or nothing. */
+function lastLine(log: string): string {
+  const line = log
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .pop()
+  return line ? ` (last output: ${JSON.stringify(line.slice(0, 200))})` : ''
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+}

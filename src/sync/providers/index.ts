@@ -1,0 +1,23 @@
+import type { Config, MirrorConfig } from '../config/types.ts'
+import type { Provider } from '../provider.ts'
+import { CommandProvider } from './command.ts'
+import { RsyncProvider } from './rsync.ts'
+import { TwoStageRsyncProvider } from './two-stage-rsync.ts'
+
+export { commandEnv } from './command.ts'
+export { killGroup } from './process.ts'
+export { RSYNC_DEFAULTS, rsyncArgs } from './rsync.ts'
+export { RSYNC_EXIT_CODES, rsyncExitMeaning } from './rsync-exit.ts'
+export { STAGE1_PROFILES, stageArgs } from './two-stage-rsync.ts'
+
+/** The provider for one mirror of a loaded config. */
+export function createProvider(mirror: MirrorConfig, global: Config): Provider {
+  switch (mirror.provider) {
+    case 'rsync':
+      return new RsyncProvider(mirror, global)
+    case 'two-stage-rsync':
+      return new TwoStageRsyncProvider(mirror, global)
+    case 'command':
+      return new CommandProvider(mirror, global)
+  }
+}
