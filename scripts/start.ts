@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the quick start. Serves the bundled sample tree (examples/quickstart/upstream) with a
+ * local `rsync --daemon` on 127.0.0.1:8873, then runs the cidmirror daemon (manager and worker in one
+ * process) on examples/quickstart/cidmirror.toml: the mirror syncs into ./data/mirrors/sample at once,
+ * is indexed, and syncs again every 10 minutes. Ctrl-C stops everything.
+ *
+ * Environment: CIDMIRROR_QUICKSTART_RSYNC_PORT (default 8873; the config's upstream is rewritten to
+ * match), CIDMIRROR_LOG_LEVEL (default "warn" here: the daemon's JSON log on stderr).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createLogger, runUntilSignal, startDaemon } from '../src/daemon/index.ts'
+import { isCidmirrorError } from '../src/errors.ts'
+import { loadConfig } from '../src/sync/config/index.ts'
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const example = join(repo, 'examples', 'quickstart')
+const data = join(repo, 'data')
+const port = Number(process.env.CIDMIRROR_QUICKSTART_RSYNC_PORT ?? 8873)
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+function canConnect(p: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect({ host: '127.0.0.1', port: p })
+    s.once('connect', () => {
+      s.destroy()
+      done(true)
+    })
+    s.once('error', () => done(false))
+  })
+}
+
+async function startRsyncd(): Promise<ChildProcess> {
+  try {
+    execFileSync('rsync', ['--version'], { stdio: 'ignore' })
+  } catch {
+    throw new Error("rsync is not installed: apt-get install rsync (or your system's package)")
+  }
+  if (await canConnect(port)) {
+    throw new Error(`127.0.0.1:${port} is taken; set CIDMIRROR_QUICKSTART_RSYNC_PORT to a free port`)
+  }
+  const dir = join(data, 'rsyncd')
+  mkdirSync(dir, { recursive: true })
+  const lines = [
+    `log file = ${join(dir, 'rsyncd.log')}`,
+    `lock file = ${join(dir, 'rsyncd.lock')}`,
+    'use chroot = no',
+    'reverse lookup = no',
+  ]
+  if (process.getuid?.() === 0) lines.push('uid = 0', 'gid = 0')
+  lines.push('[sample]', `path = ${join(example, 'upstream')}`, 'read only = yes', 'munge symlinks = no')
+  const conf = join(dir, 'rsyncd.conf')
+  writeFileSync(conf, `${lines.join('\n')}\n`)
+  const child = spawn(
+    'rsync',
+    ['--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, '--address=127.0.0.1'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) break
+    if (await canConnect(port)) return child
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`rsync --daemon did not start on 127.0.0.1:${port}`)
+}
+
+async function main(): Promise<void> {
+  const rsyncd = await startRsyncd()
+  try {
+    const config = await loadConfig(join(example, 'cidmirror.toml'))
+    for (const m of config.mirrors) m.upstream = m.upstream.replace(':8873/', `:${port}/`)
+    const log = createLogger({ level: process.env.CIDMIRROR_LOG_LEVEL ?? 'warn' })
+    say(`upstream: rsync://127.0.0.1:${port}/sample/ (serving examples/quickstart/upstream)`)
+    const daemon = await startDaemon({ config, manager: true, worker: true, log })
+    const cfg = 'examples/quickstart/cidmirror.toml'
+    say(`manager:  ${daemon.manager?.url}/jobs  (public status, tunasync's JSON)`)
+    say(`mirror:   ${config.mirrors[0]?.mirrorDir}`)
+    say(`try:      node src/cli/main.ts jobs list -c ${cfg}`)
+    say(`          node src/cli/main.ts jobs start sample -c ${cfg}`)
+    say('Ctrl-C stops.')
+    daemon.worker?.onStatus((s) => {
+      const index = s.details?.index as { files?: number; bytes?: number; rootCid?: string } | undefined
+      if (s.status === 'success') {
+        say(`[${new Date().toLocaleTimeString()}] ${s.name}: success, size ${s.size}`)
+        if (index)
+          say(`           indexed ${index.files} files, ${index.bytes} bytes, root CID ${index.rootCid}`)
+      } else if (s.status === 'failed') {
+        say(`[${new Date().toLocaleTimeString()}] ${s.name}: failed: ${s.errorMsg}`)
+      } else if (s.status === 'syncing') {
+        say(`[${new Date().toLocaleTimeString()}] ${s.name}: syncing`)
+      }
+    })
+    await runUntilSignal(daemon)
+  } finally {
+    rsyncd.kill('SIGTERM')
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(
+    `cidmirror quick start: ${isCidmirrorError(err) ? err.message : (err as Error).stack}\n`,
+  )
+  process.exitCode = 1
+})

@@ -1,0 +1,61 @@
+import { CidmirrorError } from '../errors.ts'
+
+/** A path given to the CID engine does not exist. */
+export class PathNotFoundError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_PATH_NOT_FOUND', `no such file or directory: ${path}`, options)
+    this.name = 'PathNotFoundError'
+    this.path = path
+  }
+}
+
+/** A file or directory exists but cannot be read (permissions, I/O error). */
+export class UnreadableFileError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_UNREADABLE', `cannot read ${path}: ${reason}`, options)
+    this.name = 'UnreadableFileError'
+    this.path = path
+  }
+}
+
+/** A file changed size while it was being hashed: its CID would describe no real content. */
+export class FileChangedError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, expected: number, got: number) {
+    super('CIDMIRROR_ERR_FILE_CHANGED', `${path} changed while hashing (expected ${expected} bytes, read ${got})`)
+    this.name = 'FileChangedError'
+    this.path = path
+  }
+}
+
+/** An entry type UnixFS cannot hold (socket, FIFO, device). */
+export class UnsupportedEntryError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, what: string) {
+    super('CIDMIRROR_ERR_UNSUPPORTED_ENTRY', `cannot add ${path}: unsupported file type (${what})`)
+    this.name = 'UnsupportedEntryError'
+    this.path = path
+  }
+}
+
+/** The hash pool was destroyed while work was pending, or a worker died. */
+export class HashPoolError extends CidmirrorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_HASH_POOL', message, options)
+    this.name = 'HashPoolError'
+  }
+}
+
+/** Turn a Node fs error for `path` into one of ours; anything else passes through. */
+export function fsError(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new PathNotFoundError(path, { cause: err })
+  if (code === 'EACCES' || code === 'EPERM') return new UnreadableFileError(path, 'permission denied', { cause: err })
+  if (err instanceof CidmirrorError) return err
+  if (code === 'EISDIR') return new UnreadableFileError(path, 'is a directory', { cause: err })
+  if (typeof code === 'string' && code.startsWith('E'))
+    return new UnreadableFileError(path, (err as Error).message, { cause: err })
+  return err
+}

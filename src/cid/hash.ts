@@ -1,0 +1,195 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
+import { fsError } from './errors.ts'
+import { BalancedLayout } from './layout.ts'
+import { type BlockSink, sha256 } from './nodes.ts'
+import { CHUNK_SIZE } from './profile.ts'
+import type { FileCid } from './types.ts'
+
+/** Fill `buf` from `fd` at `position`; short only at end of file. */
+export function readFull(fd: number, buf: Uint8Array, position: number): number {
+  let got = 0
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got)
+    if (n === 0) break
+    got += n
+  }
+  return got
+}
+
+/** Open a regular file for reading; our errors for a missing or unreadable path. */
+export function openForRead(path: string): number {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (err) {
+    throw fsError(path, err)
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  } catch (err) {
+    closeSync(fd)
+    throw fsError(path, err)
+  }
+  return fd
+}
+
+/**
+ * Hash a whole file synchronously through one reusable chunk buffer of CHUNK_SIZE bytes: one
+ * `readSync` per chunk, no other allocation per chunk than its 32-byte digest. For worker threads and
+ * small files.
+ */
+export function hashFileSync(path: string, buf: Buffer): FileCid {
+  const fd = openForRead(path)
+  try {
+    const layout = new BalancedLayout()
+    let position = 0
+    for (;;) {
+      let n: number
+      try {
+        n = readFull(fd, buf, position)
+      } catch (err) {
+        throw fsError(path, err)
+      }
+      if (n > 0) layout.addLeaf(sha256(buf.subarray(0, n)), n)
+      position += n
+      if (n < buf.length) break
+    }
+    return layout.finish()
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Digests of `count` chunks from chunk `first`, into `out` (32 bytes each). Returns the bytes read;
+ * less than the range only when the file ends inside it.
+ */
+export function hashRangeSync(fd: number, buf: Buffer, first: number, count: number, out: Uint8Array): number {
+  let total = 0
+  for (let i = 0; i < count; i++) {
+    const n = readFull(fd, buf, (first + i) * CHUNK_SIZE)
+    if (n === 0) break
+    out.set(sha256(buf.subarray(0, n)), i * 32)
+    total += n
+    if (n < buf.length) break
+  }
+  return total
+}
+
+let sharedBuf: Buffer | undefined
+
+/** The main thread's reusable chunk buffer. */
+export function mainThreadBuffer(): Buffer {
+  sharedBuf ??= Buffer.allocUnsafeSlow(CHUNK_SIZE)
+  return sharedBuf
+}
+
+async function openHandle(path: string): Promise<FileHandle> {
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    throw fsError(path, err)
+  }
+  try {
+    if ((await fh.stat()).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  } catch (err) {
+    await fh.close()
+    throw fsError(path, err)
+  }
+  return fh
+}
+
+async function readFullAsync(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+  let got = 0
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got)
+    if (bytesRead === 0) break
+    got += bytesRead
+  }
+  return got
+}
+
+/** Chunk buffers of finished async hashes, reused by the next ones. */
+const freeBuffers: Buffer[] = []
+const takeBuffer = (): Buffer => freeBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE)
+
+/**
+ * Hash a file in this thread without blocking the event loop on reads: two reusable chunk buffers,
+ * the next chunk read while the current one is hashed.
+ */
+export async function hashFileAsync(path: string): Promise<FileCid> {
+  const fh = await openHandle(path)
+  let cur = takeBuffer()
+  let next = takeBuffer()
+  let pending: Promise<number> | undefined
+  try {
+    const layout = new BalancedLayout()
+    let position = 0
+    let reading: Promise<number> = readFullAsync(fh, cur, 0)
+    pending = reading
+    for (;;) {
+      let n: number
+      try {
+        n = await reading
+      } catch (err) {
+        throw fsError(path, err)
+      }
+      pending = undefined
+      const full = n === cur.length
+      if (full) {
+        reading = readFullAsync(fh, next, position + n)
+        pending = reading
+      }
+      if (n > 0) layout.addLeaf(sha256(cur.subarray(0, n)), n)
+      position += n
+      if (!full) break
+      ;[cur, next] = [next, cur]
+    }
+    return layout.finish()
+  } finally {
+    await pending?.catch(() => 0)
+    await fh.close()
+    if (freeBuffers.length < 4) freeBuffers.push(cur, next)
+  }
+}
+
+/**
+ * The blocks of a file, leaves and File nodes, children before parents; the last one is the root.
+ * Each block's bytes are fresh (the consumer may keep them).
+ */
+export async function* fileBlocks(
+  path: string,
+): AsyncGenerator<{ cid: FileCid['cid']; bytes: Uint8Array }, FileCid> {
+  const fh = await openHandle(path)
+  try {
+    const out: { cid: FileCid['cid']; bytes: Uint8Array }[] = []
+    const sink: BlockSink = (cid, bytes) => {
+      out.push({ cid, bytes })
+    }
+    const layout = new BalancedLayout(sink)
+    let position = 0
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK_SIZE)
+      let n: number
+      try {
+        n = await readFullAsync(fh, buf, position)
+      } catch (err) {
+        throw fsError(path, err)
+      }
+      if (n > 0) {
+        const bytes = buf.subarray(0, n)
+        layout.addLeaf(sha256(bytes), n, bytes)
+      }
+      position += n
+      yield* out.splice(0)
+      if (n < CHUNK_SIZE) break
+    }
+    const root = layout.finish()
+    yield* out.splice(0)
+    return root
+  } finally {
+    await fh.close()
+  }
+}

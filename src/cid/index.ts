@@ -1,0 +1,50 @@
+/**
+ * The CID engine: UnixFS CIDs exactly as Kubo v0.43 `ipfs add` computes them under the
+ * `unixfs-v1-2025` profile (IPIP-499), and CARv1 export. Pure: bytes in, CIDs and CARs out.
+ */
+import type { CID } from 'multiformats/cid'
+import { sha256 } from './nodes.ts'
+import { BalancedLayout } from './layout.ts'
+import { directoryNode, symlinkNode } from './nodes.ts'
+import { CHUNK_SIZE } from './profile.ts'
+import { cidOfFileInThread } from './tree.ts'
+import type { DirEntryCid, FileCid, NodeCid } from './types.ts'
+
+export type { DirEntryCid, EntryKind, FileCid, NodeCid } from './types.ts'
+export * from './errors.ts'
+export { type Block, exportCar, TreeChangedError, treeBlocks } from './car.ts'
+export { fileBlocks } from './hash.ts'
+export { basicDirectorySize, isSharded } from './nodes.ts'
+export { HashPool } from './pool.ts'
+export * as profile from './profile.ts'
+export { cidOfTree, type TreeOptions } from './tree.ts'
+
+/** The CID of a file holding `bytes`. */
+export async function cidOfBytes(bytes: Uint8Array): Promise<FileCid> {
+  const layout = new BalancedLayout()
+  for (let off = 0; off < bytes.length; off += CHUNK_SIZE) {
+    const chunk = bytes.subarray(off, Math.min(off + CHUNK_SIZE, bytes.length))
+    layout.addLeaf(sha256(chunk), chunk.length)
+  }
+  return layout.finish()
+}
+
+/** The CID of the file at `path`, hashed in this thread, streaming 1 MiB chunks. */
+export function cidOfFile(path: string): Promise<FileCid> {
+  return cidOfFileInThread(path)
+}
+
+/** The CID of a symlink pointing at `target` (a UnixFS Symlink node). */
+export async function cidOfSymlink(target: string | Uint8Array): Promise<NodeCid> {
+  return symlinkNode(target)
+}
+
+/**
+ * The CID of a directory holding `entries` (any order): a basic directory, or a HAMT when its block
+ * would exceed the profile's 256 KiB.
+ */
+export async function cidOfDirectory(entries: DirEntryCid[]): Promise<NodeCid> {
+  return directoryNode(entries)
+}
+
+export type { CID }

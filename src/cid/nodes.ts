@@ -1,0 +1,186 @@
+import { hash as oneShotHash } from 'node:crypto'
+import * as dagPB from '@ipld/dag-pb'
+import { murmur364 } from '@multiformats/murmur3'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import {
+  DAG_PB_CODEC,
+  HAMT_FANOUT,
+  HAMT_HASH_TYPE,
+  HAMT_THRESHOLD,
+  RAW_CODEC,
+  SHA2_256,
+} from './profile.ts'
+import type { DirEntryCid, NodeCid } from './types.ts'
+
+/** Receives every block a builder makes, children before parents. */
+export type BlockSink = (cid: CID, bytes: Uint8Array) => void
+
+export function sha256(bytes: Uint8Array): Buffer {
+  return oneShotHash('sha256', bytes, 'buffer')
+}
+
+/** CIDv1 raw of a 32-byte sha2-256 digest. */
+export function rawCid(digest: Uint8Array): CID {
+  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, digest))
+}
+
+/** Hash an encoded dag-pb block, hand it to `sink`, return its CID and cumulative size. */
+export function dagPbBlock(bytes: Uint8Array, childTsize: number, sink?: BlockSink): NodeCid {
+  const cid = CID.createV1(DAG_PB_CODEC, Digest.create(SHA2_256, sha256(bytes)))
+  sink?.(cid, bytes)
+  return { cid, tsize: bytes.length + childTsize }
+}
+
+/** A child of a dag-pb File node: its CID, cumulative DAG size and the file bytes under it. */
+export interface FileChild {
+  cid: CID
+  tsize: number
+  size: number
+}
+
+/** A dag-pb UnixFS File node over `children` (links with empty names, `blocksizes`). */
+export function fileNode(children: FileChild[], sink?: BlockSink): FileChild {
+  let size = 0
+  let childTsize = 0
+  const blockSizes: bigint[] = []
+  const Links: dagPB.PBLink[] = []
+  for (const c of children) {
+    size += c.size
+    childTsize += c.tsize
+    blockSizes.push(BigInt(c.size))
+    Links.push({ Hash: c.cid, Name: '', Tsize: c.tsize })
+  }
+  const Data = new UnixFS({ type: 'file', blockSizes }).marshal()
+  const node = dagPbBlock(dagPB.encode({ Data, Links }), childTsize, sink)
+  return { ...node, size }
+}
+
+/** A UnixFS Symlink node. The target is kept byte for byte. */
+export function symlinkNode(target: string | Uint8Array, sink?: BlockSink): NodeCid {
+  const data = typeof target === 'string' ? Buffer.from(target, 'utf8') : target
+  const Data = new UnixFS({ type: 'symlink', data }).marshal()
+  return dagPbBlock(dagPB.encode({ Data, Links: [] }), 0, sink)
+}
+
+function varintLen(n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 128)
+    len++
+  }
+  return len
+}
+
+/** Bytes one link adds to a dag-pb block (boxo `linkSerializedSize`). */
+export function linkSerializedSize(nameLen: number, cidLen: number, tsize: number): number {
+  const linkLen = 1 + varintLen(cidLen) + cidLen + 1 + varintLen(nameLen) + nameLen + 1 + varintLen(tsize)
+  return 1 + varintLen(linkLen) + linkLen
+}
+
+/** The Data field of a basic directory without mode or mtime: `0a 02 08 01`. */
+const DIR_DATA = new UnixFS({ type: 'directory' }).marshal()
+const DIR_DATA_SIZE = 2 + DIR_DATA.length
+
+interface NamedEntry {
+  entry: DirEntryCid
+  nameBytes: Buffer
+}
+
+function named(entries: DirEntryCid[]): NamedEntry[] {
+  const out = entries.map((entry) => ({ entry, nameBytes: Buffer.from(entry.name, 'utf8') }))
+  // Go sorts links with strings.Compare: byte order of the UTF-8 names.
+  out.sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes))
+  return out
+}
+
+/**
+ * The size boxo's `block` estimation gives a basic directory of these entries: the exact length of its
+ * dag-pb block.
+ */
+export function basicDirectorySize(entries: DirEntryCid[]): number {
+  let size = DIR_DATA_SIZE
+  for (const e of entries) {
+    size += linkSerializedSize(Buffer.byteLength(e.name, 'utf8'), e.cid.byteLength, e.tsize)
+  }
+  return size
+}
+
+/** Whether Kubo shards a directory of these entries under the profile. */
+export function isSharded(entries: DirEntryCid[]): boolean {
+  return basicDirectorySize(entries) > HAMT_THRESHOLD
+}
+
+/** A directory node: basic dag-pb Directory, or a HAMT past the profile's threshold. */
+export function directoryNode(entries: DirEntryCid[], sink?: BlockSink): NodeCid {
+  const sorted = named(entries)
+  if (basicDirectorySize(entries) > HAMT_THRESHOLD) return hamtNode(sorted, 0, sink)
+  let childTsize = 0
+  const Links: dagPB.PBLink[] = sorted.map(({ entry }) => {
+    childTsize += entry.tsize
+    return { Hash: entry.cid, Name: entry.name, Tsize: entry.tsize }
+  })
+  return dagPbBlock(dagPB.encode({ Data: DIR_DATA, Links }), childTsize, sink)
+}
+
+const HEX = Array.from({ length: HAMT_FANOUT }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'))
+const HASH_BYTES = 8
+
+interface HashedEntry extends NamedEntry {
+  hash: Uint8Array
+}
+
+/** murmur3-x64-64 of a name, the 8 bytes boxo's HAMT consumes (synchronous in @multiformats/murmur3). */
+function murmur64(bytes: Uint8Array): Uint8Array {
+  const d = murmur364.digest(bytes)
+  if (d instanceof Promise) throw new Error('murmur3 hasher is unexpectedly async')
+  return d.digest
+}
+
+function hamtNode(sorted: NamedEntry[], depth: number, sink?: BlockSink): NodeCid {
+  const hashed: HashedEntry[] = sorted.map((e) => ({ ...e, hash: murmur64(e.nameBytes) }))
+  return shard(hashed, depth, sink)
+}
+
+/**
+ * One level of boxo's HAMT (fanout 256, murmur3-x64-64 of the name, 8 bits per level): a slot
+ * holding one entry links it as `XX<name>`; a slot holding more becomes a child shard linked as `XX`.
+ * This is the shape boxo reaches by inserting the entries one by one.
+ */
+function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid {
+  if (depth >= HASH_BYTES) throw new Error('sharded directory too deep')
+  const slots = new Map<number, HashedEntry[]>()
+  for (const e of entries) {
+    const idx = e.hash[depth]!
+    const slot = slots.get(idx)
+    if (slot) slot.push(e)
+    else slots.set(idx, [e])
+  }
+  const bitfield = new Uint8Array(HAMT_FANOUT / 8)
+  const Links: dagPB.PBLink[] = []
+  let childTsize = 0
+  for (const idx of [...slots.keys()].sort((a, b) => a - b)) {
+    const slot = slots.get(idx)!
+    bitfield[bitfield.length - 1 - (idx >> 3)]! |= 1 << (idx & 7)
+    if (slot.length === 1) {
+      const { entry } = slot[0]!
+      Links.push({ Hash: entry.cid, Name: HEX[idx] + entry.name, Tsize: entry.tsize })
+      childTsize += entry.tsize
+    } else {
+      const child = shard(slot, depth + 1, sink)
+      Links.push({ Hash: child.cid, Name: HEX[idx]!, Tsize: child.tsize })
+      childTsize += child.tsize
+    }
+  }
+  // go-bitfield's Bytes(): big-endian, leading zero bytes dropped.
+  let first = 0
+  while (first < bitfield.length && bitfield[first] === 0) first++
+  const Data = new UnixFS({
+    type: 'hamt-sharded-directory',
+    data: bitfield.subarray(first),
+    hashType: BigInt(HAMT_HASH_TYPE),
+    fanout: BigInt(HAMT_FANOUT),
+  }).marshal()
+  return dagPbBlock(dagPB.encode({ Data, Links }), childTsize, sink)
+}

@@ -1,0 +1,306 @@
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { CID } from 'multiformats/cid'
+import { FileChangedError, fsError, HashPoolError } from './errors.ts'
+import { layoutFromDigests } from './layout.ts'
+import type { WorkerReply, WorkerRequest, WorkerResult } from './pool-protocol.ts'
+import { CHUNK_SIZE } from './profile.ts'
+import type { FileCid } from './types.ts'
+
+/** Files up to this size are hashed whole by one worker, in batches. */
+const SPLIT_ABOVE = 32 * CHUNK_SIZE
+/** Chunks per range message of a split file. */
+const RANGE_CHUNKS = 16
+/** A batch is sent once it holds this many files or bytes. */
+const BATCH_FILES = 256
+const BATCH_BYTES = 8 * CHUNK_SIZE
+/** Messages queued per worker, so that it never waits for the main thread. */
+const MAX_INFLIGHT = 2
+
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)
+
+interface Pending {
+  resolve: (r: FileCid) => void
+  reject: (err: unknown) => void
+}
+
+interface BatchTask {
+  t: 'files'
+  paths: string[]
+  waiters: Pending[]
+  bytes: number
+}
+
+/** One big file split into chunk ranges. */
+interface SplitFile {
+  path: string
+  size: number
+  chunks: number
+  digests: Uint8Array
+  remaining: number
+  bytes: number
+  eof: boolean
+  failed: boolean
+  waiter: Pending
+}
+
+interface RangeTask {
+  t: 'range'
+  file: SplitFile
+  first: number
+  count: number
+}
+
+type Task = BatchTask | RangeTask
+
+interface Slot {
+  worker: Worker
+  inflight: Map<number, Task>
+}
+
+function rebuildError(path: string, r: WorkerResult): unknown {
+  return fsError(path, Object.assign(new Error(r.message), { code: r.code }))
+}
+
+/**
+ * Hashes files in worker threads (one per core by default). Small files travel in batches (one
+ * message for up to 256 of them); a big file's chunk ranges are spread over all workers, since leaf
+ * digests are independent, and laid out on this thread.
+ */
+export class HashPool {
+  readonly threads: number
+  readonly #slots: Slot[] = []
+  readonly #queue: Task[] = []
+  #batch: BatchTask | undefined
+  #nextId = 1
+  #pendingFiles = 0
+  #destroyed = false
+  #flushScheduled = false
+  #waitersBelow: { limit: number; resolve: () => void }[] = []
+
+  constructor(opts?: { threads?: number }) {
+    this.threads = Math.max(1, opts?.threads ?? availableParallelism())
+    for (let i = 0; i < this.threads; i++) this.#slots.push(this.#spawn())
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(WORKER_URL)
+    const slot: Slot = { worker, inflight: new Map() }
+    worker.unref()
+    worker.on('message', (reply: WorkerReply) => this.#onReply(slot, reply))
+    worker.on('error', (err) => this.#onDeath(slot, err))
+    worker.on('exit', (code) => {
+      if (!this.#destroyed) this.#onDeath(slot, new Error(`hash worker exited with code ${code}`))
+    })
+    return slot
+  }
+
+  /** Files handed to the pool and not yet answered. */
+  get pending(): number {
+    return this.#pendingFiles
+  }
+
+  /** Resolves once fewer than `limit` files are pending: back-pressure for walkers. */
+  belowLimit(limit: number): Promise<void> {
+    if (this.#pendingFiles < limit) return Promise.resolve()
+    return new Promise((resolve) => this.#waitersBelow.push({ limit, resolve }))
+  }
+
+  /** The CID of the file at `path`, whose size (from stat) is `size`. */
+  hashFile(path: string, size: number): Promise<FileCid> {
+    if (this.#destroyed) return Promise.reject(new HashPoolError('hash pool destroyed'))
+    this.#pendingFiles++
+    return new Promise<FileCid>((resolve, reject) => {
+      const waiter: Pending = { resolve, reject }
+      if (size > SPLIT_ABOVE && this.threads > 1) {
+        this.#split(path, size, waiter)
+      } else {
+        let batch = this.#batch
+        if (!batch) {
+          batch = { t: 'files', paths: [], waiters: [], bytes: 0 }
+          this.#batch = batch
+        }
+        batch.paths.push(path)
+        batch.waiters.push(waiter)
+        batch.bytes += size
+        if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) {
+          this.#queue.push(batch)
+          this.#batch = undefined
+        }
+      }
+      this.#pump()
+    })
+  }
+
+  #split(path: string, size: number, waiter: Pending): void {
+    const chunks = Math.ceil(size / CHUNK_SIZE)
+    const file: SplitFile = {
+      path,
+      size,
+      chunks,
+      digests: new Uint8Array(chunks * 32),
+      remaining: 0,
+      bytes: 0,
+      eof: false,
+      failed: false,
+      waiter,
+    }
+    for (let first = 0; first < chunks; first += RANGE_CHUNKS) {
+      file.remaining++
+      this.#queue.push({ t: 'range', file, first, count: Math.min(RANGE_CHUNKS, chunks - first) })
+    }
+  }
+
+  #pump(): void {
+    for (;;) {
+      let best: Slot | undefined
+      for (const s of this.#slots) if (!best || s.inflight.size < best.inflight.size) best = s
+      if (!best || best.inflight.size >= MAX_INFLIGHT) break
+      let task = this.#queue.shift()
+      if (!task && this.#batch && best.inflight.size === 0) {
+        // A worker is idle: send what has gathered rather than wait for a full batch.
+        task = this.#batch
+        this.#batch = undefined
+      }
+      if (!task) break
+      this.#send(best, task)
+    }
+    if (this.#batch && !this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(() => {
+        this.#flushScheduled = false
+        if (this.#batch && !this.#destroyed) {
+          this.#queue.push(this.#batch)
+          this.#batch = undefined
+          this.#pump()
+        }
+      })
+    }
+  }
+
+  #send(slot: Slot, task: Task): void {
+    const id = this.#nextId++
+    slot.inflight.set(id, task)
+    slot.worker.ref()
+    const msg: WorkerRequest =
+      task.t === 'files'
+        ? { t: 'files', id, paths: task.paths }
+        : {
+            t: 'range',
+            id,
+            path: task.file.path,
+            first: task.first,
+            count: task.count,
+            last: task.first + task.count === task.file.chunks,
+          }
+    slot.worker.postMessage(msg)
+  }
+
+  #settled(n: number): void {
+    this.#pendingFiles -= n
+    if (this.#waitersBelow.length === 0) return
+    const still: { limit: number; resolve: () => void }[] = []
+    for (const w of this.#waitersBelow) {
+      if (this.#pendingFiles < w.limit) w.resolve()
+      else still.push(w)
+    }
+    this.#waitersBelow = still
+  }
+
+  #onReply(slot: Slot, reply: WorkerReply): void {
+    const task = slot.inflight.get(reply.id)
+    if (!task) return
+    slot.inflight.delete(reply.id)
+    if (slot.inflight.size === 0) slot.worker.unref()
+    if (task.t === 'files' && reply.t === 'files') {
+      for (let i = 0; i < task.paths.length; i++) {
+        const err = reply.errors?.[i]
+        if (err) task.waiters[i]!.reject(rebuildError(task.paths[i]!, err))
+        else
+          task.waiters[i]!.resolve({
+            cid: CID.decode(reply.cids[i]!),
+            size: reply.sizes[2 * i]!,
+            tsize: reply.sizes[2 * i + 1]!,
+          })
+      }
+      this.#settled(task.paths.length)
+    } else if (task.t === 'range' && reply.t === 'range') {
+      this.#rangeDone(task, reply)
+    }
+    this.#pump()
+  }
+
+  #rangeDone(task: RangeTask, reply: Extract<WorkerReply, { t: 'range' }>): void {
+    const file = task.file
+    file.remaining--
+    if (file.failed) return
+    const fail = (err: unknown) => {
+      file.failed = true
+      // Drop its ranges still queued.
+      for (let i = this.#queue.length - 1; i >= 0; i--) {
+        const q = this.#queue[i]!
+        if (q.t === 'range' && q.file === file) this.#queue.splice(i, 1)
+      }
+      file.waiter.reject(err)
+      this.#settled(1)
+    }
+    if (reply.error) return fail(rebuildError(file.path, reply.error))
+    const expected = Math.min(task.count * CHUNK_SIZE, file.size - task.first * CHUNK_SIZE)
+    if (reply.bytes !== expected) return fail(new FileChangedError(file.path, file.size, -1))
+    if (task.first + task.count === file.chunks && !reply.eofAfter)
+      return fail(new FileChangedError(file.path, file.size, -1))
+    file.digests.set(reply.digests, task.first * 32)
+    file.bytes += reply.bytes
+    if (file.remaining === 0) {
+      try {
+        file.waiter.resolve(layoutFromDigests(file.digests, file.size))
+      } catch (err) {
+        file.waiter.reject(err)
+      }
+      this.#settled(1)
+    }
+  }
+
+  #onDeath(slot: Slot, err: unknown): void {
+    const failure = new HashPoolError(`hash worker failed: ${(err as Error)?.message ?? err}`, { cause: err })
+    for (const task of slot.inflight.values()) {
+      if (task.t === 'files') {
+        for (const w of task.waiters) w.reject(failure)
+        this.#settled(task.waiters.length)
+      } else if (!task.file.failed) {
+        task.file.failed = true
+        task.file.waiter.reject(failure)
+        this.#settled(1)
+      }
+    }
+    slot.inflight.clear()
+    const i = this.#slots.indexOf(slot)
+    if (i >= 0 && !this.#destroyed) {
+      // Replace the dead worker so the pool keeps going.
+      this.#slots[i] = this.#spawn()
+      void slot.worker.terminate()
+      this.#pump()
+    }
+  }
+
+  /** Stop the workers; pending work is rejected. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    const failure = new HashPoolError('hash pool destroyed')
+    const tasks = [...this.#queue, ...(this.#batch ? [this.#batch] : [])]
+    for (const s of this.#slots) tasks.push(...s.inflight.values())
+    for (const task of tasks) {
+      if (task.t === 'files') for (const w of task.waiters) w.reject(failure)
+      else if (!task.file.failed) {
+        task.file.failed = true
+        task.file.waiter.reject(failure)
+      }
+    }
+    this.#queue.length = 0
+    this.#batch = undefined
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()))
+    for (const w of this.#waitersBelow) w.resolve()
+    this.#waitersBelow = []
+  }
+}

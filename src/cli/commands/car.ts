@@ -1,0 +1,46 @@
+import { createWriteStream, lstatSync, renameSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import type { Command } from 'commander'
+import { exportCar, fsError, HashPool } from '../../cid/index.ts'
+import { CidmirrorError } from '../../errors.ts'
+
+export function register(program: Command): void {
+  program
+    .command('car')
+    .description('write a CARv1 of a file or directory (root = its CID, as `ipfs add -r`) for `ipfs dag import`')
+    .argument('<path>', 'file or directory')
+    .requiredOption('-o, --output <file>', 'the CAR file to write (written to a temporary name, then renamed)')
+    .option('-H, --hidden', 'include files and directories whose name starts with a dot')
+    .action(async (path: string, o: { output: string; hidden?: boolean }) => {
+      let isDir: boolean
+      try {
+        isDir = lstatSync(path).isDirectory()
+      } catch (err) {
+        throw fsError(path, err)
+      }
+      const tmp = join(dirname(o.output), `.${basename(o.output)}.${process.pid}.tmp`)
+      const pool = isDir ? new HashPool() : undefined
+      try {
+        const out = createWriteStream(tmp, { flags: 'wx' })
+        const opened = new Promise<void>((resolve, reject) => {
+          out.once('open', () => resolve())
+          out.once('error', reject)
+        })
+        try {
+          await opened
+        } catch (err) {
+          throw new CidmirrorError('CIDMIRROR_ERR_CAR_OUTPUT', `cannot write ${o.output}: ${(err as Error).message}`, {
+            cause: err,
+          })
+        }
+        const root = await exportCar(path, out, { hidden: o.hidden ?? false, pool })
+        renameSync(tmp, o.output)
+        process.stdout.write(`${root.toString()}\n`)
+      } catch (err) {
+        rmSync(tmp, { force: true })
+        throw err
+      } finally {
+        await pool?.destroy()
+      }
+    })
+}

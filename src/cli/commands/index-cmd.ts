@@ -1,0 +1,121 @@
+import { homedir } from 'node:os'
+import { basename, join, resolve } from 'node:path'
+import { SingleBar } from 'cli-progress'
+import type { Command } from 'commander'
+import { openDatabase } from '../../db.ts'
+import { openMirrorIndex, type ScanProgress, type ScanSummary } from '../../index/index.ts'
+
+/** `--db`, else `$CIDMIRROR_DB`, else `$XDG_DATA_HOME/cidmirror/db` (`~/.local/share/cidmirror/db`). */
+export function defaultDbPath(opt?: string): string {
+  if (opt) return resolve(opt)
+  if (process.env.CIDMIRROR_DB) return resolve(process.env.CIDMIRROR_DB)
+  const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
+  return join(data, 'cidmirror', 'db')
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024
+    i++
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`
+}
+
+function printSummary(s: ScanSummary): void {
+  const secs = (Date.parse(s.ended) - Date.parse(s.started)) / 1000
+  const rate = secs > 0 ? s.bytesHashed / secs : 0
+  const lines = [
+    `mirror       ${s.mirror} (scan ${s.id}${s.resumed ? ', resumed an interrupted scan' : ''})`,
+    `root         ${s.root}`,
+    `files        ${s.files} (${formatBytes(s.bytes)}), ${s.dirs} directories${s.evicted ? `, ${s.evicted} evicted` : ''}`,
+    `added        ${s.added}`,
+    `changed      ${s.changed}${s.touched ? ` (+${s.touched} touched, same CID)` : ''}`,
+    `deleted      ${s.deleted}`,
+    `unchanged    ${s.unchanged}`,
+    `hashed       ${s.filesHashed} files, ${formatBytes(s.bytesHashed)}${s.reused ? ` (${s.reused} reused from the interrupted scan)` : ''}`,
+    `time         ${secs.toFixed(2)} s, ${formatBytes(rate)}/s hashed`,
+    `root CID     ${s.rootCid}`,
+  ]
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+function progressBar(): { update: (p: ScanProgress) => void; stop: () => void } | undefined {
+  if (!process.stderr.isTTY) return undefined
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format:
+        ' {phase} [{bar}] {walked}/{totalText} entries | hashed {hashed} files, {bytes} | queued {queued}',
+      hideCursor: true,
+      clearOnComplete: true,
+      barsize: 24,
+    },
+    undefined,
+  )
+  let started = false
+  return {
+    update(p) {
+      const total = Math.max(p.total ?? 0, p.walked)
+      const payload = {
+        phase: p.phase === 'commit' ? 'committing' : 'indexing',
+        walked: p.walked,
+        totalText: p.total === undefined ? '?' : String(total),
+        hashed: p.filesHashed,
+        bytes: formatBytes(p.bytesHashed),
+        queued: p.filesQueued,
+      }
+      if (!started) {
+        bar.start(total || 1, p.walked, payload)
+        started = true
+      } else {
+        bar.setTotal(total || 1)
+        bar.update(p.walked, payload)
+      }
+    },
+    stop() {
+      if (started) bar.stop()
+    },
+  }
+}
+
+function progressLines(): { update: (p: ScanProgress) => void; stop: () => void } {
+  return {
+    update(p) {
+      process.stderr.write(`${JSON.stringify(p)}\n`)
+    },
+    stop() {},
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('index')
+    .description('index a mirror tree: CID, size, mtime and state of every path (incremental)')
+    .argument('<dir>', 'the mirror tree')
+    .option('--db <path>', 'database directory (default $CIDMIRROR_DB or ~/.local/share/cidmirror/db)')
+    .option('--name <mirror>', 'mirror name (default: the directory name)')
+    .option('--progress <mode>', 'bar (on a terminal), lines (JSON lines on stderr) or none', 'auto')
+    .action(async (dir: string, o: { db?: string; name?: string; progress: string }) => {
+      const root = resolve(dir)
+      const name = o.name ?? basename(root)
+      const db = await openDatabase(defaultDbPath(o.db))
+      const bar = o.progress === 'lines' ? progressLines() : o.progress === 'none' ? undefined : progressBar()
+      const ac = new AbortController()
+      const onSignal = (): void => ac.abort()
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      try {
+        const idx = openMirrorIndex(db, name, root)
+        const s = await idx.scan({ signal: ac.signal, ...(bar ? { onProgress: bar.update } : {}) })
+        bar?.stop()
+        printSummary(s)
+      } finally {
+        bar?.stop()
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        await db.close()
+      }
+    })
+}

@@ -1,0 +1,160 @@
+import { readFile } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import { type Database, openDatabase } from '../db.ts'
+import type { Backoff } from '../sync/backoff.ts'
+import { loadConfig } from '../sync/config/index.ts'
+import type { Config } from '../sync/config/types.ts'
+import type { ServerTls } from '../sync/http.ts'
+import { type ManagerHandle, startManager, TokenMissingError } from '../sync/manager/index.ts'
+import { Worker } from '../sync/worker/worker.ts'
+import { defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
+import { buildJobSpecs } from './jobs.ts'
+import { createLogger } from './logger.ts'
+
+export { createIndexHook, defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
+export { buildJobSpecs } from './jobs.ts'
+export { createLogger } from './logger.ts'
+
+export interface DaemonOptions {
+  config: Config
+  /** Run the manager's API (`[manager]` listen address). */
+  manager: boolean
+  /** Run the worker: its jobs, its control API (`[server]`), its link to the manager(s). */
+  worker: boolean
+  log?: Logger
+  /** Retry backoff of syncs (default 30 s doubling up to 1 h). */
+  retryBackoff?: Backoff
+  /** Backoff of the worker's calls to an absent manager (default 0.5 s doubling up to 30 s). */
+  linkBackoff?: Backoff
+  /** Index each mirror after a successful sync (default true). */
+  index?: boolean
+  /** An open database to use instead of opening `[database] path`. */
+  db?: Database
+}
+
+export interface Daemon {
+  config: Config
+  db: Database
+  log: Logger
+  manager?: ManagerHandle
+  worker?: Worker
+  /** Re-reads the config file and applies its mirrors to the worker (SIGHUP, `jobs reload`). */
+  reload(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * Builds every part from the config and starts it: the one LevelDB, the manager's API, the worker
+ * with its jobs (providers from src/sync/providers, hooks: log rotation, exec_on_*, and the index
+ * step after each success).
+ *
+ * Database: manager and worker in one process share `[database] path`. Run apart on one machine, the
+ * worker keeps `[database] path` (its job records and the index live there) and the manager uses
+ * `<path>-manager`; the worker re-sends every job's status when it registers, so the manager's
+ * records can always be rebuilt.
+ */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  let config = opts.config
+  const log = opts.log ?? createLogger()
+  if (!config.manager.token) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager')
+  const token = config.manager.token
+  const dbPath = !opts.worker ? `${config.database.path}-manager` : config.database.path
+  const db = opts.db ?? (await openDatabase(dbPath))
+  const closers: (() => Promise<void>)[] = []
+  const daemon: Daemon = {
+    config,
+    db,
+    log,
+    reload: async () => {
+      throw new Error('no worker in this process')
+    },
+    close: async () => {
+      for (const c of closers.reverse()) await c().catch((err) => log.error({ err }, 'close failed'))
+      if (!opts.db) await db.close()
+    },
+  }
+  try {
+    if (opts.manager) {
+      const m = config.manager
+      const tls = await readTls(m.sslCert, m.sslKey)
+      daemon.manager = await startManager({
+        db,
+        token,
+        listenAddr: m.listenAddr,
+        listenPort: m.listenPort,
+        log,
+        ...(tls ? { tls } : {}),
+      })
+      closers.push(() => daemon.manager?.close() ?? Promise.resolve())
+    }
+    if (opts.worker) {
+      const openIndex: OpenMirrorIndex | undefined = opts.index === false ? undefined : defaultIndexer
+      const specsOf = (c: Config) => buildJobSpecs(c, { db, openIndex })
+      const s = config.server
+      const tls = await readTls(s.sslCert, s.sslKey)
+      const worker = new Worker({
+        name: config.global.name,
+        jobs: specsOf(config),
+        db,
+        managers: config.manager.apiBaseList,
+        token,
+        server: {
+          listenAddr: s.listenAddr,
+          listenPort: s.listenPort,
+          hostname: s.hostname,
+          ...(tls ? { tls } : {}),
+        },
+        concurrent: config.global.concurrent,
+        log,
+        ...(opts.retryBackoff ? { retryBackoff: opts.retryBackoff } : {}),
+        ...(opts.linkBackoff ? { linkBackoff: opts.linkBackoff } : {}),
+        reload: async () => {
+          config = await loadConfig(config.file)
+          daemon.config = config
+          return specsOf(config)
+        },
+      })
+      await worker.start()
+      daemon.worker = worker
+      daemon.reload = () => worker.reload()
+      closers.push(() => worker.stop())
+    }
+  } catch (err) {
+    await daemon.close()
+    throw err
+  }
+  return daemon
+}
+
+async function readTls(cert: string | undefined, key: string | undefined): Promise<ServerTls | undefined> {
+  if (!cert || !key) return undefined
+  return { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') }
+}
+
+/**
+ * Runs a daemon until SIGINT or SIGTERM (a clean stop: running syncs are killed and rerun at the next
+ * start); SIGHUP reloads the config, as tunasync's worker does.
+ */
+export async function runUntilSignal(daemon: Daemon): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      daemon.log.info({ signal }, 'stopping')
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+      process.off('SIGHUP', onHup)
+      daemon.close().then(resolve, (err) => {
+        daemon.log.error({ err }, 'stop failed')
+        resolve()
+      })
+    }
+    const onInt = (): void => stop('SIGINT')
+    const onTerm = (): void => stop('SIGTERM')
+    const onHup = (): void => {
+      daemon.log.info('SIGHUP: reloading the config')
+      daemon.reload().catch((err) => daemon.log.error({ err: (err as Error).message }, 'reload failed'))
+    }
+    process.on('SIGINT', onInt)
+    process.on('SIGTERM', onTerm)
+    process.on('SIGHUP', onHup)
+  })
+}

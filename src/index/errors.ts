@@ -1,0 +1,73 @@
+import { CidmirrorError } from '../errors.ts'
+
+/** The directory given to the indexer does not exist. */
+export class MirrorRootNotFoundError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_PATH_NOT_FOUND', `no such directory: ${path}`, options)
+    this.name = 'MirrorRootNotFoundError'
+    this.path = path
+  }
+}
+
+/** The path given to the indexer exists but is not a directory. */
+export class MirrorRootNotDirectoryError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string) {
+    super('CIDMIRROR_ERR_NOT_A_DIRECTORY', `not a directory: ${path}`)
+    this.name = 'MirrorRootNotDirectoryError'
+    this.path = path
+  }
+}
+
+/** A directory or file inside the mirror cannot be read while scanning. */
+export class UnreadablePathError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_UNREADABLE', `cannot read ${path}: ${reason}`, options)
+    this.name = 'UnreadablePathError'
+    this.path = path
+  }
+}
+
+/** A mirror name the index cannot hold. */
+export class InvalidMirrorNameError extends CidmirrorError {
+  constructor(name: string) {
+    super('CIDMIRROR_ERR_MIRROR_NAME', `invalid mirror name ${JSON.stringify(name)}: use 1 to 100 characters`)
+    this.name = 'InvalidMirrorNameError'
+  }
+}
+
+/** A second scan of the same mirror was started in this process while one runs. */
+export class ScanInProgressError extends CidmirrorError {
+  constructor(mirror: string) {
+    super('CIDMIRROR_ERR_SCAN_RUNNING', `a scan of mirror ${mirror} is already running`)
+    this.name = 'ScanInProgressError'
+  }
+}
+
+/** The scan was stopped through its AbortSignal; the index is still the previous one. */
+export class ScanAbortedError extends CidmirrorError {
+  constructor(mirror: string, options?: { cause?: unknown }) {
+    super('CIDMIRROR_ERR_SCAN_ABORTED', `scan of mirror ${mirror} aborted; the index is unchanged`, options)
+    this.name = 'ScanAbortedError'
+  }
+}
+
+/** A path asked about is in no indexed mirror, or not in the index of its mirror. */
+export class PathNotIndexedError extends CidmirrorError {
+  readonly path: string
+  constructor(path: string, where: string) {
+    super('CIDMIRROR_ERR_NOT_INDEXED', `${path} is not in ${where}`)
+    this.name = 'PathNotIndexedError'
+    this.path = path
+  }
+}
+
+/** A mirror name with no index in this database. */
+export class UnknownMirrorError extends CidmirrorError {
+  constructor(mirror: string) {
+    super('CIDMIRROR_ERR_UNKNOWN_MIRROR', `no mirror named ${mirror} has been indexed in this database`)
+    this.name = 'UnknownMirrorError'
+  }
+}

@@ -1,0 +1,114 @@
+import type { EntryKind } from '../cid/index.ts'
+
+export type PathState = 'present' | 'evicted' | 'deleted'
+
+/** What the index knows about one path of a mirror. */
+export interface PathRecord {
+  /** Relative to the mirror root, `/`-separated; '' is the root directory. */
+  path: string
+  kind: EntryKind
+  /** CIDv1 (base32) as `ipfs add --cid-version=1` under `unixfs-v1-2025` gives it. */
+  cid: string
+  /** Cumulative DAG size (the Tsize of a link to this node). */
+  tsize: number
+  /** Bytes of a file, bytes of a symlink's target, 0 for a directory. */
+  size: number
+  mtimeMs: number
+  ctimeMs: number
+  ino: number
+  /** Symlinks only: the target, as read (not followed). */
+  target?: string
+  /** ISO time of the first scan that saw this path. */
+  firstSeen: string
+  /** ISO time of the scan that indexed the current version (content or metadata last changed). */
+  lastSynced: string
+  /**
+   * present: on disk as indexed. evicted: removed from disk on purpose, still part of the mirror.
+   * deleted: gone from the mirror (kept as a record).
+   */
+  state: PathState
+  /** Id of the scan that wrote this record. */
+  scan: number
+}
+
+/** A record as stored under the path key (no path; times in epoch ms). Fields are added, never renamed. */
+export interface StoredRecord {
+  kind: EntryKind
+  cid: string
+  tsize: number
+  size: number
+  mtimeMs: number
+  ctimeMs: number
+  ino: number
+  target?: string
+  firstSeen: number
+  lastSynced: number
+  state: PathState
+  scan: number
+}
+
+/** One scan of a mirror. Counts are of files and symlinks; directories are counted in `dirs` only. */
+export interface ScanSummary {
+  mirror: string
+  id: number
+  root: string
+  started: string
+  ended: string
+  /** Present regular files and symlinks after the scan (evicted ones not included). */
+  files: number
+  dirs: number
+  /** Bytes of the present files. */
+  bytes: number
+  added: number
+  /** Content changed (new CID) or kind changed. */
+  changed: number
+  /** Metadata changed (size, mtime, ctime or inode) but the re-hash gave the same CID. */
+  touched: number
+  deleted: number
+  unchanged: number
+  /** Records kept as evicted (absent from disk on purpose). */
+  evicted: number
+  /** Files hashed by this scan and their bytes. */
+  filesHashed: number
+  bytesHashed: number
+  /** Files whose CID came from an interrupted earlier scan instead of being hashed again. */
+  reused: number
+  /** True when an interrupted scan's work was found. */
+  resumed: boolean
+  /** Tree CID of the root directory, as `ipfs add -r -H --cid-version=1` gives it. */
+  rootCid: string
+  /** Total DAG size of the tree. */
+  rootTsize: number
+}
+
+export interface ScanProgress {
+  phase: 'scan' | 'commit'
+  /** Entries (files, symlinks, directories) walked so far. */
+  walked: number
+  /** Entries of the previous scan, when there was one: the expected `walked` at the end. */
+  total?: number
+  filesHashed: number
+  bytesHashed: number
+  /** Files and bytes queued for hashing and not done yet. */
+  filesQueued: number
+  bytesQueued: number
+}
+
+export function toPathRecord(path: string, r: StoredRecord): PathRecord {
+  const out: PathRecord = {
+    path,
+    kind: r.kind,
+    cid: r.cid,
+    tsize: r.tsize,
+    size: r.size,
+    mtimeMs: r.mtimeMs,
+    ctimeMs: r.ctimeMs,
+    ino: r.ino,
+    firstSeen: new Date(r.firstSeen).toISOString(),
+    lastSynced: new Date(r.lastSynced).toISOString(),
+    state: r.state,
+    scan: r.scan,
+  }
+  if (r.target !== undefined) out.target = r.target
+  return out
+}

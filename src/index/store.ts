@@ -1,0 +1,185 @@
+/**
+ * The level schema of the index room. Everything lives under `db.sublevel('index')`:
+ *
+ *   index/mirrors/<name>                  -> { root, sublevel }            one entry per indexed mirror
+ *   index/m.<name>/p/<path key>           -> StoredRecord                   per path (keys.ts: `/` -> \x00)
+ *   index/m.<name>/c/<cid>\x00<path>      -> scan id                        per CID, the paths holding it
+ *   index/m.<name>/s/<scan id, 12 digits> -> ScanSummary                    per committed scan
+ *   index/m.<name>/j/<path key>           -> JournalEntry                   changes of a running scan
+ *   index/m.<name>/meta/last              -> id of the last committed scan
+ *   index/m.<name>/meta/next              -> next scan id to hand out
+ *   index/m.<name>/meta/scanning          -> { id, started } while a scan runs (left by a killed one)
+ *   index/m.<name>/meta/commit            -> { id, summary }: roll-forward marker while committing
+ *
+ * Atomicity: a record under `p` whose `scan` is above `last` is not committed and reads as absent; a scan
+ * writes such records directly only for paths that had no committed record (new paths). Every change to
+ * a committed record goes to the journal `j` and is applied at commit, after the `commit` marker is
+ * written; a process killed during the apply finishes it on the next open. Uncommitted records and
+ * journal entries left by a killed scan are hints: the next scan takes their CID when the file's stat is
+ * unchanged, then rewrites or removes them before it commits.
+ */
+import type { Database } from '../db.ts'
+import { pathOf, SEP, sublevelName } from './keys.ts'
+import type { ScanSummary, StoredRecord } from './records.ts'
+
+export interface JournalEntry {
+  scan: number
+  /** CID of the committed record this replaces, for the per-CID index. */
+  old: string | null
+  rec: StoredRecord
+}
+
+export interface MirrorInfo {
+  root: string
+  sublevel: string
+}
+
+interface CommitMarker {
+  id: number
+  summary: ScanSummary
+}
+
+type Json = Record<string, unknown> | number | string | null
+
+function sub<V>(parent: Database | ReturnType<Database['sublevel']>, name: string) {
+  return (parent as Database).sublevel<string, V>(name, { valueEncoding: 'json' })
+}
+
+export function indexLevel(db: Database) {
+  return sub<Json>(db, 'index')
+}
+
+export function mirrorsLevel(db: Database) {
+  return sub<MirrorInfo>(indexLevel(db) as unknown as Database, 'mirrors')
+}
+
+export function scanKey(id: number): string {
+  return String(id).padStart(12, '0')
+}
+
+export function cidKey(cid: string, path: string): string {
+  return `${cid}${SEP}${path}`
+}
+
+export class MirrorStore {
+  readonly db: Database
+  readonly mirror: string
+  readonly paths
+  readonly cids
+  readonly scans
+  readonly journal
+  readonly meta
+  /** Id of the last committed scan (0: none). Valid after `ready()`. */
+  last = 0
+  #ready: Promise<void> | undefined
+
+  constructor(db: Database, mirror: string) {
+    this.db = db
+    this.mirror = mirror
+    const m = sub<Json>(indexLevel(db) as unknown as Database, sublevelName(mirror)) as unknown as Database
+    this.paths = sub<StoredRecord>(m, 'p')
+    this.cids = sub<number>(m, 'c')
+    this.scans = sub<ScanSummary>(m, 's')
+    this.journal = sub<JournalEntry>(m, 'j')
+    this.meta = sub<Json>(m, 'meta')
+  }
+
+  /** Loads `last`, finishing a commit a killed process left half done. */
+  ready(): Promise<void> {
+    this.#ready ??= this.#open()
+    return this.#ready
+  }
+
+  async #open(): Promise<void> {
+    const marker = (await this.meta.get('commit')) as CommitMarker | undefined
+    if (marker) await this.applyCommit(marker.id, marker.summary)
+    this.last = ((await this.meta.get('last')) as number | undefined) ?? 0
+  }
+
+  isCommitted(r: StoredRecord): boolean {
+    return r.scan <= this.last
+  }
+
+  async getRecord(key: string): Promise<StoredRecord | undefined> {
+    await this.ready()
+    const r = await this.paths.get(key)
+    return r && this.isCommitted(r) ? r : undefined
+  }
+
+  /** Hands out a new scan id and marks the scan as running; returns the previous run left over, if any. */
+  async beginScan(started: number): Promise<{ id: number; interrupted: boolean }> {
+    await this.ready()
+    const next = ((await this.meta.get('next')) as number | undefined) ?? this.last + 1
+    const id = Math.max(next, this.last + 1)
+    const interrupted = (await this.meta.get('scanning')) !== undefined
+    await this.meta.batch([
+      { type: 'put', key: 'next', value: id + 1 },
+      { type: 'put', key: 'scanning', value: { id, started } },
+    ])
+    return { id, interrupted }
+  }
+
+  async hasJournal(): Promise<boolean> {
+    const k = await this.journal.keys({ limit: 1 }).all()
+    return k.length > 0
+  }
+
+  /** Commit point: writes the marker, applies the journal, records the scan. */
+  async commit(id: number, summary: ScanSummary): Promise<void> {
+    const marker: CommitMarker = { id, summary }
+    await this.meta.put('commit', marker as unknown as Json)
+    await this.applyCommit(id, summary)
+  }
+
+  async applyCommit(id: number, summary: ScanSummary): Promise<void> {
+    const it = this.journal.iterator()
+    try {
+      for (;;) {
+        const entries = await it.nextv(1000)
+        if (entries.length === 0) break
+        const batch = this.db.batch()
+        for (const [key, e] of entries) {
+          if (e.scan === id) {
+            const path = pathOf(key)
+            batch.put(key, e.rec, { sublevel: this.paths })
+            if (e.old !== null && (e.old !== e.rec.cid || e.rec.state === 'deleted'))
+              batch.del(cidKey(e.old, path), { sublevel: this.cids })
+            if (e.rec.state !== 'deleted') batch.put(cidKey(e.rec.cid, path), id, { sublevel: this.cids })
+          }
+          batch.del(key, { sublevel: this.journal })
+        }
+        await batch.write()
+      }
+    } finally {
+      await it.close()
+    }
+    const batch = this.db.batch()
+    batch.put(scanKey(id), summary, { sublevel: this.scans })
+    batch.put('last', id, { sublevel: this.meta })
+    batch.del('commit', { sublevel: this.meta })
+    batch.del('scanning', { sublevel: this.meta })
+    await batch.write()
+    this.last = id
+  }
+
+  async lastScan(): Promise<ScanSummary | undefined> {
+    await this.ready()
+    if (this.last === 0) return undefined
+    return this.scans.get(scanKey(this.last))
+  }
+
+  async *scanHistory(opts: { reverse?: boolean } = {}): AsyncGenerator<ScanSummary> {
+    await this.ready()
+    for await (const s of this.scans.values({ reverse: opts.reverse ?? false })) yield s
+  }
+
+  async pathsOf(cid: string): Promise<string[]> {
+    await this.ready()
+    const out: string[] = []
+    const prefix = `${cid}${SEP}`
+    for await (const [k, scan] of this.cids.iterator({ gte: prefix, lt: `${cid}\x01` })) {
+      if (scan <= this.last) out.push(k.slice(prefix.length))
+    }
+    return out
+  }
+}

@@ -1,0 +1,75 @@
+import { Worker } from 'node:worker_threads'
+import { UnreadablePathError } from './errors.ts'
+import type { WalkerData, WalkMessage } from './walk-protocol.ts'
+
+export interface WalkBatch {
+  keys: string[]
+  nums: Float64Array
+}
+
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './walk-worker.ts' : './walk-worker.js',
+  import.meta.url,
+)
+
+/**
+ * The main thread's end of the walker thread: `next()` yields batches in key order, then null.
+ * At most `maxBatches` batches wait unconsumed; the walker sleeps until the scanner catches up.
+ */
+export class Walker {
+  readonly #worker: Worker
+  readonly #credits: Int32Array
+  readonly #queue: WalkMessage[] = []
+  #wake: (() => void) | undefined
+  #failure: Error | undefined
+  #finished = false
+
+  constructor(root: string, maxBatches = 8) {
+    const credits = new SharedArrayBuffer(4)
+    this.#credits = new Int32Array(credits)
+    const data: WalkerData = { root, credits, maxBatches }
+    this.#worker = new Worker(WORKER_URL, { workerData: data })
+    this.#worker.on('message', (m: WalkMessage) => {
+      this.#queue.push(m)
+      this.#notify()
+    })
+    this.#worker.on('error', (err) => {
+      this.#failure = err
+      this.#notify()
+    })
+    this.#worker.on('exit', () => {
+      this.#finished = true
+      this.#notify()
+    })
+  }
+
+  #notify(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  async next(): Promise<WalkBatch | null> {
+    for (;;) {
+      const m = this.#queue.shift()
+      if (m) {
+        if (m.type === 'batch') {
+          Atomics.sub(this.#credits, 0, 1)
+          Atomics.notify(this.#credits, 0)
+          return m
+        }
+        if (m.type === 'done') return null
+        throw new UnreadablePathError(m.path, m.code === 'EACCES' ? 'permission denied' : m.message)
+      }
+      if (this.#failure) throw this.#failure
+      if (this.#finished) throw new Error('walker thread exited without finishing')
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.terminate()
+  }
+}

@@ -1,0 +1,107 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify'
+import type { Logger } from 'pino'
+import { ApiError, RemoteError, UnauthorizedError, UnreachableError } from './api-errors.ts'
+import { bearerMatches } from './auth.ts'
+
+export interface ServerTls {
+  cert: string
+  key: string
+}
+
+/**
+ * A fastify server with cidmirror's API conventions: JSON errors `{error, code}` with a 4xx status for
+ * anything the caller got wrong (bad JSON, missing fields, unknown names) and never a 500 for those,
+ * structured logs through the given pino logger, and `auth` to guard write and control routes with
+ * `Authorization: Bearer <token>`.
+ */
+export function createApiServer(opts: {
+  log: Logger
+  token: string
+  tls?: ServerTls
+}): FastifyInstance & { auth: (req: FastifyRequest) => Promise<void> } {
+  const app = Fastify({
+    loggerInstance: opts.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1 << 20,
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+  }) as unknown as FastifyInstance
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {
+    if (err instanceof ApiError) {
+      return reply.code(err.statusCode).send({ error: err.message, code: err.code })
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      const code =
+        err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'CIDMIRROR_ERR_BAD_MEDIA_TYPE'
+          : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+            ? 'CIDMIRROR_ERR_BODY_TOO_LARGE'
+            : 'CIDMIRROR_ERR_BAD_REQUEST'
+      return reply.code(status).send({ error: err.message, code })
+    }
+    req.log.error({ err, url: req.url, method: req.method }, 'request failed')
+    return reply.code(500).send({ error: err.message, code: 'CIDMIRROR_ERR_INTERNAL' })
+  })
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: `no route ${req.method} ${req.url}`, code: 'CIDMIRROR_ERR_NO_ROUTE' })
+  })
+  const auth = async (req: FastifyRequest): Promise<void> => {
+    if (!bearerMatches(req.headers.authorization, opts.token)) throw new UnauthorizedError()
+  }
+  return Object.assign(app, { auth })
+}
+
+/** Body of a JSON request, or a BadRequestError-worthy description of why it is not an object. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * One JSON request. Non-2xx answers throw RemoteError (carrying the server's `code`), no answer
+ * throws UnreachableError.
+ */
+export async function requestJson<T = unknown>(
+  method: 'GET' | 'POST' | 'DELETE',
+  url: string,
+  opts: { token?: string; body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`
+  if (opts.body !== undefined) headers['content-type'] = 'application/json'
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000)
+  let res: Response
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+    })
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause
+    throw new UnreachableError(url, cause?.code ?? cause?.message ?? (err as Error).message, { cause: err })
+  }
+  const text = await res.text()
+  let body: unknown
+  try {
+    body = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  if (!res.ok) {
+    const b = isObject(body) ? body : {}
+    const message =
+      typeof b.error === 'string'
+        ? b.error
+        : typeof b.msg === 'string'
+          ? b.msg
+          : text.trim() || res.statusText
+    throw new RemoteError(url, res.status, typeof b.code === 'string' ? b.code : undefined, message)
+  }
+  return body as T
+}
+
+/** `base` + `path`, with exactly one slash between. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`
+}

@@ -1,0 +1,43 @@
+import type { Logger } from 'pino'
+import type { Database } from '../../db.ts'
+import type { ServerTls } from '../http.ts'
+import { TokenMissingError } from './errors.ts'
+import { createManagerServer } from './server.ts'
+import { ManagerStore } from './store.ts'
+
+export { ManagerClient } from './client.ts'
+export * from './errors.ts'
+export { COMMANDS, type CommandVerb, createManagerServer } from './server.ts'
+export { ManagerStore, type WorkerRecord } from './store.ts'
+
+export interface ManagerOptions {
+  db: Database
+  token: string | undefined
+  listenAddr: string
+  /** 0 picks a free port. */
+  listenPort: number
+  log: Logger
+  tls?: ServerTls
+}
+
+export interface ManagerHandle {
+  /** Base URL it listens on, e.g. `http://127.0.0.1:14242`. */
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/** Starts the manager's HTTP API on the given address. */
+export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
+  if (!opts.token) throw new TokenMissingError('the manager')
+  const store = new ManagerStore(opts.db)
+  const log = opts.log.child({ role: 'manager' })
+  const app = createManagerServer({ store, token: opts.token, log, ...(opts.tls ? { tls: opts.tls } : {}) })
+  await app.listen({ host: opts.listenAddr, port: opts.listenPort })
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : opts.listenPort
+  const host = opts.listenAddr.includes(':') ? `[${opts.listenAddr}]` : opts.listenAddr
+  const url = `${opts.tls ? 'https' : 'http'}://${host}:${port}`
+  log.info({ url }, 'manager listening')
+  return { url, port, close: () => app.close() }
+}

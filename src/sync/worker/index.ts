@@ -1,0 +1,5 @@
+export * from './errors.ts'
+export { DEFAULT_LINK_BACKOFF, ManagerLink } from './link.ts'
+export { createWorkerServer } from './server.ts'
+export { type StoredJob, WorkerStore } from './store.ts'
+export { DEFAULT_CONCURRENT, Worker, type WorkerCommand, type WorkerOptions } from './worker.ts'

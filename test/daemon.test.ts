@@ -1,0 +1,213 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { WebMirrorStatus, WireMirrorStatus } from '../src/sync/status.ts'
+import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
+import { commandMirror, freePort, TOKEN, tempDir, waitFor, writeToml } from './jobs-helpers.ts'
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))
+const run = promisify(execFile)
+
+let tmp: ReturnType<typeof tempDir>
+let upstream: Rsyncd | undefined
+let daemons: ChildProcess[] = []
+let strayPids: string | undefined
+
+beforeEach(() => {
+  tmp = tempDir('cidmirror-daemon-')
+})
+afterEach(async () => {
+  for (const d of daemons) {
+    if (d.exitCode === null && d.signalCode === null) {
+      d.kill('SIGKILL')
+      await new Promise((r) => d.once('exit', r))
+    }
+  }
+  daemons = []
+  if (strayPids && existsSync(strayPids)) {
+    for (const pid of readFileSync(strayPids, 'utf8').split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL')
+      } catch {}
+    }
+  }
+  strayPids = undefined
+  await upstream?.stop()
+  upstream = undefined
+  tmp.cleanup()
+})
+
+function startDaemon(config: string): ChildProcess {
+  const child = spawn(process.execPath, [MAIN, 'daemon', '-c', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, CIDMIRROR_LOG_LEVEL: 'info' },
+  })
+  let log = ''
+  child.stderr?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
+  Object.defineProperty(child, 'log', { get: () => log })
+  daemons.push(child)
+  return child
+}
+
+async function cli(args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, CIDMIRROR_TOKEN: '' },
+  })
+  return stdout
+}
+
+async function jobs(managerUrl: string): Promise<WebMirrorStatus[]> {
+  const res = await fetch(`${managerUrl}/jobs`)
+  return (await res.json()) as WebMirrorStatus[]
+}
+
+async function detail(managerUrl: string, name: string): Promise<WireMirrorStatus | undefined> {
+  const res = await fetch(`${managerUrl}/workers/w1/jobs`)
+  if (!res.ok) return undefined
+  return ((await res.json()) as WireMirrorStatus[]).find((j) => j.name === name)
+}
+
+describe('cidmirror daemon', () => {
+  it('syncs an rsync upstream, indexes it, and syncs again incrementally on `jobs start`', async () => {
+    upstream = await startRsyncd()
+    const root = upstream.root
+    writeFileSync(join(root, 'keep.txt'), 'keep me\n')
+    writeFileSync(join(root, 'change.txt'), 'version 1\n')
+    writeFileSync(join(root, 'gone.txt'), 'soon deleted\n')
+    mkdirSync(join(root, 'pool/main'), { recursive: true })
+    writeFileSync(join(root, 'pool/main/pkg.deb'), Buffer.alloc(200_000, 7))
+    symlinkSync('pool/main/pkg.deb', join(root, 'latest.deb'))
+
+    const port = await freePort()
+    const manager = `http://127.0.0.1:${port}`
+    const config = writeToml({
+      dir: tmp.dir,
+      managerPort: port,
+      interval: '6h',
+      mirrors: `[[mirrors]]\nname = "deb"\nprovider = "rsync"\nupstream = "${upstream.url}"\n`,
+    })
+    const d = startDaemon(config)
+    const first = await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'deb' && j.status === 'success'),
+      'the first sync',
+      45_000,
+      200,
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${(d as unknown as { log: string }).log}`)
+    })
+    const mirror = join(tmp.dir, 'mirrors', 'deb')
+    expect(readFileSync(join(mirror, 'change.txt'), 'utf8')).toBe('version 1\n')
+    expect(readlinkSync(join(mirror, 'latest.deb'))).toBe('pool/main/pkg.deb')
+    expect(first.size).not.toBe('unknown')
+    expect(first.next_schedule_ts - first.last_ended_ts).toBe(6 * 3600)
+    const d1 = await detail(manager, 'deb')
+    const index1 = d1?.details?.index as Record<string, unknown>
+    expect(index1).toMatchObject({ mirror: 'deb', added: 5, deleted: 0 })
+    expect(index1.rootCid).toMatch(/^bafy/)
+
+    // The CLI, with flags after and before the subcommand, JSON when not a terminal.
+    const listed = JSON.parse(await cli(['jobs', 'list', '-a', '-c', config])) as WebMirrorStatus[]
+    expect(listed).toEqual(await jobs(manager))
+    const filtered = JSON.parse(
+      await cli(['jobs', '-m', manager, 'list', '-a', '-s', 'failed,paused']),
+    ) as unknown[]
+    expect(filtered).toEqual([])
+
+    // Upstream changes: new, changed, deleted files and a new symlink.
+    writeFileSync(join(root, 'change.txt'), 'version 2, longer\n')
+    rmSync(join(root, 'gone.txt'))
+    writeFileSync(join(root, 'new.txt'), 'new file\n')
+    symlinkSync('new.txt', join(root, 'new-link'))
+    await cli(['jobs', 'start', 'deb', '-m', manager, '--token', TOKEN])
+    const second = await waitFor(
+      async () =>
+        (await jobs(manager)).find(
+          (j) =>
+            j.status === 'success' &&
+            j.last_update_ts > first.last_update_ts - 1 &&
+            j.last_started_ts > first.last_started_ts - 1 &&
+            j.last_ended !== first.last_ended,
+        ),
+      'the second sync',
+      45_000,
+      200,
+    )
+    expect(second.status).toBe('success')
+    expect(readFileSync(join(mirror, 'change.txt'), 'utf8')).toBe('version 2, longer\n')
+    expect(existsSync(join(mirror, 'gone.txt'))).toBe(false)
+    expect(readlinkSync(join(mirror, 'new-link'))).toBe('new.txt')
+    const index2 = (await detail(manager, 'deb'))?.details?.index as Record<string, unknown>
+    expect(index2).toMatchObject({ added: 2, changed: 1, deleted: 1 })
+    expect(index2.rootCid).not.toBe(index1.rootCid)
+
+    d.kill('SIGTERM')
+    const code = await new Promise((r) => d.once('exit', (c) => r(c)))
+    expect(code).toBe(0)
+  })
+
+  it('kill -9 mid-sync, restart: the job reruns and no status is stuck in syncing', async () => {
+    const port = await freePort()
+    const manager = `http://127.0.0.1:${port}`
+    strayPids = join(tmp.dir, 'pids')
+    const config = writeToml({
+      dir: tmp.dir,
+      managerPort: port,
+      mirrors:
+        commandMirror('slow', `echo $$ >> ${strayPids}; exec sleep 20`) + commandMirror('quick', 'echo done'),
+    })
+    const d = startDaemon(config)
+    const syncing = await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'slow' && j.status === 'syncing'),
+      'slow to sync',
+      30_000,
+      100,
+    )
+    await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'quick' && j.status === 'success'),
+      'quick',
+    )
+    d.kill('SIGKILL')
+    await new Promise((r) => d.once('exit', r))
+    // The manager died with it; its last word was "syncing".
+    const again = startDaemon(config)
+    const rerun = await waitFor(
+      async () =>
+        (await jobs(manager)).find(
+          (j) =>
+            j.name === 'slow' &&
+            j.status === 'syncing' &&
+            j.last_started_ts >= syncing.last_started_ts &&
+            j.last_ended_ts > 0,
+        ),
+      'the rerun',
+      30_000,
+      100,
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${(again as unknown as { log: string }).log}`)
+    })
+    expect(rerun.last_ended_ts).toBeGreaterThanOrEqual(syncing.last_started_ts)
+    const quick = (await jobs(manager)).find((j) => j.name === 'quick')!
+    expect(quick.status).toBe('success')
+    // A clean stop reports the interruption instead of leaving "syncing" behind.
+    again.kill('SIGTERM')
+    expect(await new Promise((r) => again.once('exit', (c) => r(c)))).toBe(0)
+    const third = startDaemon(config)
+    const slow = await waitFor(async () => detail(manager, 'slow'), 'the manager', 30_000, 100)
+    expect(['failed', 'pre-syncing', 'syncing']).toContain(slow.status)
+    third.kill('SIGTERM')
+    await new Promise((r) => third.once('exit', r))
+  })
+})
