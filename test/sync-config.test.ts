@@ -54,6 +54,8 @@ rsync_success_exit_codes = [24]
 dangerous_global_rsync_success_exit_codes = [25]
 log_keep = 7
 kill_grace = "3s"
+retry_backoff = 45
+retry_backoff_max = "2h"
 
 [manager]
 api_base = "https://mgr.example.org:8443/"
@@ -135,6 +137,8 @@ mirror_dir = "/data/own"
       rsyncSuccessExitCodes: [24, 25],
       logKeep: 7,
       killGraceMs: 3000,
+      retryBackoffMs: 45_000,
+      retryBackoffMaxMs: 7_200_000,
     })
     expect(c.manager).toEqual({
       apiBase: 'https://mgr.example.org:8443',
@@ -470,6 +474,12 @@ describe('config: errors name the file and the key', () => {
       '[global]\nconcurrent = 0',
       'BAD_VALUE',
       'global.concurrent: 0 is out of range: must be between 1 and 1024 (tunasync deadlocks on 0; leave the key out for the default, 4)',
+    ],
+    [
+      'a retry backoff cap below its start',
+      '[global]\nretry_backoff = "10m"\nretry_backoff_max = "1m"',
+      'BAD_VALUE',
+      'global.retry_backoff_max: must not be shorter than retry_backoff',
     ],
     [
       'a string for a number',

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { type Database, openDatabase } from '../db.ts'
-import type { Backoff } from '../sync/backoff.ts'
+import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../sync/backoff.ts'
 import { loadConfig } from '../sync/config/index.ts'
 import type { Config } from '../sync/config/types.ts'
 import type { ServerTls } from '../sync/http.ts'
@@ -22,7 +22,7 @@ export interface DaemonOptions {
   /** Run the worker: its jobs, its control API (`[server]`), its link to the manager(s). */
   worker: boolean
   log?: Logger
-  /** Retry backoff of syncs (default 30 s doubling up to 1 h). */
+  /** Retry backoff of syncs; default from `[global] retry_backoff` and `retry_backoff_max`. */
   retryBackoff?: Backoff
   /** Backoff of the worker's calls to an absent manager (default 0.5 s doubling up to 30 s). */
   linkBackoff?: Backoff
@@ -106,7 +106,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
         concurrent: config.global.concurrent,
         log,
-        ...(opts.retryBackoff ? { retryBackoff: opts.retryBackoff } : {}),
+        retryBackoff: opts.retryBackoff ?? {
+          ...DEFAULT_RETRY_BACKOFF,
+          baseMs: config.global.retryBackoffMs,
+          maxMs: config.global.retryBackoffMaxMs,
+        },
         ...(opts.linkBackoff ? { linkBackoff: opts.linkBackoff } : {}),
         reload: async () => {
           config = await loadConfig(config.file)

@@ -14,6 +14,8 @@ export const DEFAULTS = {
   timeoutMs: 0,
   logKeep: 10,
   killGraceMs: 10_000,
+  retryBackoffMs: 30_000,
+  retryBackoffMaxMs: 3_600_000,
   rsyncTimeoutMs: 120_000,
   apiBase: 'http://127.0.0.1:14242',
   serverAddr: '127.0.0.1',
@@ -81,6 +83,15 @@ export function resolveConfig(docs: FileDoc[]): Config {
     ]),
     logKeep: gv.log_keep ?? DEFAULTS.logKeep,
     killGraceMs: gv.kill_grace ?? DEFAULTS.killGraceMs,
+    retryBackoffMs: gv.retry_backoff || DEFAULTS.retryBackoffMs,
+    retryBackoffMaxMs: gv.retry_backoff_max || DEFAULTS.retryBackoffMaxMs,
+  }
+  if (global.retryBackoffMaxMs < global.retryBackoffMs) {
+    badValue(
+      g.from.retry_backoff_max ?? main.where,
+      'global.retry_backoff_max',
+      'must not be shorter than retry_backoff',
+    )
   }
 
   const manager = resolveManager(m, main.where)

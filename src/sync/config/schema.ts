@@ -39,6 +39,8 @@ export const GLOBAL = {
   dangerous_global_rsync_success_exit_codes: exitCodes,
   log_keep: int(1, 100_000),
   kill_grace: duration('s'),
+  retry_backoff: duration('s'),
+  retry_backoff_max: duration('s'),
 }
 
 export const MANAGER = {

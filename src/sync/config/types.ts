@@ -41,6 +41,10 @@ export interface GlobalConfig {
   logKeep: number
   /** Time between TERM and KILL when a run is stopped or times out; default 10 s. */
   killGraceMs: number
+  /** First delay before retrying a failed sync; doubles per retry (tunasync retries at once). Default 30 s. */
+  retryBackoffMs: number
+  /** Longest retry delay (never past the mirror's interval). Default 1 h. */
+  retryBackoffMaxMs: number
 }
 
 export interface ManagerConfig {
