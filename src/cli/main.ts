@@ -1,11 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { isCidmirrorError } from '../errors.ts'
 import { registerCommands } from './commands/index.ts'
 
 const program = new Command('cidmirror')
   .description('Mirror sync jobs whose files are content-addressed: sync, CID index, replicate, serve.')
-  .version(process.env.npm_package_version ?? '0.1.0')
+  .version(packageVersion())
   .showHelpAfterError()
   .exitOverride()
 
@@ -23,4 +24,12 @@ try {
     process.stderr.write(`cidmirror: internal error: ${(err as Error)?.stack ?? String(err)}\n`)
     process.exitCode = 70
   }
+}
+
+function packageVersion(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
 }
