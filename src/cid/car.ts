@@ -6,11 +6,15 @@ import { CarWriter } from '@ipld/car/writer'
 import type { CID } from 'multiformats/cid'
 import { CidmirrorError } from '../errors.ts'
 import { fsError, UnsupportedEntryError } from './errors.ts'
-import { fileBlocks } from './hash.ts'
+import { fileBlocks, fileBlocksSync } from './hash.ts'
 import { type BlockSink, directoryNode, symlinkNode } from './nodes.ts'
 import type { HashPool } from './pool.ts'
+import { CHUNK_SIZE } from './profile.ts'
 import { cidOfTree } from './tree.ts'
 import type { DirEntryCid, NodeCid } from './types.ts'
+
+/** Files at most this big are read with blocking reads. */
+const SYNC_MAX = 4 * CHUNK_SIZE
 
 /** The tree changed between the two passes of a CAR export. */
 export class TreeChangedError extends CidmirrorError {
@@ -70,7 +74,10 @@ export async function* treeBlocks(
       return node
     }
     if (st.isFile()) {
-      return yield* fileBlocks(abs)
+      if (st.size > SYNC_MAX) return yield* fileBlocks(abs)
+      const { blocks, root } = fileBlocksSync(abs)
+      yield* blocks
+      return root
     }
     if (st.isDirectory()) {
       let dirents: Dirent[]
@@ -99,7 +106,8 @@ export async function* treeBlocks(
  * Write a CARv1 of `path` (a file, symlink or directory, as `ipfs add -r [-H]` would add it) to `out`.
  * The root CID goes in the header, so it is computed first (one hashing pass, in `pool` when given);
  * the second pass re-reads and streams the blocks with back-pressure. Memory stays bounded: a
- * directory's entries and one chunk at a time.
+ * directory's entries and one chunk at a time. On failure `out` is destroyed (as `pipeline` does);
+ * a tree that changed between the passes fails with TreeChangedError.
  */
 export async function exportCar(
   path: string,
@@ -107,7 +115,14 @@ export async function exportCar(
   opts: { hidden?: boolean; pool?: HashPool } = {},
 ): Promise<CID> {
   const hidden = opts.hidden ?? false
-  const root = await cidOfTree(path, { hidden, pool: opts.pool })
+  let root: NodeCid
+  try {
+    root = await cidOfTree(path, { hidden, pool: opts.pool })
+  } catch (err) {
+    // As pipeline would on an error: the stream is not written and not left open.
+    ;(out as Writable).destroy?.()
+    throw err
+  }
   const { writer, out: car } = CarWriter.create([root.cid])
   const piping = pipeline(Readable.from(car), out as Writable)
   const seen = new Seen()

@@ -24,7 +24,10 @@ export class UnreadableFileError extends CidmirrorError {
 export class FileChangedError extends CidmirrorError {
   readonly path: string
   constructor(path: string, expected: number, got: number) {
-    super('CIDMIRROR_ERR_FILE_CHANGED', `${path} changed while hashing (expected ${expected} bytes, read ${got})`)
+    super(
+      'CIDMIRROR_ERR_FILE_CHANGED',
+      `${path} changed while hashing (expected ${expected} bytes, read ${got})`,
+    )
     this.name = 'FileChangedError'
     this.path = path
   }
@@ -52,7 +55,8 @@ export class HashPoolError extends CidmirrorError {
 export function fsError(path: string, err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ENOENT' || code === 'ENOTDIR') return new PathNotFoundError(path, { cause: err })
-  if (code === 'EACCES' || code === 'EPERM') return new UnreadableFileError(path, 'permission denied', { cause: err })
+  if (code === 'EACCES' || code === 'EPERM')
+    return new UnreadableFileError(path, 'permission denied', { cause: err })
   if (err instanceof CidmirrorError) return err
   if (code === 'EISDIR') return new UnreadableFileError(path, 'is a directory', { cause: err })
   if (typeof code === 'string' && code.startsWith('E'))

@@ -42,30 +42,41 @@ export function openForRead(path: string): number {
 export function hashFileSync(path: string, buf: Buffer): FileCid {
   const fd = openForRead(path)
   try {
-    const layout = new BalancedLayout()
-    let position = 0
-    for (;;) {
-      let n: number
-      try {
-        n = readFull(fd, buf, position)
-      } catch (err) {
-        throw fsError(path, err)
-      }
-      if (n > 0) layout.addLeaf(sha256(buf.subarray(0, n)), n)
-      position += n
-      if (n < buf.length) break
-    }
-    return layout.finish()
+    return hashOpenFileSync(fd, buf)
+  } catch (err) {
+    throw fsError(path, err)
   } finally {
     closeSync(fd)
   }
 }
 
 /**
+ * As hashFileSync, for an open file descriptor (read from offset 0 to its end). `firstRead`: the
+ * caller already read the first chunk into `buf`, this many bytes.
+ */
+export function hashOpenFileSync(fd: number, buf: Buffer, firstRead?: number): FileCid {
+  const layout = new BalancedLayout()
+  let position = 0
+  for (;;) {
+    const n = position === 0 && firstRead !== undefined ? firstRead : readFull(fd, buf, position)
+    if (n > 0) layout.addLeaf(sha256(buf.subarray(0, n)), n)
+    position += n
+    if (n < buf.length) break
+  }
+  return layout.finish()
+}
+
+/**
  * Digests of `count` chunks from chunk `first`, into `out` (32 bytes each). Returns the bytes read;
  * less than the range only when the file ends inside it.
  */
-export function hashRangeSync(fd: number, buf: Buffer, first: number, count: number, out: Uint8Array): number {
+export function hashRangeSync(
+  fd: number,
+  buf: Buffer,
+  first: number,
+  count: number,
+  out: Uint8Array,
+): number {
   let total = 0
   for (let i = 0; i < count; i++) {
     const n = readFull(fd, buf, (first + i) * CHUNK_SIZE)
@@ -152,6 +163,40 @@ export async function hashFileAsync(path: string): Promise<FileCid> {
     await pending?.catch(() => 0)
     await fh.close()
     if (freeBuffers.length < 4) freeBuffers.push(cur, next)
+  }
+}
+
+/**
+ * The blocks of a small file (read with blocking reads), leaves and File nodes, children before
+ * parents, and its root. Each block's bytes are fresh.
+ */
+export function fileBlocksSync(path: string): {
+  blocks: { cid: FileCid['cid']; bytes: Uint8Array }[]
+  root: FileCid
+} {
+  const fd = openForRead(path)
+  try {
+    const blocks: { cid: FileCid['cid']; bytes: Uint8Array }[] = []
+    const layout = new BalancedLayout((cid, bytes) => {
+      blocks.push({ cid, bytes })
+    })
+    const buf = mainThreadBuffer()
+    let position = 0
+    for (;;) {
+      const n = readFull(fd, buf, position)
+      if (n > 0) {
+        const bytes = Uint8Array.prototype.slice.call(buf, 0, n) // a copy the consumer keeps
+        layout.addLeaf(sha256(bytes), n, bytes)
+      }
+      position += n
+      if (n < CHUNK_SIZE) break
+    }
+    const root = layout.finish()
+    return { blocks, root }
+  } catch (err) {
+    throw fsError(path, err)
+  } finally {
+    closeSync(fd)
   }
 }
 

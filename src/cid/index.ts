@@ -3,21 +3,20 @@
  * `unixfs-v1-2025` profile (IPIP-499), and CARv1 export. Pure: bytes in, CIDs and CARs out.
  */
 import type { CID } from 'multiformats/cid'
-import { sha256 } from './nodes.ts'
 import { BalancedLayout } from './layout.ts'
-import { directoryNode, symlinkNode } from './nodes.ts'
+import { directoryNode, sha256, symlinkNode } from './nodes.ts'
 import { CHUNK_SIZE } from './profile.ts'
 import { cidOfFileInThread } from './tree.ts'
 import type { DirEntryCid, FileCid, NodeCid } from './types.ts'
 
-export type { DirEntryCid, EntryKind, FileCid, NodeCid } from './types.ts'
-export * from './errors.ts'
 export { type Block, exportCar, TreeChangedError, treeBlocks } from './car.ts'
+export * from './errors.ts'
 export { fileBlocks } from './hash.ts'
 export { basicDirectorySize, isSharded } from './nodes.ts'
 export { HashPool } from './pool.ts'
 export * as profile from './profile.ts'
 export { cidOfTree, type TreeOptions } from './tree.ts'
+export type { DirEntryCid, EntryKind, FileCid, NodeCid } from './types.ts'
 
 /** The CID of a file holding `bytes`. */
 export async function cidOfBytes(bytes: Uint8Array): Promise<FileCid> {

@@ -4,15 +4,11 @@ import { murmur364 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import {
-  DAG_PB_CODEC,
-  HAMT_FANOUT,
-  HAMT_HASH_TYPE,
-  HAMT_THRESHOLD,
-  RAW_CODEC,
-  SHA2_256,
-} from './profile.ts'
+import { encodePB, type RawLink, varintLen } from './pb.ts'
+import { DAG_PB_CODEC, HAMT_FANOUT, HAMT_HASH_TYPE, HAMT_THRESHOLD, RAW_CODEC, SHA2_256 } from './profile.ts'
 import type { DirEntryCid, NodeCid } from './types.ts'
+
+const EMPTY = new Uint8Array(0)
 
 /** Receives every block a builder makes, children before parents. */
 export type BlockSink = (cid: CID, bytes: Uint8Array) => void
@@ -45,15 +41,15 @@ export function fileNode(children: FileChild[], sink?: BlockSink): FileChild {
   let size = 0
   let childTsize = 0
   const blockSizes: bigint[] = []
-  const Links: dagPB.PBLink[] = []
+  const links: RawLink[] = []
   for (const c of children) {
     size += c.size
     childTsize += c.tsize
     blockSizes.push(BigInt(c.size))
-    Links.push({ Hash: c.cid, Name: '', Tsize: c.tsize })
+    links.push({ hash: c.cid.bytes, name: EMPTY, tsize: c.tsize })
   }
   const Data = new UnixFS({ type: 'file', blockSizes }).marshal()
-  const node = dagPbBlock(dagPB.encode({ Data, Links }), childTsize, sink)
+  const node = dagPbBlock(encodePB(links, Data), childTsize, sink)
   return { ...node, size }
 }
 
@@ -62,15 +58,6 @@ export function symlinkNode(target: string | Uint8Array, sink?: BlockSink): Node
   const data = typeof target === 'string' ? Buffer.from(target, 'utf8') : target
   const Data = new UnixFS({ type: 'symlink', data }).marshal()
   return dagPbBlock(dagPB.encode({ Data, Links: [] }), 0, sink)
-}
-
-function varintLen(n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 128)
-    len++
-  }
-  return len
 }
 
 /** Bytes one link adds to a dag-pb block (boxo `linkSerializedSize`). */
@@ -117,14 +104,17 @@ export function directoryNode(entries: DirEntryCid[], sink?: BlockSink): NodeCid
   const sorted = named(entries)
   if (basicDirectorySize(entries) > HAMT_THRESHOLD) return hamtNode(sorted, 0, sink)
   let childTsize = 0
-  const Links: dagPB.PBLink[] = sorted.map(({ entry }) => {
+  const links: RawLink[] = sorted.map(({ entry, nameBytes }) => {
     childTsize += entry.tsize
-    return { Hash: entry.cid, Name: entry.name, Tsize: entry.tsize }
+    return { hash: entry.cid.bytes, name: nameBytes, tsize: entry.tsize }
   })
-  return dagPbBlock(dagPB.encode({ Data: DIR_DATA, Links }), childTsize, sink)
+  return dagPbBlock(encodePB(links, DIR_DATA), childTsize, sink)
 }
 
-const HEX = Array.from({ length: HAMT_FANOUT }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'))
+/** Link name prefixes of a 256-wide HAMT: `%02X` of the slot. */
+const HEX_BYTES = Array.from({ length: HAMT_FANOUT }, (_, i) =>
+  Buffer.from(i.toString(16).toUpperCase().padStart(2, '0'), 'latin1'),
+)
 const HASH_BYTES = 8
 
 interface HashedEntry extends NamedEntry {
@@ -158,18 +148,22 @@ function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid
     else slots.set(idx, [e])
   }
   const bitfield = new Uint8Array(HAMT_FANOUT / 8)
-  const Links: dagPB.PBLink[] = []
+  const links: RawLink[] = []
   let childTsize = 0
   for (const idx of [...slots.keys()].sort((a, b) => a - b)) {
     const slot = slots.get(idx)!
     bitfield[bitfield.length - 1 - (idx >> 3)]! |= 1 << (idx & 7)
     if (slot.length === 1) {
-      const { entry } = slot[0]!
-      Links.push({ Hash: entry.cid, Name: HEX[idx] + entry.name, Tsize: entry.tsize })
+      const { entry, nameBytes } = slot[0]!
+      links.push({
+        hash: entry.cid.bytes,
+        name: Buffer.concat([HEX_BYTES[idx]!, nameBytes]),
+        tsize: entry.tsize,
+      })
       childTsize += entry.tsize
     } else {
       const child = shard(slot, depth + 1, sink)
-      Links.push({ Hash: child.cid, Name: HEX[idx]!, Tsize: child.tsize })
+      links.push({ hash: child.cid.bytes, name: HEX_BYTES[idx]!, tsize: child.tsize })
       childTsize += child.tsize
     }
   }
@@ -182,5 +176,5 @@ function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid
     hashType: BigInt(HAMT_HASH_TYPE),
     fanout: BigInt(HAMT_FANOUT),
   }).marshal()
-  return dagPbBlock(dagPB.encode({ Data, Links }), childTsize, sink)
+  return dagPbBlock(encodePB(links, Data), childTsize, sink)
 }

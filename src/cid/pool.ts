@@ -3,31 +3,40 @@ import { Worker } from 'node:worker_threads'
 import { CID } from 'multiformats/cid'
 import { FileChangedError, fsError, HashPoolError } from './errors.ts'
 import { layoutFromDigests } from './layout.ts'
-import type { WorkerReply, WorkerRequest, WorkerResult } from './pool-protocol.ts'
+import {
+  BIG,
+  CID_BYTES,
+  DEFERRED,
+  FAILED,
+  type WorkerError,
+  type WorkerReply,
+  type WorkerRequest,
+} from './pool-protocol.ts'
 import { CHUNK_SIZE } from './profile.ts'
 import type { FileCid } from './types.ts'
 
-/** Files up to this size are hashed whole by one worker, in batches. */
+/** Files up to this size are hashed whole by one worker; bigger ones are split into chunk ranges. */
 const SPLIT_ABOVE = 32 * CHUNK_SIZE
 /** Chunks per range message of a split file. */
 const RANGE_CHUNKS = 16
-/** A batch is sent once it holds this many files or bytes. */
+/** A batch is sent once it holds this many files or (known) bytes; a worker stops after that many bytes. */
 const BATCH_FILES = 256
 const BATCH_BYTES = 8 * CHUNK_SIZE
 /** Messages queued per worker, so that it never waits for the main thread. */
 const MAX_INFLIGHT = 2
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js',
+  import.meta.url,
+)
 
-interface Pending {
-  resolve: (r: FileCid) => void
-  reject: (err: unknown) => void
-}
+/** Called once per file with its CID or its error. */
+export type HashDone = (err: unknown, result?: FileCid) => void
 
 interface BatchTask {
   t: 'files'
   paths: string[]
-  waiters: Pending[]
+  done: HashDone[]
   bytes: number
 }
 
@@ -38,10 +47,8 @@ interface SplitFile {
   chunks: number
   digests: Uint8Array
   remaining: number
-  bytes: number
-  eof: boolean
   failed: boolean
-  waiter: Pending
+  done: HashDone
 }
 
 interface RangeTask {
@@ -58,14 +65,14 @@ interface Slot {
   inflight: Map<number, Task>
 }
 
-function rebuildError(path: string, r: WorkerResult): unknown {
-  return fsError(path, Object.assign(new Error(r.message), { code: r.code }))
+function rebuildError(path: string, e: WorkerError): unknown {
+  return fsError(path, Object.assign(new Error(e.message), { code: e.code }))
 }
 
 /**
  * Hashes files in worker threads (one per core by default). Small files travel in batches (one
- * message for up to 256 of them); a big file's chunk ranges are spread over all workers, since leaf
- * digests are independent, and laid out on this thread.
+ * message for up to 256 of them, answered with packed CIDs); a big file's chunk ranges are spread over
+ * all workers, since leaf digests are independent, and laid out on this thread.
  */
 export class HashPool {
   readonly threads: number
@@ -102,37 +109,48 @@ export class HashPool {
 
   /** Resolves once fewer than `limit` files are pending: back-pressure for walkers. */
   belowLimit(limit: number): Promise<void> {
-    if (this.#pendingFiles < limit) return Promise.resolve()
+    if (this.#pendingFiles < limit || this.#destroyed) return Promise.resolve()
     return new Promise((resolve) => this.#waitersBelow.push({ limit, resolve }))
   }
 
   /** The CID of the file at `path`, whose size (from stat) is `size`. */
   hashFile(path: string, size: number): Promise<FileCid> {
-    if (this.#destroyed) return Promise.reject(new HashPoolError('hash pool destroyed'))
-    this.#pendingFiles++
     return new Promise<FileCid>((resolve, reject) => {
-      const waiter: Pending = { resolve, reject }
-      if (size > SPLIT_ABOVE && this.threads > 1) {
-        this.#split(path, size, waiter)
-      } else {
-        let batch = this.#batch
-        if (!batch) {
-          batch = { t: 'files', paths: [], waiters: [], bytes: 0 }
-          this.#batch = batch
-        }
-        batch.paths.push(path)
-        batch.waiters.push(waiter)
-        batch.bytes += size
-        if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) {
-          this.#queue.push(batch)
-          this.#batch = undefined
-        }
-      }
-      this.#pump()
+      this.submit(path, size, (err, r) => (err ? reject(err) : resolve(r!)))
     })
   }
 
-  #split(path: string, size: number, waiter: Pending): void {
+  /**
+   * As hashFile, with a callback (no promise per file). `size` may be undefined: a worker then stats
+   * the file and hands it back for splitting when it is big.
+   */
+  submit(path: string, size: number | undefined, done: HashDone): void {
+    if (this.#destroyed) {
+      done(new HashPoolError('hash pool destroyed'))
+      return
+    }
+    this.#pendingFiles++
+    if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1) this.#split(path, size, done)
+    else this.#addToBatch(path, size ?? 0, done)
+    this.#pump()
+  }
+
+  #addToBatch(path: string, size: number, done: HashDone): void {
+    let batch = this.#batch
+    if (!batch) {
+      batch = { t: 'files', paths: [], done: [], bytes: 0 }
+      this.#batch = batch
+    }
+    batch.paths.push(path)
+    batch.done.push(done)
+    batch.bytes += size
+    if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) {
+      this.#queue.push(batch)
+      this.#batch = undefined
+    }
+  }
+
+  #split(path: string, size: number, done: HashDone): void {
     const chunks = Math.ceil(size / CHUNK_SIZE)
     const file: SplitFile = {
       path,
@@ -140,10 +158,8 @@ export class HashPool {
       chunks,
       digests: new Uint8Array(chunks * 32),
       remaining: 0,
-      bytes: 0,
-      eof: false,
       failed: false,
-      waiter,
+      done,
     }
     for (let first = 0; first < chunks; first += RANGE_CHUNKS) {
       file.remaining++
@@ -181,10 +197,16 @@ export class HashPool {
   #send(slot: Slot, task: Task): void {
     const id = this.#nextId++
     slot.inflight.set(id, task)
-    slot.worker.ref()
+    if (slot.inflight.size === 1) slot.worker.ref()
     const msg: WorkerRequest =
       task.t === 'files'
-        ? { t: 'files', id, paths: task.paths }
+        ? {
+            t: 'files',
+            id,
+            paths: task.paths,
+            splitAbove: this.threads > 1 ? SPLIT_ABOVE : 0,
+            maxBytes: BATCH_BYTES,
+          }
         : {
             t: 'range',
             id,
@@ -212,22 +234,43 @@ export class HashPool {
     if (!task) return
     slot.inflight.delete(reply.id)
     if (slot.inflight.size === 0) slot.worker.unref()
-    if (task.t === 'files' && reply.t === 'files') {
-      for (let i = 0; i < task.paths.length; i++) {
-        const err = reply.errors?.[i]
-        if (err) task.waiters[i]!.reject(rebuildError(task.paths[i]!, err))
-        else
-          task.waiters[i]!.resolve({
-            cid: CID.decode(reply.cids[i]!),
-            size: reply.sizes[2 * i]!,
-            tsize: reply.sizes[2 * i + 1]!,
-          })
-      }
-      this.#settled(task.paths.length)
-    } else if (task.t === 'range' && reply.t === 'range') {
-      this.#rangeDone(task, reply)
-    }
+    if (task.t === 'files' && reply.t === 'files') this.#batchDone(task, reply)
+    else if (task.t === 'range' && reply.t === 'range') this.#rangeDone(task, reply)
     this.#pump()
+  }
+
+  #batchDone(task: BatchTask, reply: Extract<WorkerReply, { t: 'files' }>): void {
+    const { status, cids, sizes } = reply
+    let errorAt = 0
+    let settled = 0
+    let deferred: BatchTask | undefined
+    for (let i = 0; i < task.paths.length; i++) {
+      const s = status[i]
+      const path = task.paths[i]!
+      const done = task.done[i]!
+      if (s === DEFERRED) {
+        deferred ??= { t: 'files', paths: [], done: [], bytes: 0 }
+        deferred.paths.push(path)
+        deferred.done.push(done)
+      } else if (s === BIG) {
+        this.#split(path, sizes[2 * i]!, done)
+      } else if (s === FAILED) {
+        while (reply.errors[errorAt] && reply.errors[errorAt]!.index < i) errorAt++
+        const e = reply.errors[errorAt]
+        settled++
+        done(e ? rebuildError(path, e) : new HashPoolError(`no result for ${path}`))
+      } else {
+        settled++
+        done(null, {
+          cid: CID.decode(cids.subarray(i * CID_BYTES, (i + 1) * CID_BYTES)),
+          size: sizes[2 * i]!,
+          tsize: sizes[2 * i + 1]!,
+        })
+      }
+    }
+    // Deferred files go first, so that a directory's files finish together.
+    if (deferred) this.#queue.unshift(deferred)
+    this.#settled(settled)
   }
 
   #rangeDone(task: RangeTask, reply: Extract<WorkerReply, { t: 'range' }>): void {
@@ -241,65 +284,72 @@ export class HashPool {
         const q = this.#queue[i]!
         if (q.t === 'range' && q.file === file) this.#queue.splice(i, 1)
       }
-      file.waiter.reject(err)
       this.#settled(1)
+      file.done(err)
     }
-    if (reply.error) return fail(rebuildError(file.path, reply.error))
+    if (reply.error) {
+      fail(rebuildError(file.path, reply.error))
+      return
+    }
     const expected = Math.min(task.count * CHUNK_SIZE, file.size - task.first * CHUNK_SIZE)
-    if (reply.bytes !== expected) return fail(new FileChangedError(file.path, file.size, -1))
-    if (task.first + task.count === file.chunks && !reply.eofAfter)
-      return fail(new FileChangedError(file.path, file.size, -1))
+    if (reply.bytes !== expected) {
+      fail(new FileChangedError(file.path, file.size, task.first * CHUNK_SIZE + reply.bytes))
+      return
+    }
+    if (task.first + task.count === file.chunks && !reply.eofAfter) {
+      fail(new FileChangedError(file.path, file.size, file.size + 1))
+      return
+    }
     file.digests.set(reply.digests, task.first * 32)
-    file.bytes += reply.bytes
     if (file.remaining === 0) {
-      try {
-        file.waiter.resolve(layoutFromDigests(file.digests, file.size))
-      } catch (err) {
-        file.waiter.reject(err)
-      }
       this.#settled(1)
+      let result: FileCid
+      try {
+        result = layoutFromDigests(file.digests, file.size)
+      } catch (err) {
+        file.done(err)
+        return
+      }
+      file.done(null, result)
     }
   }
 
   #onDeath(slot: Slot, err: unknown): void {
+    const i = this.#slots.indexOf(slot)
+    if (i < 0) return
     const failure = new HashPoolError(`hash worker failed: ${(err as Error)?.message ?? err}`, { cause: err })
-    for (const task of slot.inflight.values()) {
+    const tasks = [...slot.inflight.values()]
+    slot.inflight.clear()
+    // Replace the dead worker so the pool keeps going.
+    this.#slots[i] = this.#spawn()
+    void slot.worker.terminate()
+    this.#fail(tasks, failure)
+    this.#pump()
+  }
+
+  #fail(tasks: Task[], failure: unknown): void {
+    for (const task of tasks) {
       if (task.t === 'files') {
-        for (const w of task.waiters) w.reject(failure)
-        this.#settled(task.waiters.length)
+        this.#settled(task.done.length)
+        for (const d of task.done) d(failure)
       } else if (!task.file.failed) {
         task.file.failed = true
-        task.file.waiter.reject(failure)
         this.#settled(1)
+        task.file.done(failure)
       }
-    }
-    slot.inflight.clear()
-    const i = this.#slots.indexOf(slot)
-    if (i >= 0 && !this.#destroyed) {
-      // Replace the dead worker so the pool keeps going.
-      this.#slots[i] = this.#spawn()
-      void slot.worker.terminate()
-      this.#pump()
     }
   }
 
-  /** Stop the workers; pending work is rejected. */
+  /** Stop the workers; pending work fails with HashPoolError. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return
     this.#destroyed = true
-    const failure = new HashPoolError('hash pool destroyed')
     const tasks = [...this.#queue, ...(this.#batch ? [this.#batch] : [])]
     for (const s of this.#slots) tasks.push(...s.inflight.values())
-    for (const task of tasks) {
-      if (task.t === 'files') for (const w of task.waiters) w.reject(failure)
-      else if (!task.file.failed) {
-        task.file.failed = true
-        task.file.waiter.reject(failure)
-      }
-    }
     this.#queue.length = 0
     this.#batch = undefined
     await Promise.all(this.#slots.map((s) => s.worker.terminate()))
+    this.#fail(tasks, new HashPoolError('hash pool destroyed'))
     for (const w of this.#waitersBelow) w.resolve()
     this.#waitersBelow = []
   }

@@ -1,5 +1,4 @@
 import { type Dirent, lstatSync, readdirSync, readlinkSync, type Stats, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { fsError, UnsupportedEntryError } from './errors.ts'
 import { hashFileAsync, hashFileSync, mainThreadBuffer } from './hash.ts'
@@ -85,34 +84,71 @@ export async function cidOfTree(path: string, opts: TreeOptions): Promise<NodeCi
     opts.onEntry?.('', 'file', node)
     return node
   }
-  const walker = new Walker(opts)
-  const root = await walker.dir(path, '')
-  return root.done
+  return new Walker(opts).run(path)
 }
 
-/** A directory whose walk is over; its CID resolves once every file below it is hashed. */
-interface WalkedDir {
-  done: Promise<NodeCid>
+/** A directory being walked: its entries fill in as children finish, in any order. */
+interface DirState {
+  rel: string
+  name: string
+  parent: DirState | undefined
+  slot: number
+  entries: (DirEntryCid | undefined)[]
+  /** Children not finished, plus one while the directory itself is being listed. */
+  remaining: number
 }
 
+/**
+ * Walks in this thread (readdir + lstat, in name order) while the pool hashes: each file's callback
+ * fills its slot in its directory, and a directory is encoded as soon as its last child is known.
+ */
 class Walker {
   readonly #opts: TreeOptions
   #sinceYield = 0
   #failure: unknown
+  #resolve!: (n: NodeCid) => void
+  #reject!: (err: unknown) => void
 
   constructor(opts: TreeOptions) {
     this.#opts = opts
   }
 
-  #track<T>(p: Promise<T>): Promise<T> {
-    // Remember the first failure so the walk stops early; the promise is still awaited by its parent.
-    p.catch((err) => {
-      this.#failure ??= err
+  run(root: string): Promise<NodeCid> {
+    const done = new Promise<NodeCid>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
     })
-    return p
+    const state: DirState = { rel: '', name: '', parent: undefined, slot: 0, entries: [], remaining: 1 }
+    this.#walk(root, state).catch((err) => this.#fail(err))
+    return done
   }
 
-  async dir(abs: string, rel: string): Promise<WalkedDir> {
+  #fail(err: unknown): void {
+    if (this.#failure) return
+    this.#failure = err
+    this.#reject(err)
+  }
+
+  #childDone(state: DirState): void {
+    if (--state.remaining > 0 || this.#failure) return
+    let node: NodeCid
+    try {
+      node = directoryNode(state.entries as DirEntryCid[])
+    } catch (err) {
+      this.#fail(err)
+      return
+    }
+    this.#opts.onEntry?.(state.rel, 'dir', node)
+    const parent = state.parent
+    if (!parent) {
+      this.#resolve(node)
+      return
+    }
+    parent.entries[state.slot] = { name: state.name, cid: node.cid, tsize: node.tsize }
+    this.#childDone(parent)
+  }
+
+  async #walk(abs: string, state: DirState): Promise<void> {
     const { hidden, pool, onEntry } = this.#opts
     let dirents: Dirent[]
     try {
@@ -120,16 +156,16 @@ class Walker {
     } catch (err) {
       throw fsError(abs, err)
     }
-    const children: Promise<DirEntryCid>[] = []
+    const rel = state.rel
     for (const d of dirents) {
-      if (this.#failure) throw this.#failure
+      if (this.#failure) return
       const name = d.name
-      if (!hidden && name.startsWith('.')) continue
-      const childAbs = join(abs, name)
+      if (!hidden && name.charCodeAt(0) === 46 /* . */) continue
+      const childAbs = `${abs}/${name}`
       const childRel = rel === '' ? name : `${rel}/${name}`
       let kind = kindOf(d)
       let st: Stats | undefined
-      if (kind === 'file' || kind === undefined) {
+      if (kind === undefined || (kind === 'file' && !pool)) {
         st = lstatOrThrow(childAbs)
         kind = kindOf(st)
       }
@@ -137,38 +173,40 @@ class Walker {
       if (++this.#sinceYield >= YIELD_EVERY) {
         this.#sinceYield = 0
         await yieldToLoop()
+        if (this.#failure) return
       }
+      const slot = state.entries.length
+      state.entries.push(undefined)
       if (kind === 'file') {
-        const size = st!.size
-        let p: Promise<FileCid>
+        state.remaining++
         if (pool) {
           if (pool.pending >= MAX_PENDING) await pool.belowLimit(MAX_PENDING / 2)
-          p = pool.hashFile(childAbs, size)
+          // No stat here: the worker stats the file it opens anyway.
+          pool.submit(childAbs, st?.size, (err, node) => {
+            if (err) {
+              this.#fail(err)
+              return
+            }
+            state.entries[slot] = { name, cid: node!.cid, tsize: node!.tsize }
+            onEntry?.(childRel, 'file', node!)
+            this.#childDone(state)
+          })
         } else {
-          p = Promise.resolve(await cidOfFileInThread(childAbs, size))
+          const node = await cidOfFileInThread(childAbs, st!.size)
+          state.entries[slot] = { name, cid: node.cid, tsize: node.tsize }
+          onEntry?.(childRel, 'file', node)
+          this.#childDone(state)
         }
-        children.push(
-          this.#track(
-            p.then((node) => {
-              onEntry?.(childRel, 'file', node)
-              return { name, cid: node.cid, tsize: node.tsize }
-            }),
-          ),
-        )
       } else if (kind === 'symlink') {
         const node = symlinkNode(readSymlink(childAbs))
+        state.entries[slot] = { name, cid: node.cid, tsize: node.tsize }
         onEntry?.(childRel, 'symlink', node)
-        children.push(Promise.resolve({ name, ...node }))
       } else {
-        const sub = await this.dir(childAbs, childRel)
-        children.push(this.#track(sub.done.then((node) => ({ name, cid: node.cid, tsize: node.tsize }))))
+        state.remaining++
+        const child: DirState = { rel: childRel, name, parent: state, slot, entries: [], remaining: 1 }
+        await this.#walk(childAbs, child)
       }
     }
-    const done = Promise.all(children).then((entries) => {
-      const node = directoryNode(entries)
-      onEntry?.(rel, 'dir', node)
-      return node
-    })
-    return { done: this.#track(done) }
+    this.#childDone(state)
   }
 }

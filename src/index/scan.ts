@@ -7,17 +7,7 @@
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { CID as CIDClass } from 'multiformats/cid'
-import {
-  cidOfDirectory,
-  cidOfFile,
-  cidOfSymlink,
-  type DirEntryCid,
-  type EntryKind,
-  FileChangedError,
-  HashPool,
-  PathNotFoundError,
-} from '../cid/index.ts'
+import type { DirEntryCid, EntryKind, HashPool } from '../cid/index.ts'
 import {
   MirrorRootNotDirectoryError,
   MirrorRootNotFoundError,
@@ -26,7 +16,7 @@ import {
 } from './errors.ts'
 import { compareKeys, isAncestor, pathOf } from './keys.ts'
 import type { ScanProgress, ScanSummary, StoredRecord } from './records.ts'
-import { cidKey, type JournalEntry, type MirrorStore, mirrorsLevel } from './store.ts'
+import { cidKey, type JournalEntry, type MirrorStore, mirrorsLevel, type RawOp } from './store.ts'
 import { Walker } from './walker.ts'
 
 export interface ScanOptions {
@@ -43,9 +33,27 @@ const KINDS: EntryKind[] = ['file', 'dir', 'symlink']
 const MAX_QUEUE = 8192
 /** Files handed to the hash pool and not finished. */
 const MAX_JOBS = 1024
-/** Writes go out when this many are buffered, or after FLUSH_MS. */
-const FLUSH_OPS = 2000
+/** Writes go out when this many are buffered, or after FLUSH_MS; one batch is written while the next fills. */
+const FLUSH_OPS = 4096
 const FLUSH_MS = 1000
+
+type CidLib = typeof import('../cid/index.ts')
+type CidClass = typeof import('multiformats/cid').CID
+let cidLib: CidLib | undefined
+let cidClass: CidClass | undefined
+
+/**
+ * The CID engine, loaded on first use: an unchanged rescan hashes nothing and re-encodes no directory,
+ * so it never pays for loading it (multiformats, dag-pb, the CAR code: a sizeable share of startup).
+ */
+async function loadCid(): Promise<CidLib> {
+  if (!cidLib) {
+    const [lib, mf] = await Promise.all([import('../cid/index.ts'), import('multiformats/cid')])
+    cidLib = lib
+    cidClass = mf.CID
+  }
+  return cidLib
+}
 
 interface Hashed {
   cid: string
@@ -168,45 +176,58 @@ export async function runScan(
 
   // Made on first use: an unchanged rescan needs no hash threads (each costs a module load on a core).
   let ownPool: HashPool | undefined
-  const pool = (): HashPool => {
+  const pool = (lib: CidLib): HashPool => {
     if (opts.pool) return opts.pool
-    ownPool ??= new HashPool()
+    ownPool ??= new lib.HashPool()
     return ownPool
   }
   const walker = new Walker(root)
-  const pIt = store.paths.iterator()
+  const pIt = store.readPaths()
   const hasJournal = await store.hasJournal()
-  const jIt = hasJournal ? store.journal.iterator() : undefined
+  const jIt = hasJournal ? store.readJournal() : undefined
 
-  // Writes: direct puts for paths with no committed record, journal entries for the rest.
-  let batch = db.batch()
+  // Writes: direct puts for paths with no committed record, journal entries for the rest. Raw keys
+  // and JSON text on the root database (store.ts); one batch in flight while the next fills.
+  const { pPrefix, cPrefix, jPrefix } = store
+  const idText = String(id)
+  let ops: RawOp[] = []
+  let writing: Promise<void> | undefined
   let lastFlush = Date.now()
   const flush = async (force: boolean): Promise<void> => {
-    if (batch.length === 0) return
-    if (!force && batch.length < FLUSH_OPS && Date.now() - lastFlush < FLUSH_MS) return
-    const b = batch
-    batch = db.batch()
-    lastFlush = Date.now()
-    await b.write()
+    if (ops.length > 0 && (force || ops.length >= FLUSH_OPS || Date.now() - lastFlush >= FLUSH_MS)) {
+      const b = ops
+      ops = []
+      lastFlush = Date.now()
+      if (writing) await writing
+      const w = store.writeRaw(b)
+      w.catch(() => {}) // awaited below or by the next flush; not an unhandled rejection meanwhile
+      writing = w
+    }
+    if (force && writing) {
+      const w = writing
+      writing = undefined
+      await w
+    }
   }
 
   const write = (ev: Ev, rec: StoredRecord): void => {
     const prev = ev.prev
     if (prev) {
       const j: JournalEntry = { scan: id, old: prev.state === 'deleted' ? null : prev.cid, rec }
-      batch.put(ev.key, j, { sublevel: store.journal })
+      ops.push({ type: 'put', key: jPrefix + ev.key, value: JSON.stringify(j) })
       return
     }
     const path = pathOf(ev.key)
-    batch.put(ev.key, rec, { sublevel: store.paths })
-    if (ev.stale && ev.stale.cid !== rec.cid) batch.del(cidKey(ev.stale.cid, path), { sublevel: store.cids })
-    batch.put(cidKey(rec.cid, path), id, { sublevel: store.cids })
+    ops.push({ type: 'put', key: pPrefix + ev.key, value: JSON.stringify(rec) })
+    if (ev.stale && ev.stale.cid !== rec.cid)
+      ops.push({ type: 'del', key: cPrefix + cidKey(ev.stale.cid, path) })
+    ops.push({ type: 'put', key: cPrefix + cidKey(rec.cid, path), value: idText })
   }
 
   const dropStale = (ev: Ev): void => {
     const st = ev.stale!
-    batch.del(ev.key, { sublevel: store.paths })
-    batch.del(cidKey(st.cid, pathOf(ev.key)), { sublevel: store.cids })
+    ops.push({ type: 'del', key: pPrefix + ev.key })
+    ops.push({ type: 'del', key: cPrefix + cidKey(st.cid, pathOf(ev.key)) })
   }
 
   const newRecord = (ev: Ev, kind: EntryKind, cid: string, tsize: number, size: number): StoredRecord => {
@@ -265,23 +286,23 @@ export async function runScan(
 
   const fullPath = (key: string): string => (key === '' ? root : `${root}/${pathOf(key)}`)
 
-  const hashSymlink = async (path: string): Promise<Hashed> => {
+  const hashSymlink = async (lib: CidLib, path: string): Promise<Hashed> => {
     const target = readlinkSync(path)
-    const n = await cidOfSymlink(target)
+    const n = await lib.cidOfSymlink(target)
     const size = Buffer.byteLength(target)
     return { cid: n.cid.toString(), obj: n.cid, tsize: n.tsize, size, target, reused: false }
   }
 
-  const hash = (ev: Ev): Promise<Hashed> => {
+  const hash = (lib: CidLib, ev: Ev): Promise<Hashed> => {
     const path = fullPath(ev.key)
-    if (ev.kind === 2) return hashSymlink(path)
-    return pool()
+    if (ev.kind === 2) return hashSymlink(lib, path)
+    return pool(lib)
       .hashFile(path, ev.size)
       .then((f) => ({ cid: f.cid.toString(), obj: f.cid, tsize: f.tsize, size: f.size, reused: false }))
   }
 
   let jobs = 0
-  const start = (ev: Ev): void => {
+  const start = (lib: CidLib, ev: Ev): void => {
     jobs++
     progress.filesQueued++
     progress.bytesQueued += ev.size
@@ -291,7 +312,7 @@ export async function runScan(
       progress.filesQueued--
       progress.bytesQueued -= ev.size
     }
-    ev.job = hash(ev).then(
+    ev.job = hash(lib, ev).then(
       (r) => {
         ev.res = r
         finish()
@@ -316,13 +337,14 @@ export async function runScan(
       cid = p.cid
       tsize = p.tsize
     } else {
+      const lib = await loadCid()
       const off = ev.key === '' ? 0 : ev.key.length + 1
       const entries: DirEntryCid[] = f.children.map((c) => ({
         name: c.key.slice(off),
-        cid: c.obj ?? CIDClass.parse(c.cid),
+        cid: c.obj ?? cidClass!.parse(c.cid),
         tsize: c.tsize,
       }))
-      const n = await cidOfDirectory(entries)
+      const n = await lib.cidOfDirectory(entries)
       obj = n.cid
       cid = n.cid.toString()
       tsize = n.tsize
@@ -368,7 +390,8 @@ export async function runScan(
     if (p.kind !== 'dir') s.deleted++
     if (parentOpen) top.dirty = true
     const rec: StoredRecord = { ...p, state: 'deleted', scan: id }
-    batch.put(ev.key, { scan: id, old: p.cid, rec } satisfies JournalEntry, { sublevel: store.journal })
+    const j: JournalEntry = { scan: id, old: p.cid, rec }
+    ops.push({ type: 'put', key: jPrefix + ev.key, value: JSON.stringify(j) })
   }
 
   const unchanged = (ev: Ev, p: StoredRecord): void => {
@@ -394,7 +417,8 @@ export async function runScan(
     let r = ev.res
     if (!r) {
       const err = ev.err
-      if (err instanceof FileChangedError) {
+      const lib = cidLib ?? (await loadCid())
+      if (err instanceof lib.FileChangedError) {
         // Written to while we hashed: look again, once.
         const st = lstatSync(fullPath(ev.key), { throwIfNoEntry: false })
         if (!st?.isFile()) return gone({ ...ev, kind: -1 })
@@ -402,10 +426,10 @@ export async function runScan(
         ev.mtimeMs = st.mtimeMs
         ev.ctimeMs = st.ctimeMs
         ev.ino = st.ino
-        const f = await cidOfFile(fullPath(ev.key))
+        const f = await lib.cidOfFile(fullPath(ev.key))
         if (f.size !== ev.size) throw err
         r = { cid: f.cid.toString(), obj: f.cid, tsize: f.tsize, size: f.size, reused: false }
-      } else if (err instanceof PathNotFoundError || (err as NodeJS.ErrnoException)?.code === 'ENOENT') {
+      } else if (err instanceof lib.PathNotFoundError || (err as NodeJS.ErrnoException)?.code === 'ENOENT') {
         return gone({ ...ev, kind: -1 })
       } else if (err !== undefined) {
         throw err
@@ -544,7 +568,7 @@ export async function runScan(
           if (hint) ev.res = hint
           else {
             ev.done = false
-            start(ev)
+            start(cidLib ?? (await loadCid()), ev)
           }
         }
       }

@@ -61,6 +61,50 @@ export function cidKey(cid: string, path: string): string {
   return `${cid}${SEP}${path}`
 }
 
+/** Keys and values as given: full keys on the root database, JSON text values. */
+const RAW = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
+
+export type RawOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string }
+
+/** The first string above every key that starts with `prefix` (sublevel prefixes end in `!`). */
+function upperBound(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+}
+
+/**
+ * Iterates one sublevel's entries through the root database with utf8 keys and values, and strips
+ * and parses them itself: the sublevel layer's per-entry decoding costs more than the read.
+ */
+export class RawReader<V> {
+  readonly #it
+  readonly #skip: number
+
+  constructor(db: Database, prefix: string) {
+    this.#skip = prefix.length
+    this.#it = db.iterator<string, string>({
+      gte: prefix,
+      lt: upperBound(prefix),
+      keyEncoding: 'utf8',
+      valueEncoding: 'utf8',
+    })
+  }
+
+  /** Up to `n` entries, [key without prefix, parsed value]; empty at the end. */
+  async nextv(n: number): Promise<[string, V][]> {
+    const entries = (await this.#it.nextv(n)) as unknown as [string, unknown][]
+    const skip = this.#skip
+    for (const e of entries) {
+      e[0] = (e[0] as string).slice(skip)
+      e[1] = JSON.parse(e[1] as string)
+    }
+    return entries as [string, V][]
+  }
+
+  close(): Promise<void> {
+    return this.#it.close()
+  }
+}
+
 export class MirrorStore {
   readonly db: Database
   readonly mirror: string
@@ -69,6 +113,10 @@ export class MirrorStore {
   readonly scans
   readonly journal
   readonly meta
+  /** Full key prefixes of `p`, `c` and `j` on the root database (utf8). */
+  readonly pPrefix: string
+  readonly cPrefix: string
+  readonly jPrefix: string
   /** Id of the last committed scan (0: none). Valid after `ready()`. */
   last = 0
   #ready: Promise<void> | undefined
@@ -82,6 +130,9 @@ export class MirrorStore {
     this.scans = sub<ScanSummary>(m, 's')
     this.journal = sub<JournalEntry>(m, 'j')
     this.meta = sub<Json>(m, 'meta')
+    this.pPrefix = this.paths.prefix
+    this.cPrefix = this.cids.prefix
+    this.jPrefix = this.journal.prefix
   }
 
   /** Loads `last`, finishing a commit a killed process left half done. */
@@ -132,23 +183,24 @@ export class MirrorStore {
   }
 
   async applyCommit(id: number, summary: ScanSummary): Promise<void> {
-    const it = this.journal.iterator()
+    const it = this.readJournal()
     try {
       for (;;) {
         const entries = await it.nextv(1000)
         if (entries.length === 0) break
-        const batch = this.db.batch()
+        const ops: RawOp[] = []
         for (const [key, e] of entries) {
           if (e.scan === id) {
             const path = pathOf(key)
-            batch.put(key, e.rec, { sublevel: this.paths })
+            ops.push({ type: 'put', key: this.pPrefix + key, value: JSON.stringify(e.rec) })
             if (e.old !== null && (e.old !== e.rec.cid || e.rec.state === 'deleted'))
-              batch.del(cidKey(e.old, path), { sublevel: this.cids })
-            if (e.rec.state !== 'deleted') batch.put(cidKey(e.rec.cid, path), id, { sublevel: this.cids })
+              ops.push({ type: 'del', key: this.cPrefix + cidKey(e.old, path) })
+            if (e.rec.state !== 'deleted')
+              ops.push({ type: 'put', key: this.cPrefix + cidKey(e.rec.cid, path), value: String(id) })
           }
-          batch.del(key, { sublevel: this.journal })
+          ops.push({ type: 'del', key: this.jPrefix + key })
         }
-        await batch.write()
+        await this.writeRaw(ops)
       }
     } finally {
       await it.close()
@@ -160,6 +212,26 @@ export class MirrorStore {
     batch.del('scanning', { sublevel: this.meta })
     await batch.write()
     this.last = id
+  }
+
+  /** Path records in key order, read past the sublevel layer (keys without prefix, values parsed). */
+  readPaths(): RawReader<StoredRecord> {
+    return new RawReader(this.db, this.pPrefix)
+  }
+
+  /** Journal entries in key order, as `readPaths`. */
+  readJournal(): RawReader<JournalEntry> {
+    return new RawReader(this.db, this.jPrefix)
+  }
+
+  /**
+   * Writes operations on full keys (a `xPrefix` + the sublevel's key) and JSON text values, as one
+   * LevelDB batch on the root: no per-operation sublevel encoding, and the native batch is freed as
+   * soon as it is written (a chained batch holds its native memory until the GC finalizes it).
+   */
+  writeRaw(ops: RawOp[]): Promise<void> {
+    const db = this.db as unknown as { batch(ops: RawOp[], options: typeof RAW): Promise<void> }
+    return db.batch(ops, RAW)
   }
 
   async lastScan(): Promise<ScanSummary | undefined> {

@@ -8,13 +8,15 @@ export interface WalkerData {
   /** SharedArrayBuffer of one Int32: batches posted and not yet consumed. */
   credits: SharedArrayBuffer
   maxBatches: number
+  batch: number
 }
 
 /**
- * A batch: `keys[i]` is the path key (see keys.ts), `nums[5i..5i+4]` are kind (0 file, 1 dir,
- * 2 symlink), size, mtimeMs, ctimeMs, ino.
+ * A batch: `keys` is the batch's path keys (see keys.ts) joined by `/` (a byte no key holds: names
+ * cannot, and keys separate names with `\x00`); `nums[5i..5i+4]` are kind (0 file, 1 dir, 2 symlink),
+ * size, mtimeMs, ctimeMs, ino of the i-th key. One string clones far cheaper than a thousand.
  */
 export type WalkMessage =
-  | { type: 'batch'; keys: string[]; nums: Float64Array }
+  | { type: 'batch'; keys: string; nums: Float64Array }
   | { type: 'error'; path: string; code: string; message: string }
   | { type: 'done' }

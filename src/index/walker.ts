@@ -1,16 +1,15 @@
 import { Worker } from 'node:worker_threads'
 import { UnreadablePathError } from './errors.ts'
-import type { WalkerData, WalkMessage } from './walk-protocol.ts'
+import { BATCH, type WalkerData, type WalkMessage } from './walk-protocol.ts'
+import { walkerMain } from './walk-worker.ts'
 
 export interface WalkBatch {
   keys: string[]
   nums: Float64Array
 }
 
-const WORKER_URL = new URL(
-  import.meta.url.endsWith('.ts') ? './walk-worker.ts' : './walk-worker.js',
-  import.meta.url,
-)
+/** The walker thread's program: its function's own text, run without a module loader. */
+const WORKER_SOURCE = `(${walkerMain.toString()})()`
 
 /**
  * The main thread's end of the walker thread: `next()` yields batches in key order, then null.
@@ -27,8 +26,13 @@ export class Walker {
   constructor(root: string, maxBatches = 8) {
     const credits = new SharedArrayBuffer(4)
     this.#credits = new Int32Array(credits)
-    const data: WalkerData = { root, credits, maxBatches }
-    this.#worker = new Worker(WORKER_URL, { workerData: data })
+    const data: WalkerData = { root, credits, maxBatches, batch: BATCH }
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: data,
+      // A small young generation: the walker's garbage is short-lived, and each MiB here is RSS.
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    })
     this.#worker.on('message', (m: WalkMessage) => {
       this.#queue.push(m)
       this.#notify()
@@ -56,7 +60,7 @@ export class Walker {
         if (m.type === 'batch') {
           Atomics.sub(this.#credits, 0, 1)
           Atomics.notify(this.#credits, 0)
-          return m
+          return { keys: m.keys.split('/'), nums: m.nums }
         }
         if (m.type === 'done') return null
         throw new UnreadablePathError(m.path, m.code === 'EACCES' ? 'permission denied' : m.message)

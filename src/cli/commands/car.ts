@@ -7,9 +7,14 @@ import { CidmirrorError } from '../../errors.ts'
 export function register(program: Command): void {
   program
     .command('car')
-    .description('write a CARv1 of a file or directory (root = its CID, as `ipfs add -r`) for `ipfs dag import`')
+    .description(
+      'write a CARv1 of a file or directory (root = its CID, as `ipfs add -r`) for `ipfs dag import`',
+    )
     .argument('<path>', 'file or directory')
-    .requiredOption('-o, --output <file>', 'the CAR file to write (written to a temporary name, then renamed)')
+    .requiredOption(
+      '-o, --output <file>',
+      'the CAR file to write (written to a temporary name, then renamed)',
+    )
     .option('-H, --hidden', 'include files and directories whose name starts with a dot')
     .action(async (path: string, o: { output: string; hidden?: boolean }) => {
       let isDir: boolean
@@ -29,9 +34,13 @@ export function register(program: Command): void {
         try {
           await opened
         } catch (err) {
-          throw new CidmirrorError('CIDMIRROR_ERR_CAR_OUTPUT', `cannot write ${o.output}: ${(err as Error).message}`, {
-            cause: err,
-          })
+          throw new CidmirrorError(
+            'CIDMIRROR_ERR_CAR_OUTPUT',
+            `cannot write ${o.output}: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          )
         }
         const root = await exportCar(path, out, { hidden: o.hidden ?? false, pool })
         renameSync(tmp, o.output)

@@ -1,5 +1,5 @@
 import { lstatSync } from 'node:fs'
-import { basename, resolve } from 'node:path'
+import { basename, normalize, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { cidOfTree, type EntryKind, fsError, HashPool, type NodeCid } from '../../cid/index.ts'
 
@@ -20,9 +20,10 @@ function compareParts(a: Buffer[], b: Buffer[], parentsLast: boolean): number {
   return parentsLast ? b.length - a.length : a.length - b.length
 }
 
-/** The name Kubo prints for a path argument: its last component. */
+/** The name Kubo prints for a path argument: its last component (`.` names the directory itself). */
 function argName(path: string): string {
-  return basename(resolve(path))
+  const base = basename(normalize(path))
+  return base === '.' || base === '' ? basename(resolve(path)) : base
 }
 
 /**
@@ -44,44 +45,56 @@ export function register(program: Command): void {
     .option('-Q, --quieter', 'print only the final root CID')
     .option('-q, --quiet', 'print only the CIDs')
     .option('-j, --threads <n>', 'hashing threads (default: one per core)', (v) => Number.parseInt(v, 10))
-    .action(async (paths: string[], o: { hidden?: boolean; quieter?: boolean; quiet?: boolean; threads?: number }) => {
-      // As Kubo: every argument must exist before anything is printed.
-      for (const p of paths) {
-        try {
-          lstatSync(p)
-        } catch (err) {
-          throw fsError(p, err)
-        }
-      }
-      const args = paths
-        .map((p) => ({ path: p, name: argName(p) }))
-        .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
-      let pool: HashPool | undefined
-      const out = process.stdout
-      let last: NodeCid | undefined
-      try {
-        for (const arg of args) {
-          const isDir = lstatSync(arg.path).isDirectory()
-          if (isDir && !pool) pool = new HashPool(o.threads ? { threads: o.threads } : undefined)
-          const added: Added[] = []
-          last = await cidOfTree(arg.path, {
-            hidden: o.hidden ?? false,
-            pool: isDir ? pool : undefined,
-            onEntry: o.quieter
-              ? undefined
-              : (rel, kind, node) => {
-                  const name = rel === '' ? arg.name : `${arg.name}/${rel}`
-                  added.push({ parts: name.split('/').map((s) => Buffer.from(s)), name, kind, cid: node.cid.toString() })
-                },
-          })
-          if (!o.quieter) {
-            const lines = kuboOrder(added).map((a) => (o.quiet ? `${a.cid}\n` : `added ${a.cid} ${a.name}\n`))
-            for (let i = 0; i < lines.length; i += 4096) out.write(lines.slice(i, i + 4096).join(''))
+    .action(
+      async (
+        paths: string[],
+        o: { hidden?: boolean; quieter?: boolean; quiet?: boolean; threads?: number },
+      ) => {
+        // As Kubo: every argument must exist before anything is printed.
+        for (const p of paths) {
+          try {
+            lstatSync(p)
+          } catch (err) {
+            throw fsError(p, err)
           }
         }
-      } finally {
-        await pool?.destroy()
-      }
-      if (o.quieter && last) out.write(`${last.cid.toString()}\n`)
-    })
+        const args = paths
+          .map((p) => ({ path: p, name: argName(p) }))
+          .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
+        let pool: HashPool | undefined
+        const out = process.stdout
+        let last: NodeCid | undefined
+        try {
+          for (const arg of args) {
+            const isDir = lstatSync(arg.path).isDirectory()
+            if (isDir && !pool) pool = new HashPool(o.threads ? { threads: o.threads } : undefined)
+            const added: Added[] = []
+            last = await cidOfTree(arg.path, {
+              hidden: o.hidden ?? false,
+              pool: isDir ? pool : undefined,
+              onEntry: o.quieter
+                ? undefined
+                : (rel, kind, node) => {
+                    const name = rel === '' ? arg.name : `${arg.name}/${rel}`
+                    added.push({
+                      parts: name.split('/').map((s) => Buffer.from(s)),
+                      name,
+                      kind,
+                      cid: node.cid.toString(),
+                    })
+                  },
+            })
+            if (!o.quieter) {
+              const lines = kuboOrder(added).map((a) =>
+                o.quiet ? `${a.cid}\n` : `added ${a.cid} ${a.name}\n`,
+              )
+              for (let i = 0; i < lines.length; i += 4096) out.write(lines.slice(i, i + 4096).join(''))
+            }
+          }
+        } finally {
+          await pool?.destroy()
+        }
+        if (o.quieter && last) out.write(`${last.cid.toString()}\n`)
+      },
+    )
 }

@@ -1,7 +1,5 @@
 import { unlink, writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { createLogger, runUntilSignal, startDaemon } from '../../daemon/index.ts'
-import { loadConfig } from '../../sync/config/index.ts'
 import { ClientUsageError } from '../../sync/manager/errors.ts'
 
 /** `-c FILE`, or `$CIDMIRROR_CONFIG`. */
@@ -16,6 +14,9 @@ export async function runRoles(
   roles: { manager: boolean; worker: boolean },
   opts: { config?: string; pidfile?: string },
 ): Promise<void> {
+  // Loaded here, not at the top: every command's start-up pays for what the registry imports.
+  const { loadConfig } = await import('../../sync/config/index.ts')
+  const { createLogger, runUntilSignal, startDaemon } = await import('../../daemon/index.ts')
   const config = await loadConfig(configPath(opts.config))
   const log = createLogger()
   const daemon = await startDaemon({ config, ...roles, log })

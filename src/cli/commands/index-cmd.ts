@@ -1,9 +1,12 @@
+/**
+ * `cidmirror index`. Registering costs nothing: the database, the index room and the progress bar are
+ * imported when the command runs, so other commands (and `--help`) do not load them, and an unchanged
+ * rescan does not load the CID engine at all (scan.ts loads it on first hash).
+ */
 import { homedir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
-import { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
-import { openDatabase } from '../../db.ts'
-import { openMirrorIndex, type ScanProgress, type ScanSummary } from '../../index/index.ts'
+import type { ScanProgress, ScanSummary } from '../../index/index.ts'
 
 /** `--db`, else `$CIDMIRROR_DB`, else `$XDG_DATA_HOME/cidmirror/db` (`~/.local/share/cidmirror/db`). */
 export function defaultDbPath(opt?: string): string {
@@ -41,8 +44,9 @@ function printSummary(s: ScanSummary): void {
   process.stdout.write(`${lines.join('\n')}\n`)
 }
 
-function progressBar(): { update: (p: ScanProgress) => void; stop: () => void } | undefined {
+async function progressBar(): Promise<{ update: (p: ScanProgress) => void; stop: () => void } | undefined> {
   if (!process.stderr.isTTY) return undefined
+  const { SingleBar } = await import('cli-progress')
   const bar = new SingleBar(
     {
       stream: process.stderr,
@@ -100,8 +104,13 @@ export function register(program: Command): void {
     .action(async (dir: string, o: { db?: string; name?: string; progress: string }) => {
       const root = resolve(dir)
       const name = o.name ?? basename(root)
+      const [{ openDatabase }, { openMirrorIndex }] = await Promise.all([
+        import('../../db.ts'),
+        import('../../index/index.ts'),
+      ])
       const db = await openDatabase(defaultDbPath(o.db))
-      const bar = o.progress === 'lines' ? progressLines() : o.progress === 'none' ? undefined : progressBar()
+      const bar =
+        o.progress === 'lines' ? progressLines() : o.progress === 'none' ? undefined : await progressBar()
       const ac = new AbortController()
       const onSignal = (): void => ac.abort()
       process.once('SIGINT', onSignal)

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import { loadConfig } from '../../sync/config/index.ts'
-import { ManagerClient } from '../../sync/manager/client.ts'
+import type { ManagerClient } from '../../sync/manager/client.ts'
 import { ClientUsageError } from '../../sync/manager/errors.ts'
 import type { CommandVerb } from '../../sync/manager/server.ts'
 import {
@@ -29,12 +28,15 @@ export async function managerClient(o: GlobalOpts): Promise<ManagerClient> {
   let token = o.token
   const file = o.config ?? (base && token ? undefined : process.env.CIDMIRROR_CONFIG)
   if (file && (!base || !token)) {
+    const { loadConfig } = await import('../../sync/config/index.ts')
     const config = await loadConfig(file)
     base ??= config.manager.apiBase
     token ??= config.manager.token
   }
   base ??= process.env.CIDMIRROR_MANAGER ?? DEFAULT_MANAGER
   token ??= process.env.CIDMIRROR_TOKEN
+  // Loaded here, not at the top: every command's start-up pays for what the registry imports.
+  const { ManagerClient } = await import('../../sync/manager/client.ts')
   return new ManagerClient(base, token)
 }
 

@@ -1,14 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
-import { openDatabase } from '../../db.ts'
-import {
-  listMirrors,
-  openMirrorIndex,
-  PathNotIndexedError,
-  type PathRecord,
-  UnknownMirrorError,
-} from '../../index/index.ts'
+import type { PathRecord } from '../../index/index.ts'
 import { defaultDbPath, formatBytes } from './index-cmd.ts'
 
 /** The absolute path with its parent directories resolved (the last component is not followed). */
@@ -54,6 +47,9 @@ export function register(program: Command): void {
     .option('--json', 'print the record as JSON')
     .action(async (path: string, o: { db?: string; name?: string; json?: boolean }) => {
       const abs = absolute(path)
+      // Imported here so that registering the command loads nothing heavy.
+      const [{ openDatabase }, { listMirrors, openMirrorIndex, PathNotIndexedError, UnknownMirrorError }] =
+        await Promise.all([import('../../db.ts'), import('../../index/index.ts')])
       const db = await openDatabase(defaultDbPath(o.db))
       try {
         const mirrors = await listMirrors(db)
