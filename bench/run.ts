@@ -18,7 +18,8 @@ import { ensureBigTree, ensureMillionTree } from './lib/trees.ts'
 const root = resolve(process.env.BENCH_DIR ?? join(import.meta.dirname, 'out'))
 const scale = Number(process.env.BENCH_SCALE ?? '1')
 const only = new Set((process.env.BENCH_ONLY ?? 'index,rescan,rss').split(','))
-const cli = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts')
+// The built CLI, as users run it (`npm run bench` builds first).
+const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
 const rssHook = join(import.meta.dirname, 'lib', 'report-rss.ts')
 const rows: Row[] = []
 

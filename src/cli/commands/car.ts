@@ -1,7 +1,7 @@
-import { createWriteStream, lstatSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, lstatSync, rmSync } from 'node:fs'
+import { open, rename } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Command } from 'commander'
-import { exportCar, fsError, HashPool } from '../../cid/index.ts'
 import { CidmirrorError } from '../../errors.ts'
 
 export function register(program: Command): void {
@@ -17,6 +17,8 @@ export function register(program: Command): void {
     )
     .option('-H, --hidden', 'include files and directories whose name starts with a dot')
     .action(async (path: string, o: { output: string; hidden?: boolean }) => {
+      // Loaded here, not at the top: every command's start-up pays for what the registry imports.
+      const { exportCar, fsError, HashPool } = await import('../../cid/index.ts')
       let isDir: boolean
       try {
         isDir = lstatSync(path).isDirectory()
@@ -43,7 +45,10 @@ export function register(program: Command): void {
           )
         }
         const root = await exportCar(path, out, { hidden: o.hidden ?? false, pool })
-        renameSync(tmp, o.output)
+        // A CAR that appears under its name is whole, even after a crash: fsync, rename, fsync the folder.
+        await fsyncPath(tmp)
+        await rename(tmp, o.output)
+        await fsyncPath(dirname(o.output))
         process.stdout.write(`${root.toString()}\n`)
       } catch (err) {
         rmSync(tmp, { force: true })
@@ -52,4 +57,13 @@ export function register(program: Command): void {
         await pool?.destroy()
       }
     })
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
 }

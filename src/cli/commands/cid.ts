@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs'
 import { basename, normalize, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { cidOfTree, type EntryKind, fsError, HashPool, type NodeCid } from '../../cid/index.ts'
+import type { EntryKind, HashPool, NodeCid } from '../../cid/index.ts'
 
 interface Added {
   parts: Buffer[]
@@ -50,6 +50,8 @@ export function register(program: Command): void {
         paths: string[],
         o: { hidden?: boolean; quieter?: boolean; quiet?: boolean; threads?: number },
       ) => {
+        // Loaded here, not at the top: every command's start-up pays for what the registry imports.
+        const { cidOfTree, fsError, HashPool } = await import('../../cid/index.ts')
         // As Kubo: every argument must exist before anything is printed.
         for (const p of paths) {
           try {
