@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openDatabase } from '../src/db.ts'
+import { openMirrorIndex } from '../src/index/index.ts'
 import type { WebMirrorStatus, WireMirrorStatus } from '../src/sync/status.ts'
 import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
 import { commandMirror, freePort, TOKEN, tempDir, waitFor, writeToml } from './jobs-helpers.ts'
@@ -156,6 +158,69 @@ describe('cidmirror daemon', () => {
     d.kill('SIGTERM')
     const code = await new Promise((r) => d.once('exit', (c) => r(c)))
     expect(code).toBe(0)
+  })
+
+  it("an upstream that goes away mid-sync: the last good tree stays, the status fails with rsync's reason, the index is untouched", async () => {
+    upstream = await startRsyncd()
+    const root = upstream.root
+    writeFileSync(join(root, 'a.txt'), 'version 1\n')
+    writeFileSync(join(root, 'b.txt'), 'b\n')
+    const port = await freePort()
+    const manager = `http://127.0.0.1:${port}`
+    // --bwlimit makes the second sync slow enough to pull the upstream out from under it.
+    const config = writeToml({
+      dir: tmp.dir,
+      managerPort: port,
+      interval: '6h',
+      mirrors: `[[mirrors]]\nname = "deb"\nprovider = "rsync"\nupstream = "${upstream.url}"\nrsync_options = ["--bwlimit=200"]\n`,
+    })
+    const d = startDaemon(config)
+    const first = await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'deb' && j.status === 'success'),
+      'the first sync',
+      45_000,
+      200,
+    )
+    const index1 = (await detail(manager, 'deb'))?.details?.index as Record<string, unknown>
+    const mirror = join(tmp.dir, 'mirrors', 'deb')
+
+    writeFileSync(join(root, 'a.txt'), 'version 2\n')
+    writeFileSync(join(root, 'big.bin'), Buffer.alloc(20_000_000, 1))
+    rmSync(join(root, 'b.txt'))
+    await cli(['jobs', 'start', 'deb', '-m', manager, '--token', TOKEN])
+    await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'deb' && j.status === 'syncing'),
+      'the second sync to start',
+    )
+    await new Promise((r) => setTimeout(r, 1500))
+    await upstream.stop()
+    upstream = undefined
+    const failed = await waitFor(
+      async () => (await jobs(manager)).find((j) => j.name === 'deb' && j.status === 'failed'),
+      'the failure',
+      45_000,
+      200,
+    )
+    const status = await detail(manager, 'deb')
+    expect(status?.error_msg).toMatch(/rsync exited \d+: \S/)
+    // tunasync's semantics: last_update is the last success; size keeps its known value.
+    expect(failed.last_update).toBe(first.last_update)
+    expect(failed.size).toBe(first.size)
+    // The last good tree: old contents, nothing deleted, no partial file.
+    expect(readFileSync(join(mirror, 'a.txt'), 'utf8')).toBe('version 1\n')
+    expect(readFileSync(join(mirror, 'b.txt'), 'utf8')).toBe('b\n')
+    expect(existsSync(join(mirror, 'big.bin'))).toBe(false)
+    // The index runs after successes only: once the daemon lets go of the database, it still
+    // describes that tree.
+    d.kill('SIGTERM')
+    await new Promise((r) => d.once('exit', r))
+    const db = await openDatabase(join(tmp.dir, 'db'))
+    try {
+      const last = await openMirrorIndex(db, 'deb', mirror).lastScan()
+      expect(last).toMatchObject({ id: index1.id, rootCid: index1.rootCid })
+    } finally {
+      await db.close()
+    }
   })
 
   it('kill -9 mid-sync, restart: the job reruns and no status is stuck in syncing', async () => {
