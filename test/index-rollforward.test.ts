@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
+import { decodeRecord } from '../src/index/records.ts'
 import { MirrorStore, scanKey } from '../src/index/store.ts'
 
 const work = mkdtempSync(join(tmpdir(), 'cidmirror-index-rf-'))
@@ -25,7 +26,7 @@ it('a commit killed half-way is finished when the index is next opened', async (
   const store = new MirrorStore(db, 'rf')
   await store.ready()
   expect(first.id).toBe(1)
-  const f3 = (await store.paths.get('f3'))!
+  const f3 = decodeRecord(await store.paths.get('f3'))
   await store.journal.put('f3', { scan: second.id, old: 'bafkreiold', rec: f3 })
   await store.paths.put('f3', { ...f3, cid: 'bafkreiold', scan: 1 })
   await store.meta.put('commit', { id: second.id, summary: second } as never)

@@ -2,12 +2,15 @@
  * A HashPool worker: hashes whole files (in batches) and chunk ranges of big files, each through one
  * reusable 1 MiB buffer and `readSync`.
  */
-import { closeSync, fstatSync, openSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
+import { toBase32 } from './base32.ts'
 import { hashOpenFileSync, hashRangeSync, readFull } from './hash.ts'
+import { sha256 } from './nodes.ts'
 import {
   BIG,
   CID_BYTES,
+  CID_TEXT,
   DEFERRED,
   FAILED,
   OK,
@@ -15,7 +18,11 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from './pool-protocol.ts'
-import { CHUNK_SIZE } from './profile.ts'
+import { CHUNK_SIZE, RAW_CODEC, SHA2_256 } from './profile.ts'
+
+/** CIDv1, raw, sha2-256, 32-byte digest: the prefix of a one-chunk file's CID. */
+const RAW_PREFIX = [1, RAW_CODEC, SHA2_256, 32]
+const NO_TEXT = ' '.repeat(CID_TEXT)
 
 const buf = Buffer.allocUnsafeSlow(CHUNK_SIZE)
 const probe = Buffer.allocUnsafeSlow(1)
@@ -31,46 +38,69 @@ function failure(index: number, err: unknown): WorkerError {
 }
 
 function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
-  const n = req.paths.length
+  const paths = req.paths.split('\x00')
+  const n = paths.length
   const status = new Uint8Array(n)
   const cids = new Uint8Array(n * CID_BYTES)
   const sizes = new Float64Array(n * 2)
+  const text: string[] = []
   const errors: WorkerError[] = []
   let bytes = 0
   for (let i = 0; i < n; i++) {
     if (bytes >= req.maxBytes) {
       status.fill(DEFERRED, i)
+      for (let j = i; j < n; j++) text.push(NO_TEXT)
       break
     }
     let fd = -1
     try {
-      fd = openSync(req.paths[i]!, 'r')
-      // A file that fits in one chunk needs no stat: one read says it all (EISDIR for a directory).
-      const first = readFull(fd, buf, 0)
+      fd = openSync(paths[i]!, 'r')
+      // A file that fits in one chunk needs no stat, and when its size is known, one read: a first read
+      // of exactly the stat's size (short of a chunk) is the whole file. Otherwise read on to the end.
+      const expected = req.sizes[i]!
+      let first = readSync(fd, buf, 0, CHUNK_SIZE, 0)
+      if (first !== expected && first > 0 && first < CHUNK_SIZE)
+        first += readFull(fd, buf.subarray(first), first)
       if (first === CHUNK_SIZE && req.splitAbove > 0) {
         const size = fstatSync(fd).size
         if (size > req.splitAbove) {
           status[i] = BIG
           sizes[2 * i] = size
+          text.push(NO_TEXT)
           continue
         }
       }
-      const r = hashOpenFileSync(fd, buf, first)
-      const cid = r.cid.bytes
-      if (cid.length !== CID_BYTES) throw new Error(`unexpected CID length ${cid.length}`)
-      cids.set(cid, i * CID_BYTES)
-      sizes[2 * i] = r.size
-      sizes[2 * i + 1] = r.tsize
-      bytes += r.size
+      const o = i * CID_BYTES
+      let size: number
+      let tsize: number
+      if (first < CHUNK_SIZE && first > 0) {
+        // One raw leaf: its CID is the prefix and the digest.
+        cids.set(RAW_PREFIX, o)
+        cids.set(sha256(buf.subarray(0, first)), o + 4)
+        size = first
+        tsize = first
+      } else {
+        const r = hashOpenFileSync(fd, buf, first)
+        const cid = r.cid.bytes
+        if (cid.length !== CID_BYTES) throw new Error(`unexpected CID length ${cid.length}`)
+        cids.set(cid, o)
+        size = r.size
+        tsize = r.tsize
+      }
+      sizes[2 * i] = size
+      sizes[2 * i + 1] = tsize
+      text.push(toBase32(cids, o, o + CID_BYTES))
+      bytes += size
       status[i] = OK
     } catch (err) {
       status[i] = FAILED
       errors.push(failure(i, err))
+      text.push(NO_TEXT)
     } finally {
       if (fd >= 0) closeSync(fd)
     }
   }
-  return { t: 'files', id: req.id, status, cids, sizes, errors }
+  return { t: 'files', id: req.id, status, cids, text: text.join(''), sizes, errors }
 }
 
 function hashRange(req: Extract<WorkerRequest, { t: 'range' }>): WorkerReply {

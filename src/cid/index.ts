@@ -7,8 +7,9 @@ import { BalancedLayout } from './layout.ts'
 import { directoryNode, sha256, symlinkNode } from './nodes.ts'
 import { CHUNK_SIZE } from './profile.ts'
 import { cidOfFileInThread } from './tree.ts'
-import type { DirEntryCid, FileCid, NodeCid } from './types.ts'
+import type { DirEntryLike, FileCid, NodeCid } from './types.ts'
 
+export { fromBase32, toBase32 } from './base32.ts'
 export { type Block, exportCar, TreeChangedError, treeBlocks } from './car.ts'
 export * from './errors.ts'
 export { fileBlocks } from './hash.ts'
@@ -16,7 +17,7 @@ export { basicDirectorySize, isSharded } from './nodes.ts'
 export { HashPool } from './pool.ts'
 export * as profile from './profile.ts'
 export { cidOfTree, type TreeOptions } from './tree.ts'
-export type { DirEntryCid, EntryKind, FileCid, NodeCid } from './types.ts'
+export type { DirEntryCid, DirEntryLike, EntryKind, FileCid, NodeCid } from './types.ts'
 
 /** The CID of a file holding `bytes`. */
 export async function cidOfBytes(bytes: Uint8Array): Promise<FileCid> {
@@ -42,7 +43,7 @@ export async function cidOfSymlink(target: string | Uint8Array): Promise<NodeCid
  * The CID of a directory holding `entries` (any order): a basic directory, or a HAMT when its block
  * would exceed the profile's 256 KiB.
  */
-export async function cidOfDirectory(entries: DirEntryCid[]): Promise<NodeCid> {
+export async function cidOfDirectory(entries: DirEntryLike[]): Promise<NodeCid> {
   return directoryNode(entries)
 }
 

@@ -6,7 +6,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { encodePB, type RawLink, varintLen } from './pb.ts'
 import { DAG_PB_CODEC, HAMT_FANOUT, HAMT_HASH_TYPE, HAMT_THRESHOLD, RAW_CODEC, SHA2_256 } from './profile.ts'
-import type { DirEntryCid, NodeCid } from './types.ts'
+import type { DirEntryLike, NodeCid } from './types.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -71,11 +71,11 @@ const DIR_DATA = new UnixFS({ type: 'directory' }).marshal()
 const DIR_DATA_SIZE = 2 + DIR_DATA.length
 
 interface NamedEntry {
-  entry: DirEntryCid
+  entry: DirEntryLike
   nameBytes: Buffer
 }
 
-function named(entries: DirEntryCid[]): NamedEntry[] {
+function named(entries: DirEntryLike[]): NamedEntry[] {
   const out = entries.map((entry) => ({ entry, nameBytes: Buffer.from(entry.name, 'utf8') }))
   // Go sorts links with strings.Compare: byte order of the UTF-8 names.
   out.sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes))
@@ -86,7 +86,7 @@ function named(entries: DirEntryCid[]): NamedEntry[] {
  * The size boxo's `block` estimation gives a basic directory of these entries: the exact length of its
  * dag-pb block.
  */
-export function basicDirectorySize(entries: DirEntryCid[]): number {
+export function basicDirectorySize(entries: DirEntryLike[]): number {
   let size = DIR_DATA_SIZE
   for (const e of entries) {
     size += linkSerializedSize(Buffer.byteLength(e.name, 'utf8'), e.cid.byteLength, e.tsize)
@@ -95,12 +95,12 @@ export function basicDirectorySize(entries: DirEntryCid[]): number {
 }
 
 /** Whether Kubo shards a directory of these entries under the profile. */
-export function isSharded(entries: DirEntryCid[]): boolean {
+export function isSharded(entries: DirEntryLike[]): boolean {
   return basicDirectorySize(entries) > HAMT_THRESHOLD
 }
 
 /** A directory node: basic dag-pb Directory, or a HAMT past the profile's threshold. */
-export function directoryNode(entries: DirEntryCid[], sink?: BlockSink): NodeCid {
+export function directoryNode(entries: DirEntryLike[], sink?: BlockSink): NodeCid {
   const sorted = named(entries)
   if (basicDirectorySize(entries) > HAMT_THRESHOLD) return hamtNode(sorted, 0, sink)
   let childTsize = 0

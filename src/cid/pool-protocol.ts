@@ -4,7 +4,10 @@ export type WorkerRequest =
   | {
       t: 'files'
       id: number
-      paths: string[]
+      /** The files' paths joined by NUL (one string clones far cheaper than an array of them). */
+      paths: string
+      /** Per file its size from a stat, or -1: a first read of exactly that many bytes ends the file. */
+      sizes: Float64Array
       /** Reply BIG instead of hashing a file larger than this (0: hash everything). */
       splitAbove: number
       /** Stop after this many bytes and reply DEFERRED for the rest (keeps workers balanced). */
@@ -21,6 +24,8 @@ export const DEFERRED = 3
 
 /** Every file CID here is CIDv1 + sha2-256: 36 bytes. */
 export const CID_BYTES = 36
+/** Length of such a CID in multibase base32 text: `b` + 58 characters. */
+export const CID_TEXT = 59
 
 export interface WorkerError {
   index: number
@@ -36,6 +41,8 @@ export type WorkerReply =
       status: Uint8Array
       /** CID bytes, CID_BYTES per file (zeros unless OK). */
       cids: Uint8Array
+      /** The same CIDs in base32 text, CID_TEXT characters per file (spaces unless OK). */
+      text: string
       /** size, tsize per file (size also for BIG). */
       sizes: Float64Array
       errors: WorkerError[]

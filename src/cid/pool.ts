@@ -6,6 +6,7 @@ import { layoutFromDigests } from './layout.ts'
 import {
   BIG,
   CID_BYTES,
+  CID_TEXT,
   DEFERRED,
   FAILED,
   type WorkerError,
@@ -33,10 +34,23 @@ const WORKER_URL = new URL(
 /** Called once per file with its CID or its error. */
 export type HashDone = (err: unknown, result?: FileCid) => void
 
+/**
+ * Called once per file with its error, or its CID as base32 text and as bytes (no CID object: the
+ * index keeps the text and hands the bytes to directory encoding), its size and its Tsize.
+ */
+export type RawHashDone = (
+  err: unknown,
+  cid?: string,
+  bytes?: Uint8Array,
+  size?: number,
+  tsize?: number,
+) => void
+
 interface BatchTask {
   t: 'files'
   paths: string[]
-  done: HashDone[]
+  sizes: number[]
+  done: RawHashDone[]
   bytes: number
 }
 
@@ -48,7 +62,7 @@ interface SplitFile {
   digests: Uint8Array
   remaining: number
   failed: boolean
-  done: HashDone
+  done: RawHashDone
 }
 
 interface RangeTask {
@@ -125,32 +139,41 @@ export class HashPool {
    * the file and hands it back for splitting when it is big.
    */
   submit(path: string, size: number | undefined, done: HashDone): void {
+    this.submitRaw(path, size, (err, _text, bytes, size, tsize) => {
+      if (err) done(err)
+      else done(null, { cid: CID.decode(bytes!), size: size!, tsize: tsize! })
+    })
+  }
+
+  /** As submit, answering with the CID as text and bytes instead of a CID object. */
+  submitRaw(path: string, size: number | undefined, done: RawHashDone): void {
     if (this.#destroyed) {
       done(new HashPoolError('hash pool destroyed'))
       return
     }
     this.#pendingFiles++
     if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1) this.#split(path, size, done)
-    else this.#addToBatch(path, size ?? 0, done)
+    else this.#addToBatch(path, size, done)
     this.#pump()
   }
 
-  #addToBatch(path: string, size: number, done: HashDone): void {
+  #addToBatch(path: string, size: number | undefined, done: RawHashDone): void {
     let batch = this.#batch
     if (!batch) {
-      batch = { t: 'files', paths: [], done: [], bytes: 0 }
+      batch = { t: 'files', paths: [], sizes: [], done: [], bytes: 0 }
       this.#batch = batch
     }
     batch.paths.push(path)
+    batch.sizes.push(size ?? -1)
     batch.done.push(done)
-    batch.bytes += size
+    batch.bytes += size ?? 0
     if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) {
       this.#queue.push(batch)
       this.#batch = undefined
     }
   }
 
-  #split(path: string, size: number, done: HashDone): void {
+  #split(path: string, size: number, done: RawHashDone): void {
     const chunks = Math.ceil(size / CHUNK_SIZE)
     const file: SplitFile = {
       path,
@@ -203,7 +226,8 @@ export class HashPool {
         ? {
             t: 'files',
             id,
-            paths: task.paths,
+            paths: task.paths.join('\x00'),
+            sizes: Float64Array.from(task.sizes),
             splitAbove: this.threads > 1 ? SPLIT_ABOVE : 0,
             maxBytes: BATCH_BYTES,
           }
@@ -240,7 +264,7 @@ export class HashPool {
   }
 
   #batchDone(task: BatchTask, reply: Extract<WorkerReply, { t: 'files' }>): void {
-    const { status, cids, sizes } = reply
+    const { status, cids, sizes, text } = reply
     let errorAt = 0
     let settled = 0
     let deferred: BatchTask | undefined
@@ -249,8 +273,9 @@ export class HashPool {
       const path = task.paths[i]!
       const done = task.done[i]!
       if (s === DEFERRED) {
-        deferred ??= { t: 'files', paths: [], done: [], bytes: 0 }
+        deferred ??= { t: 'files', paths: [], sizes: [], done: [], bytes: 0 }
         deferred.paths.push(path)
+        deferred.sizes.push(task.sizes[i]!)
         deferred.done.push(done)
       } else if (s === BIG) {
         this.#split(path, sizes[2 * i]!, done)
@@ -261,11 +286,13 @@ export class HashPool {
         done(e ? rebuildError(path, e) : new HashPoolError(`no result for ${path}`))
       } else {
         settled++
-        done(null, {
-          cid: CID.decode(cids.subarray(i * CID_BYTES, (i + 1) * CID_BYTES)),
-          size: sizes[2 * i]!,
-          tsize: sizes[2 * i + 1]!,
-        })
+        done(
+          null,
+          text.slice(i * CID_TEXT, (i + 1) * CID_TEXT),
+          cids.subarray(i * CID_BYTES, (i + 1) * CID_BYTES),
+          sizes[2 * i]!,
+          sizes[2 * i + 1]!,
+        )
       }
     }
     // Deferred files go first, so that a directory's files finish together.
@@ -310,7 +337,7 @@ export class HashPool {
         file.done(err)
         return
       }
-      file.done(null, result)
+      file.done(null, result.cid.toString(), result.cid.bytes, result.size, result.tsize)
     }
   }
 

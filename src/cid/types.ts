@@ -21,3 +21,13 @@ export interface DirEntryCid extends NodeCid {
 }
 
 export type EntryKind = 'file' | 'symlink' | 'dir'
+
+/**
+ * A directory entry as directory encoding needs it: the CID only as bytes. A DirEntryCid is one; so is
+ * `{ name, cid: { bytes, byteLength }, tsize }` built from stored CIDs without CID objects.
+ */
+export interface DirEntryLike {
+  name: string
+  cid: { readonly bytes: Uint8Array; readonly byteLength: number }
+  tsize: number
+}

@@ -6,8 +6,7 @@
  */
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { CID } from 'multiformats/cid'
-import type { DirEntryCid, EntryKind, HashPool } from '../cid/index.ts'
+import type { DirEntryLike, EntryKind, HashPool } from '../cid/index.ts'
 import {
   MirrorRootNotDirectoryError,
   MirrorRootNotFoundError,
@@ -15,8 +14,16 @@ import {
   UnreadablePathError,
 } from './errors.ts'
 import { compareKeys, isAncestor, pathOf } from './keys.ts'
-import type { ScanProgress, ScanSummary, StoredRecord } from './records.ts'
-import { cidKey, type JournalEntry, type MirrorStore, mirrorsLevel, type RawOp } from './store.ts'
+import { encodeRecord, type ScanProgress, type ScanSummary, type StoredRecord } from './records.ts'
+import { discardStatCache, installStatCache, statCacheFiles } from './statcache.ts'
+import {
+  cidKey,
+  encodeJournal,
+  type JournalEntry,
+  type MirrorStore,
+  mirrorsLevel,
+  type RawOp,
+} from './store.ts'
 import { Walker } from './walker.ts'
 
 export interface ScanOptions {
@@ -38,9 +45,7 @@ const FLUSH_OPS = 4096
 const FLUSH_MS = 1000
 
 type CidLib = typeof import('../cid/index.ts')
-type CidClass = typeof import('multiformats/cid').CID
 let cidLib: CidLib | undefined
-let cidClass: CidClass | undefined
 
 /**
  * The CID engine, loaded on first use: an unchanged rescan hashes nothing and re-encodes no directory,
@@ -48,16 +53,15 @@ let cidClass: CidClass | undefined
  */
 async function loadCid(): Promise<CidLib> {
   if (!cidLib) {
-    const [lib, mf] = await Promise.all([import('../cid/index.ts'), import('multiformats/cid')])
-    cidLib = lib
-    cidClass = mf.CID
+    cidLib = await import('../cid/index.ts')
   }
   return cidLib
 }
 
 interface Hashed {
   cid: string
-  obj: CID | undefined
+  /** The CID's bytes when at hand (fresh hashes); parsed from `cid` otherwise. */
+  bytes: Uint8Array | undefined
   tsize: number
   size: number
   target?: string
@@ -77,7 +81,8 @@ interface Ev {
   prev: StoredRecord | undefined
   /** An uncommitted record at this key, left by an interrupted scan. */
   stale: StoredRecord | undefined
-  job: Promise<void> | undefined
+  /** The relative path, once computed. */
+  path: string | undefined
   done: boolean
   res: Hashed | undefined
   err: unknown
@@ -88,7 +93,7 @@ interface Ev {
 interface Child {
   key: string
   cid: string
-  obj: CID | undefined
+  bytes: Uint8Array | undefined
   tsize: number
 }
 
@@ -181,9 +186,20 @@ export async function runScan(
     ownPool ??= new lib.HashPool()
     return ownPool
   }
-  const walker = new Walker(root)
-  const pIt = store.readPaths()
+  // The stat cache (statcache.ts): compared with when it matches the committed index and no interrupted
+  // scan left work behind; this walk's own is written for the next scan.
   const hasJournal = await store.hasJournal()
+  const cacheFiles = statCacheFiles(db.location, store.mirror, id)
+  const token =
+    interrupted || hasJournal || previous?.root !== root ? undefined : await store.statCacheToken()
+  const walker = new Walker(root, {
+    ...(token !== undefined ? { compare: { file: cacheFiles.file, token } } : {}),
+    write: { file: cacheFiles.temp, token: id },
+  })
+  /** Cleared when this scan records some entry otherwise than its walker saw it: its cache is then not kept. */
+  let cacheTrue = true
+  let cacheInstalled = false
+  const pIt = store.readPaths()
   const jIt = hasJournal ? store.readJournal() : undefined
 
   // Writes: direct puts for paths with no committed record, journal entries for the rest. Raw keys
@@ -213,12 +229,12 @@ export async function runScan(
   const write = (ev: Ev, rec: StoredRecord): void => {
     const prev = ev.prev
     if (prev) {
-      const j: JournalEntry = { scan: id, old: prev.state === 'deleted' ? null : prev.cid, rec }
-      ops.push({ type: 'put', key: jPrefix + ev.key, value: JSON.stringify(j) })
+      const value = encodeJournal(id, prev.state === 'deleted' ? null : prev.cid, rec)
+      ops.push({ type: 'put', key: jPrefix + ev.key, value })
       return
     }
-    const path = pathOf(ev.key)
-    ops.push({ type: 'put', key: pPrefix + ev.key, value: JSON.stringify(rec) })
+    const path = ev.path ?? pathOf(ev.key)
+    ops.push({ type: 'put', key: pPrefix + ev.key, value: encodeRecord(rec) })
     if (ev.stale && ev.stale.cid !== rec.cid)
       ops.push({ type: 'del', key: cPrefix + cidKey(ev.stale.cid, path) })
     ops.push({ type: 'put', key: cPrefix + cidKey(rec.cid, path), value: idText })
@@ -279,7 +295,7 @@ export async function runScan(
     if (!(h && h.kind === kind && h.state === 'present' && statEqual(h, ev)) && !jDone)
       h = await journalHint(ev.key)
     if (!h || h.kind !== kind || h.state !== 'present' || !statEqual(h, ev)) return undefined
-    const out: Hashed = { cid: h.cid, obj: undefined, tsize: h.tsize, size: h.size, reused: true }
+    const out: Hashed = { cid: h.cid, bytes: undefined, tsize: h.tsize, size: h.size, reused: true }
     if (h.target !== undefined) out.target = h.target
     return out
   }
@@ -290,18 +306,13 @@ export async function runScan(
     const target = readlinkSync(path)
     const n = await lib.cidOfSymlink(target)
     const size = Buffer.byteLength(target)
-    return { cid: n.cid.toString(), obj: n.cid, tsize: n.tsize, size, target, reused: false }
+    return { cid: n.cid.toString(), bytes: n.cid.bytes, tsize: n.tsize, size, target, reused: false }
   }
 
-  const hash = (lib: CidLib, ev: Ev): Promise<Hashed> => {
-    const path = fullPath(ev.key)
-    if (ev.kind === 2) return hashSymlink(lib, path)
-    return pool(lib)
-      .hashFile(path, ev.size)
-      .then((f) => ({ cid: f.cid.toString(), obj: f.cid, tsize: f.tsize, size: f.size, reused: false }))
-  }
-
+  // Hash jobs answer through callbacks (no promise per file); `drain` sleeps on `wake` until the
+  // oldest one is done.
   let jobs = 0
+  let wake: (() => void) | undefined
   const start = (lib: CidLib, ev: Ev): void => {
     jobs++
     progress.filesQueued++
@@ -311,17 +322,37 @@ export async function runScan(
       jobs--
       progress.filesQueued--
       progress.bytesQueued -= ev.size
+      const w = wake
+      wake = undefined
+      w?.()
     }
-    ev.job = hash(lib, ev).then(
-      (r) => {
-        ev.res = r
-        finish()
-      },
-      (err) => {
-        ev.err = err
-        finish()
-      },
-    )
+    const rel = pathOf(ev.key)
+    ev.path = rel
+    const path = ev.key === '' ? root : `${root}/${rel}`
+    if (ev.kind === 2) {
+      hashSymlink(lib, path).then(
+        (r) => {
+          ev.res = r
+          finish()
+        },
+        (err) => {
+          ev.err = err
+          finish()
+        },
+      )
+      return
+    }
+    pool(lib).submitRaw(path, ev.size, (err, cid, bytes, size, tsize) => {
+      if (err) ev.err = err
+      else ev.res = { cid: cid!, bytes, tsize: tsize!, size: size!, reused: false }
+      finish()
+    })
+  }
+  const untilDone = (ev: Ev): Promise<void> | undefined => {
+    if (ev.done) return undefined
+    return new Promise<void>((resolve) => {
+      wake = resolve
+    })
   }
 
   // Directory frames, innermost last.
@@ -331,7 +362,7 @@ export async function runScan(
     const ev = f.ev
     const p = ev.prev
     let cid: string
-    let obj: CID | undefined
+    let bytes: Uint8Array | undefined
     let tsize: number
     if (!f.dirty && p && p.kind === 'dir' && p.state === 'present') {
       cid = p.cid
@@ -339,20 +370,19 @@ export async function runScan(
     } else {
       const lib = await loadCid()
       const off = ev.key === '' ? 0 : ev.key.length + 1
-      const entries: DirEntryCid[] = f.children.map((c) => ({
-        name: c.key.slice(off),
-        cid: c.obj ?? cidClass!.parse(c.cid),
-        tsize: c.tsize,
-      }))
+      const entries: DirEntryLike[] = f.children.map((c) => {
+        const b = c.bytes ?? lib.fromBase32(c.cid)
+        return { name: c.key.slice(off), cid: { bytes: b, byteLength: b.length }, tsize: c.tsize }
+      })
       const n = await lib.cidOfDirectory(entries)
-      obj = n.cid
+      bytes = n.cid.bytes
       cid = n.cid.toString()
       tsize = n.tsize
     }
     const changed = !(p && p.kind === 'dir' && p.state === 'present' && p.cid === cid)
     const parent = stack[stack.length - 1]
     if (parent) {
-      parent.children.push({ key: ev.key, cid, obj, tsize })
+      parent.children.push({ key: ev.key, cid, bytes, tsize })
       if (changed) parent.dirty = true
     } else {
       s.rootCid = cid
@@ -383,19 +413,18 @@ export async function runScan(
     if (p.state === 'evicted') {
       // Removed on purpose: still part of the mirror and of its directory's CID.
       s.evicted++
-      if (parentOpen) top.children.push({ key: ev.key, cid: p.cid, obj: undefined, tsize: p.tsize })
+      if (parentOpen) top.children.push({ key: ev.key, cid: p.cid, bytes: undefined, tsize: p.tsize })
       return
     }
     if (p.state === 'deleted') return
     if (p.kind !== 'dir') s.deleted++
     if (parentOpen) top.dirty = true
     const rec: StoredRecord = { ...p, state: 'deleted', scan: id }
-    const j: JournalEntry = { scan: id, old: p.cid, rec }
-    ops.push({ type: 'put', key: jPrefix + ev.key, value: JSON.stringify(j) })
+    ops.push({ type: 'put', key: jPrefix + ev.key, value: encodeJournal(id, p.cid, rec) })
   }
 
   const unchanged = (ev: Ev, p: StoredRecord): void => {
-    stack[stack.length - 1]!.children.push({ key: ev.key, cid: p.cid, obj: undefined, tsize: p.tsize })
+    stack[stack.length - 1]!.children.push({ key: ev.key, cid: p.cid, bytes: undefined, tsize: p.tsize })
     s.unchanged++
     s.files++
     if (ev.kind === 0) s.bytes += ev.size
@@ -420,6 +449,7 @@ export async function runScan(
       const lib = cidLib ?? (await loadCid())
       if (err instanceof lib.FileChangedError) {
         // Written to while we hashed: look again, once.
+        cacheTrue = false
         const st = lstatSync(fullPath(ev.key), { throwIfNoEntry: false })
         if (!st?.isFile()) return gone({ ...ev, kind: -1 })
         ev.size = st.size
@@ -428,8 +458,9 @@ export async function runScan(
         ev.ino = st.ino
         const f = await lib.cidOfFile(fullPath(ev.key))
         if (f.size !== ev.size) throw err
-        r = { cid: f.cid.toString(), obj: f.cid, tsize: f.tsize, size: f.size, reused: false }
+        r = { cid: f.cid.toString(), bytes: f.cid.bytes, tsize: f.tsize, size: f.size, reused: false }
       } else if (err instanceof lib.PathNotFoundError || (err as NodeJS.ErrnoException)?.code === 'ENOENT') {
+        cacheTrue = false
         return gone({ ...ev, kind: -1 })
       } else if (err !== undefined) {
         throw err
@@ -449,7 +480,7 @@ export async function runScan(
       s.bytes += ev.size
     } else s.files++
     const parent = stack[stack.length - 1]!
-    parent.children.push({ key: ev.key, cid: r.cid, obj: r.obj, tsize: r.tsize })
+    parent.children.push({ key: ev.key, cid: r.cid, bytes: r.bytes, tsize: r.tsize })
     // Counts are of files and symlinks: a directory that became a file is an addition.
     const wasPresent = p !== undefined && p.state !== 'deleted' && p.kind !== 'dir'
     if (!wasPresent) s.added++
@@ -469,7 +500,7 @@ export async function runScan(
       const head = queue[qHead]!
       if (!head.done) {
         if (!all && queue.length - qHead < MAX_QUEUE && jobs < MAX_JOBS) break
-        await head.job
+        while (!head.done) await untilDone(head)
         if (signal?.aborted) throw new ScanAbortedError(store.mirror)
       }
       queue[qHead++] = undefined as unknown as Ev
@@ -501,6 +532,25 @@ export async function runScan(
     let wi = 0
     const last = store.last
 
+    const same = walker.identical
+    if (same && previous) {
+      // The tree is entry for entry what the stat cache, and so the committed index, holds.
+      s.files = same.files
+      s.dirs = same.dirs
+      s.bytes = same.bytes
+      s.unchanged = same.files
+      s.evicted = previous.evicted
+      s.rootCid = previous.rootCid
+      s.rootTsize = previous.rootTsize
+      s.ended = new Date().toISOString()
+      progress.walked = same.files + same.dirs
+      progress.phase = 'commit'
+      report(true)
+      await store.commit(id, s, { keepStatCache: true })
+      report(true)
+      return s
+    }
+
     for (;;) {
       if (wb && wi === wb.keys.length) {
         if (signal?.aborted) throw new ScanAbortedError(store.mirror)
@@ -529,7 +579,7 @@ export async function runScan(
         ino: 0,
         prev: undefined,
         stale: undefined,
-        job: undefined,
+        path: undefined,
         done: true,
         res: undefined,
         err: undefined,
@@ -586,6 +636,11 @@ export async function runScan(
     await flush(true)
     if (signal?.aborted) throw new ScanAbortedError(store.mirror)
     await store.commit(id, s)
+    if (walker.cacheWritten && cacheTrue) {
+      installStatCache(cacheFiles)
+      cacheInstalled = true
+      await store.setStatCacheToken(id)
+    }
     report(true)
     return s
   } catch (err) {
@@ -598,6 +653,7 @@ export async function runScan(
   } finally {
     signal?.removeEventListener('abort', abortListener)
     await walker.close()
+    if (!cacheInstalled) discardStatCache(cacheFiles)
     await pIt.close()
     await jIt?.close()
     await ownPool?.destroy()

@@ -2,14 +2,15 @@
  * The level schema of the index room. Everything lives under `db.sublevel('index')`:
  *
  *   index/mirrors/<name>                  -> { root, sublevel }            one entry per indexed mirror
- *   index/m.<name>/p/<path key>           -> StoredRecord                   per path (keys.ts: `/` -> \x00)
+ *   index/m.<name>/p/<path key>           -> StoredRecord (encodeRecord)    per path (keys.ts: `/` -> \x00)
  *   index/m.<name>/c/<cid>\x00<path>      -> scan id                        per CID, the paths holding it
  *   index/m.<name>/s/<scan id, 12 digits> -> ScanSummary                    per committed scan
- *   index/m.<name>/j/<path key>           -> JournalEntry                   changes of a running scan
+ *   index/m.<name>/j/<path key>           -> JournalEntry (encodeJournal)   changes of a running scan
  *   index/m.<name>/meta/last              -> id of the last committed scan
  *   index/m.<name>/meta/next              -> next scan id to hand out
  *   index/m.<name>/meta/scanning          -> { id, started } while a scan runs (left by a killed one)
  *   index/m.<name>/meta/commit            -> { id, summary }: roll-forward marker while committing
+ *   index/m.<name>/meta/statcache         -> token of the valid stat cache file (statcache.ts), if any
  *
  * Atomicity: a record under `p` whose `scan` is above `last` is not committed and reads as absent; a scan
  * writes such records directly only for paths that had no committed record (new paths). Every change to
@@ -17,16 +18,33 @@
  * written; a process killed during the apply finishes it on the next open. Uncommitted records and
  * journal entries left by a killed scan are hints: the next scan takes their CID when the file's stat is
  * unchanged, then rewrites or removes them before it commits.
+ *
+ * The stat cache (statcache.ts) is a file beside the database that lists what the last plain scan walked;
+ * it is trusted only while `meta/statcache` holds its token. Every commit that changes path records
+ * deletes that key in its final batch, and anything else that changes path records (an eviction) must
+ * call `dropStatCache()` in the same breath, so that a stale cache is never believed.
  */
 import type { Database } from '../db.ts'
 import { pathOf, SEP, sublevelName } from './keys.ts'
-import type { ScanSummary, StoredRecord } from './records.ts'
+import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
 
 export interface JournalEntry {
   scan: number
   /** CID of the committed record this replaces, for the per-CID index. */
   old: string | null
   rec: StoredRecord
+}
+
+/** A journal entry's stored text: `[scan, old, record]` (records.ts `encodeRecord` for the record). */
+export function encodeJournal(scan: number, old: string | null, rec: StoredRecord): string {
+  return `[${scan},${old === null ? 'null' : `"${old}"`},${encodeRecord(rec)}]`
+}
+
+/** A journal entry from its parsed stored JSON (array form, or the object form of older indexes). */
+export function decodeJournal(v: unknown): JournalEntry {
+  if (Array.isArray(v)) return { scan: v[0], old: v[1], rec: decodeRecord(v[2]) }
+  const e = v as JournalEntry
+  return { scan: e.scan, old: e.old, rec: decodeRecord(e.rec) }
 }
 
 export interface MirrorInfo {
@@ -78,9 +96,11 @@ function upperBound(prefix: string): string {
 export class RawReader<V> {
   readonly #it
   readonly #skip: number
+  readonly #decode: (v: unknown) => V
 
-  constructor(db: Database, prefix: string) {
+  constructor(db: Database, prefix: string, decode: (v: unknown) => V) {
     this.#skip = prefix.length
+    this.#decode = decode
     this.#it = db.iterator<string, string>({
       gte: prefix,
       lt: upperBound(prefix),
@@ -93,9 +113,10 @@ export class RawReader<V> {
   async nextv(n: number): Promise<[string, V][]> {
     const entries = (await this.#it.nextv(n)) as unknown as [string, unknown][]
     const skip = this.#skip
+    const decode = this.#decode
     for (const e of entries) {
       e[0] = (e[0] as string).slice(skip)
-      e[1] = JSON.parse(e[1] as string)
+      e[1] = decode(JSON.parse(e[1] as string))
     }
     return entries as [string, V][]
   }
@@ -125,10 +146,12 @@ export class MirrorStore {
     this.db = db
     this.mirror = mirror
     const m = sub<Json>(indexLevel(db) as unknown as Database, sublevelName(mirror)) as unknown as Database
-    this.paths = sub<StoredRecord>(m, 'p')
+    /** Values are records.ts `encodeRecord` arrays (objects in older indexes): read through decodeRecord. */
+    this.paths = sub<unknown>(m, 'p')
     this.cids = sub<number>(m, 'c')
     this.scans = sub<ScanSummary>(m, 's')
-    this.journal = sub<JournalEntry>(m, 'j')
+    /** Values are `encodeJournal` arrays (objects in older indexes): read through decodeJournal. */
+    this.journal = sub<unknown>(m, 'j')
     this.meta = sub<Json>(m, 'meta')
     this.pPrefix = this.paths.prefix
     this.cPrefix = this.cids.prefix
@@ -153,8 +176,10 @@ export class MirrorStore {
 
   async getRecord(key: string): Promise<StoredRecord | undefined> {
     await this.ready()
-    const r = await this.paths.get(key)
-    return r && this.isCommitted(r) ? r : undefined
+    const v = await this.paths.get(key)
+    if (v === undefined) return undefined
+    const r = decodeRecord(v)
+    return this.isCommitted(r) ? r : undefined
   }
 
   /** Hands out a new scan id and marks the scan as running; returns the previous run left over, if any. */
@@ -175,14 +200,33 @@ export class MirrorStore {
     return k.length > 0
   }
 
-  /** Commit point: writes the marker, applies the journal, records the scan. */
-  async commit(id: number, summary: ScanSummary): Promise<void> {
+  /**
+   * Commit point: writes the marker, applies the journal, records the scan. `keepStatCache`: the scan
+   * changed no path record (it found the tree identical to the stat cache), so the cache stays valid.
+   */
+  async commit(id: number, summary: ScanSummary, opts: { keepStatCache?: boolean } = {}): Promise<void> {
     const marker: CommitMarker = { id, summary }
     await this.meta.put('commit', marker as unknown as Json)
-    await this.applyCommit(id, summary)
+    await this.applyCommit(id, summary, opts.keepStatCache ?? false)
   }
 
-  async applyCommit(id: number, summary: ScanSummary): Promise<void> {
+  /** The token of the stat cache file that matches the committed index, if one does. */
+  async statCacheToken(): Promise<number | undefined> {
+    await this.ready()
+    return (await this.meta.get('statcache')) as number | undefined
+  }
+
+  /** Marks the stat cache file written with `token` as matching the committed index. */
+  async setStatCacheToken(token: number): Promise<void> {
+    await this.meta.put('statcache', token)
+  }
+
+  /** Forgets the stat cache: the next scan walks and merges in full. */
+  async dropStatCache(): Promise<void> {
+    await this.meta.del('statcache')
+  }
+
+  async applyCommit(id: number, summary: ScanSummary, keepStatCache = false): Promise<void> {
     const it = this.readJournal()
     try {
       for (;;) {
@@ -192,7 +236,7 @@ export class MirrorStore {
         for (const [key, e] of entries) {
           if (e.scan === id) {
             const path = pathOf(key)
-            ops.push({ type: 'put', key: this.pPrefix + key, value: JSON.stringify(e.rec) })
+            ops.push({ type: 'put', key: this.pPrefix + key, value: encodeRecord(e.rec) })
             if (e.old !== null && (e.old !== e.rec.cid || e.rec.state === 'deleted'))
               ops.push({ type: 'del', key: this.cPrefix + cidKey(e.old, path) })
             if (e.rec.state !== 'deleted')
@@ -210,18 +254,19 @@ export class MirrorStore {
     batch.put('last', id, { sublevel: this.meta })
     batch.del('commit', { sublevel: this.meta })
     batch.del('scanning', { sublevel: this.meta })
+    if (!keepStatCache) batch.del('statcache', { sublevel: this.meta })
     await batch.write()
     this.last = id
   }
 
   /** Path records in key order, read past the sublevel layer (keys without prefix, values parsed). */
   readPaths(): RawReader<StoredRecord> {
-    return new RawReader(this.db, this.pPrefix)
+    return new RawReader(this.db, this.pPrefix, decodeRecord)
   }
 
   /** Journal entries in key order, as `readPaths`. */
   readJournal(): RawReader<JournalEntry> {
-    return new RawReader(this.db, this.jPrefix)
+    return new RawReader(this.db, this.jPrefix, decodeJournal)
   }
 
   /**

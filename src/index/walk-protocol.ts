@@ -5,6 +5,10 @@ export const BATCH = 1024
 
 export interface WalkerData {
   root: string
+  /** A stat cache to compare the walk with (statcache.ts), and the token the database expects in it. */
+  compare?: { file: string; token: number }
+  /** Where to write the stat cache of this walk (a temp file), tagged with `token`. */
+  write?: { file: string; token: number }
   /** SharedArrayBuffer of one Int32: batches posted and not yet consumed. */
   credits: SharedArrayBuffer
   maxBatches: number
@@ -19,4 +23,14 @@ export interface WalkerData {
 export type WalkMessage =
   | { type: 'batch'; keys: string; nums: Float64Array }
   | { type: 'error'; path: string; code: string; message: string }
-  | { type: 'done' }
+  /** The walk equals the stat cache entry for entry: no batch was or will be sent. */
+  | { type: 'identical'; counts: WalkCounts }
+  /** `cacheWritten`: the stat cache of this walk is complete in `write.file`. */
+  | { type: 'done'; cacheWritten: boolean }
+
+/** Totals of a walk: regular files and symlinks, directories (the root included), bytes of files. */
+export interface WalkCounts {
+  files: number
+  dirs: number
+  bytes: number
+}

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import { UnreadablePathError } from './errors.ts'
-import { BATCH, type WalkerData, type WalkMessage } from './walk-protocol.ts'
+import { BATCH, type WalkCounts, type WalkerData, type WalkMessage } from './walk-protocol.ts'
 import { walkerMain } from './walk-worker.ts'
 
 export interface WalkBatch {
@@ -22,11 +22,15 @@ export class Walker {
   #wake: (() => void) | undefined
   #failure: Error | undefined
   #finished = false
+  /** Set when the walk matched the stat cache to the end (`next()` then gave null without a batch). */
+  identical: WalkCounts | undefined
+  /** Set at the end of a plain walk: the stat cache of this walk is complete in `cache.write.file`. */
+  cacheWritten = false
 
-  constructor(root: string, maxBatches = 8) {
+  constructor(root: string, cache: Pick<WalkerData, 'compare' | 'write'> = {}, maxBatches = 8) {
     const credits = new SharedArrayBuffer(4)
     this.#credits = new Int32Array(credits)
-    const data: WalkerData = { root, credits, maxBatches, batch: BATCH }
+    const data: WalkerData = { root, credits, maxBatches, batch: BATCH, ...cache }
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: data,
@@ -62,7 +66,14 @@ export class Walker {
           Atomics.notify(this.#credits, 0)
           return { keys: m.keys.split('/'), nums: m.nums }
         }
-        if (m.type === 'done') return null
+        if (m.type === 'done') {
+          this.cacheWritten = m.cacheWritten
+          return null
+        }
+        if (m.type === 'identical') {
+          this.identical = m.counts
+          return null
+        }
         throw new UnreadablePathError(m.path, m.code === 'EACCES' ? 'permission denied' : m.message)
       }
       if (this.#failure) throw this.#failure
