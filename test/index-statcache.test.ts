@@ -27,7 +27,7 @@ beforeAll(async () => {
   db = await openDatabase(join(work, 'db'))
   idx = openMirrorIndex(db, 'sc', tree)
   store = new MirrorStore(db, 'sc')
-  cacheFile = statCacheFiles(db.location, 'sc', 0).file
+  cacheFile = statCacheFiles(db.location, 'sc').file
   kubo = kuboRepo()
 })
 

@@ -15,7 +15,14 @@ import {
 } from './errors.ts'
 import { compareKeys, isAncestor, pathOf } from './keys.ts'
 import { encodeRecord, type ScanProgress, type ScanSummary, type StoredRecord } from './records.ts'
-import { discardStatCache, installStatCache, statCacheFiles } from './statcache.ts'
+import {
+  discardStatCache,
+  installStatCache,
+  loadStatCache,
+  splitStatCache,
+  statCacheEntries,
+  statCacheFiles,
+} from './statcache.ts'
 import {
   cidKey,
   encodeJournal,
@@ -33,7 +40,16 @@ export interface ScanOptions {
   progressIntervalMs?: number
   /** A pool to hash with; one is made (and destroyed) for the scan otherwise. */
   pool?: HashPool
+  /**
+   * A walk compared with a stat cache of at least this many entries is split over two walker threads
+   * (default 4096; tests lower it to split small trees).
+   */
+  splitWalkAt?: number
 }
+
+/** Walker threads for a walk compared with a stat cache (the machines this is made for have 2 cores). */
+const WALK_THREADS = 2
+const SPLIT_WALK_AT = 4096
 
 const KINDS: EntryKind[] = ['file', 'dir', 'symlink']
 /** Entries waiting in order behind the oldest unhashed one. */
@@ -129,12 +145,33 @@ export async function runScan(
   const root = checkRoot(rootArg)
   const { signal, onProgress } = opts
   signal?.throwIfAborted()
-  await store.ready()
   const db = store.db
   const startedMs = Date.now()
-  const previous = await store.lastScan()
-  const { id, interrupted } = await store.beginScan(startedMs)
-  await mirrorsLevel(db).put(store.mirror, { root, sublevel: store.mirror })
+  // The walk starts first, compared with the stat cache if there is one (statcache.ts), split over
+  // two threads; whether the cache is to be believed is decided while it runs.
+  const cacheFiles = statCacheFiles(db.location, store.mirror)
+  const entries = statCacheEntries(cacheFiles.file)
+  const threads = entries !== undefined && entries >= (opts.splitWalkAt ?? SPLIT_WALK_AT) ? WALK_THREADS : 1
+  const walker = new Walker(root, { threads, write: cacheFiles.temp })
+  // The threads boot (tens of milliseconds) while the cache is read and split.
+  const cache = entries !== undefined ? loadStatCache(cacheFiles.file) : undefined
+  walker.start(cache ? { sab: cache.sab, parts: splitStatCache(cache, threads) } : undefined)
+  let previous: ScanSummary | undefined
+  let id: number
+  let interrupted: boolean
+  let hasJournal: boolean
+  try {
+    await store.ready()
+    previous = await store.lastScan()
+    ;({ id, interrupted } = await store.beginScan(startedMs))
+    walker.setToken(id)
+    await mirrorsLevel(db).put(store.mirror, { root, sublevel: store.mirror })
+    hasJournal = await store.hasJournal()
+  } catch (err) {
+    await walker.close()
+    discardStatCache(cacheFiles)
+    throw err
+  }
 
   const s: ScanSummary = {
     mirror: store.mirror,
@@ -186,16 +223,6 @@ export async function runScan(
     ownPool ??= new lib.HashPool()
     return ownPool
   }
-  // The stat cache (statcache.ts): compared with when it matches the committed index and no interrupted
-  // scan left work behind; this walk's own is written for the next scan.
-  const hasJournal = await store.hasJournal()
-  const cacheFiles = statCacheFiles(db.location, store.mirror, id)
-  const token =
-    interrupted || hasJournal || previous?.root !== root ? undefined : await store.statCacheToken()
-  const walker = new Walker(root, {
-    ...(token !== undefined ? { compare: { file: cacheFiles.file, token } } : {}),
-    write: { file: cacheFiles.temp, token: id },
-  })
   /** Cleared when this scan records some entry otherwise than its walker saw it: its cache is then not kept. */
   let cacheTrue = true
   let cacheInstalled = false
@@ -523,16 +550,16 @@ export async function runScan(
   signal?.addEventListener('abort', abortListener)
 
   try {
-    let pNext = pIt.nextv(1000)
-    let pb: [string, StoredRecord][] | null = await pNext
-    if (pb.length === 0) pb = null
-    else pNext = pIt.nextv(1000)
-    let pi = 0
-    let wb = await walker.next()
-    let wi = 0
-    const last = store.last
-
-    const same = walker.identical
+    // Believed only when it is the cache of the committed index and no interrupted scan left work.
+    const trusted =
+      cache !== undefined &&
+      !interrupted &&
+      !hasJournal &&
+      previous?.root === root &&
+      cache.root === root &&
+      cache.token === (await store.statCacheToken()) &&
+      cache.checksumOk()
+    const same = trusted ? await walker.settle() : undefined
     if (same && previous) {
       // The tree is entry for entry what the stat cache, and so the committed index, holds.
       s.files = same.files
@@ -550,6 +577,15 @@ export async function runScan(
       report(true)
       return s
     }
+
+    let pNext = pIt.nextv(1000)
+    let pb: [string, StoredRecord][] | null = await pNext
+    if (pb.length === 0) pb = null
+    else pNext = pIt.nextv(1000)
+    let pi = 0
+    let wb = await walker.next()
+    let wi = 0
+    const last = store.last
 
     for (;;) {
       if (wb && wi === wb.keys.length) {
@@ -636,7 +672,7 @@ export async function runScan(
     await flush(true)
     if (signal?.aborted) throw new ScanAbortedError(store.mirror)
     await store.commit(id, s)
-    if (walker.cacheWritten && cacheTrue) {
+    if (cacheTrue && (await walker.cacheWritten())) {
       installStatCache(cacheFiles)
       cacheInstalled = true
       await store.setStatCacheToken(id)

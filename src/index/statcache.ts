@@ -1,40 +1,59 @@
 /**
  * The stat cache: one file per mirror beside the database (`<db>/statcache/<mirror sublevel>`), listing
  * every entry the last plain scan walked, in walk (key) order, with the stat the index compares. Like
- * git's index file, it lets an unchanged rescan be a bare stat walk: the walker thread compares its
+ * git's index file, it lets an unchanged rescan be a bare stat walk: the walker threads compare their
  * lstat results with the cache and, when every entry matches, the main thread only records the scan.
  *
  * It is a cache, never the truth: it is believed only when its token equals the database's
  * `meta/statcache` (store.ts), which commits that change path records delete and which is set only after
  * the file is complete and renamed into place; its root must be the scanned root, its checksum must hold,
- * and a scan that finds an interrupted one (`meta/scanning`, a journal) does not use it. Any doubt costs
- * one full scan, which writes a fresh cache.
+ * and a scan that finds an interrupted one (`meta/scanning`, a journal) does not believe it. Any doubt
+ * costs one full merge, which writes a fresh cache. The walker threads compare with it before those
+ * checks are done (they start before the database is read): what they send on a difference are entries
+ * as they found them on disk, whatever the cache held, so only the verdict "identical" needs the checks.
  *
- * Format (little-endian), written and read by the walker thread (walk-worker.ts keeps its own copy):
+ * Format (little-endian), written by the walker threads (walk-worker.ts keeps its own copy):
  *
- *   "CIDMSC01"  u32 n  header JSON (n bytes): { token, root }
+ *   "CIDMSC02"
  *   entries:    u8 kind (0 file, 1 dir, 2 symlink)  u32 key length  f64 size  f64 mtimeMs  f64 ctimeMs
  *               f64 ino  key (UTF-8, keys.ts form)
- *   footer:     u8 0xff  f64 entries  f64 files  f64 dirs  f64 bytes
+ *   footer:     u8 0xff  f64 entries  f64 files  f64 dirs  f64 bytes  header JSON { token, root }
+ *               u32 header length
  *   sha256 of everything before it (32 bytes)
+ *
+ * The header is at the end because the token (the scan id) is known only once the database is read,
+ * while the walk, and the writing, have started before.
  */
-import { mkdirSync, renameSync, rmSync } from 'node:fs'
+
+import { hash } from 'node:crypto'
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { sublevelName } from './keys.ts'
+
+const MAGIC = 'CIDMSC02'
+const ENTRY = 37
+const FOOTER = 33
+const SUM = 32
+/** The most parts a walk is split into (part files `temp.<i>` to clean up). */
+export const MAX_PARTS = 8
 
 export interface StatCacheFiles {
   /** The cache in force. */
   file: string
-  /** Where a scan writes its own, before it commits. */
+  /** Where a scan writes its own, before it commits (walker threads i > 0 write `temp.<i>` first). */
   temp: string
 }
 
-/** The stat cache files of `mirror` for scan `id`, in the database directory `location`. */
-export function statCacheFiles(location: string, mirror: string, id: number): StatCacheFiles {
+/**
+ * The stat cache files of `mirror` in the database directory `location`. One scan of a mirror runs at
+ * a time (the database lock, and `MirrorIndex`), so the temp name needs no scan id: a killed scan's
+ * leftover is overwritten by the next.
+ */
+export function statCacheFiles(location: string, mirror: string): StatCacheFiles {
   const dir = join(location, 'statcache')
   mkdirSync(dir, { recursive: true })
   const file = join(dir, sublevelName(mirror))
-  return { file, temp: `${file}.${id}.tmp` }
+  return { file, temp: `${file}.tmp` }
 }
 
 /** Puts a scan's finished cache in force (the caller then records its token). */
@@ -44,4 +63,140 @@ export function installStatCache(f: StatCacheFiles): void {
 
 export function discardStatCache(f: StatCacheFiles): void {
   rmSync(f.temp, { force: true })
+  for (let i = 1; i < MAX_PARTS; i++) rmSync(`${f.temp}.${i}`, { force: true })
+}
+
+/** A stat cache read into shared memory, its footer parsed; not yet checked against the database. */
+export interface LoadedStatCache {
+  sab: SharedArrayBuffer
+  /** The header's token and root, to compare with the database's and the scan's. */
+  token: unknown
+  root: unknown
+  /** Entries: [start, end) bytes, `count` of them. */
+  start: number
+  end: number
+  count: number
+  /** Whether the checksum holds (a SHA-256 over the file: call it while the walk runs). */
+  checksumOk(): boolean
+}
+
+/** The number of entries the cache file says it holds (its footer only); undefined without one. */
+export function statCacheEntries(file: string): number | undefined {
+  let fd: number
+  try {
+    fd = openSync(file, 'r')
+  } catch {
+    return undefined
+  }
+  try {
+    const size = fstatSync(fd).size
+    if (size < MAGIC.length + FOOTER + 4 + SUM) return undefined
+    const b = Buffer.alloc(4 + FOOTER)
+    if (readSync(fd, b, 0, 4, size - SUM - 4) !== 4) return undefined
+    const hl = b.readUInt32LE(0)
+    const end = size - SUM - 4 - hl - FOOTER
+    if (end < MAGIC.length || readSync(fd, b, 0, FOOTER, end) !== FOOTER || b[0] !== 0xff) return undefined
+    const count = b.readDoubleLE(1)
+    return Number.isSafeInteger(count) && count >= 0 ? count : undefined
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads the cache file into shared memory; undefined when absent or not of this format. */
+export function loadStatCache(file: string): LoadedStatCache | undefined {
+  let fd: number
+  try {
+    fd = openSync(file, 'r')
+  } catch {
+    return undefined
+  }
+  let sab: SharedArrayBuffer
+  let buf: Buffer
+  try {
+    const size = fstatSync(fd).size
+    if (size < MAGIC.length + FOOTER + 4 + SUM) return undefined
+    sab = new SharedArrayBuffer(size)
+    buf = Buffer.from(sab)
+    let off = 0
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off)
+      if (n === 0) return undefined
+      off += n
+    }
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+  const len = buf.length
+  if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined
+  const hl = buf.readUInt32LE(len - SUM - 4)
+  const end = len - SUM - 4 - hl - FOOTER
+  if (end < MAGIC.length || buf[end] !== 0xff) return undefined
+  let header: { token?: unknown; root?: unknown }
+  try {
+    header = JSON.parse(buf.toString('utf8', end + FOOTER, end + FOOTER + hl))
+  } catch {
+    return undefined
+  }
+  const count = buf.readDoubleLE(end + 1)
+  if (!Number.isSafeInteger(count) || count < 0) return undefined
+  return {
+    sab,
+    token: header.token,
+    root: header.root,
+    start: MAGIC.length,
+    end,
+    count,
+    checksumOk: () => {
+      const sum = hash('sha256', buf.subarray(0, len - SUM), 'buffer') as Buffer
+      return sum.equals(buf.subarray(len - SUM))
+    },
+  }
+}
+
+/** One walker thread's part: keys [lo, hi) (undefined: from the root, to the end), cache bytes [start, end). */
+export interface WalkPart {
+  lo?: string
+  hi?: string
+  start: number
+  end: number
+}
+
+/**
+ * Splits the cached walk into `parts` runs of about equal entry counts, at entry boundaries: the key
+ * of a run's first entry is where its thread starts walking (at any depth: a tree with one top-level
+ * directory splits as well). A run's entries are exactly the cache's entries within its key range.
+ * One part when the cache is too small or its entries do not parse.
+ */
+export function splitStatCache(c: LoadedStatCache, parts: number): WalkPart[] {
+  const whole: WalkPart[] = [{ start: c.start, end: c.end }]
+  if (parts < 2 || c.count < parts * 2) return whole
+  const buf = Buffer.from(c.sab)
+  const out: WalkPart[] = []
+  let p = c.start
+  let prev: WalkPart = { start: c.start, end: c.end }
+  out.push(prev)
+  let next = 1
+  let target = Math.floor((c.count * next) / parts)
+  for (let i = 0; i < c.count && next < parts; i++) {
+    if (p + ENTRY > c.end) return whole
+    const kl = buf.readUInt32LE(p + 1)
+    if (p + ENTRY + kl > c.end) return whole
+    if (i === target && i > 0) {
+      const key = buf.toString('utf8', p + ENTRY, p + ENTRY + kl)
+      if (key === '') return whole
+      prev.end = p
+      prev.hi = key
+      prev = { lo: key, start: p, end: c.end }
+      out.push(prev)
+      next++
+      target = Math.floor((c.count * next) / parts)
+    }
+    p += ENTRY + kl
+  }
+  return out.length === parts ? out : whole
 }

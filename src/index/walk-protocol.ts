@@ -1,18 +1,46 @@
-/** Messages between the walker thread and the scanner. */
+/** Messages between the walker threads and the scanner. */
 
 /** Entries per batch. */
 export const BATCH = 1024
 
+/**
+ * A walker thread, started before its part is known (thread start overlaps reading the stat cache);
+ * its part comes as the first message (`WalkPartConfig`).
+ */
 export interface WalkerData {
   root: string
-  /** A stat cache to compare the walk with (statcache.ts), and the token the database expects in it. */
-  compare?: { file: string; token: number }
-  /** Where to write the stat cache of this walk (a temp file), tagged with `token`. */
-  write?: { file: string; token: number }
-  /** SharedArrayBuffer of one Int32: batches posted and not yet consumed. */
-  credits: SharedArrayBuffer
+  index: number
+  parts: number
+  /**
+   * Where this walk's stat cache goes: thread 0 writes `file` (magic and its entries), thread i > 0
+   * writes its entries to `file.<i>`; thread 0 then appends those and writes the footer, tagged with
+   * the scan id the scanner puts in the control block.
+   */
+  write?: string
+  /**
+   * Int32 control block shared by all the threads: [0, parts) batches posted and not consumed per
+   * thread; [parts, 2 parts) per thread, 1 when its part of the cache file is complete, 2 when it failed;
+   * [2 parts] the scan id to tag the cache with (0: not known yet).
+   */
+  ctl: SharedArrayBuffer
+  /** Float64 per thread: entries written, files, dirs, bytes (read by thread 0 for the footer). */
+  stats: SharedArrayBuffer
   maxBatches: number
   batch: number
+}
+
+/**
+ * One walker thread's part of the walk. The tree is split over `parts` threads by key (keys.ts: key
+ * order is the depth-first walk order): a thread walks the keys in [lo, hi), undefined meaning from
+ * the root (included) and to the end. Each part is a contiguous run of the stat cache. `skip`: this
+ * thread has no part (the cache could not be split); it only writes an empty part file.
+ */
+export interface WalkPartConfig {
+  lo?: string
+  hi?: string
+  /** The stat cache (statcache.ts) in shared memory, and this part's run of entries in it [start, end). */
+  compare?: { sab: SharedArrayBuffer; start: number; end: number }
+  skip?: boolean
 }
 
 /**
@@ -23,10 +51,18 @@ export interface WalkerData {
 export type WalkMessage =
   | { type: 'batch'; keys: string; nums: Float64Array }
   | { type: 'error'; path: string; code: string; message: string }
-  /** The walk equals the stat cache entry for entry: no batch was or will be sent. */
+  /**
+   * The thread's part equals its run of the stat cache entry for entry; nothing was sent. The thread
+   * then waits: `'replay'` from the scanner makes it send the part as batches after all.
+   */
   | { type: 'identical'; counts: WalkCounts }
-  /** `cacheWritten`: the stat cache of this walk is complete in `write.file`. */
-  | { type: 'done'; cacheWritten: boolean }
+  /** No more batches from this thread. */
+  | { type: 'done' }
+  /** Thread 0, after `done`: whether the stat cache of this walk is complete in `write`. */
+  | { type: 'cache'; written: boolean }
+
+/** The scanner's word to a thread that reported `identical`. */
+export const REPLAY = 'replay'
 
 /** Totals of a walk: regular files and symlinks, directories (the root included), bytes of files. */
 export interface WalkCounts {

@@ -1,20 +1,26 @@
 /**
- * The walker thread: a depth-first walk with sync `readdirSync` + `lstatSync` (far faster than async fs,
+ * A walker thread: a depth-first walk with sync `readdirSync` + `lstatSync` (far faster than async fs,
  * see MEASURED.md), each directory listed in UTF-8 name order, entries sent to the main thread in
  * batches. A shared counter of unconsumed batches holds the walker back (bounded memory).
  *
+ * The walk may be split over several threads by key (walk-protocol.ts `WalkerData`): a thread whose
+ * part starts at key `lo` lists the directories above `lo` and starts inside them; one whose part ends
+ * at `hi` stops at the first key >= `hi`. Key order is walk order, so the parts, taken in order, are
+ * exactly the one-thread walk.
+ *
  * With a stat cache to compare against (statcache.ts), the walker first only compares: while every
- * entry equals the cache's, in order, it sends nothing, and a walk that matches to the end is reported as
- * `identical` (an unchanged rescan: the main thread has nothing to merge). At the first difference it
- * replays the matched entries from the cache as batches and goes on as a plain walk. A plain walk writes
- * the stat cache of what it sent, for the next scan.
+ * entry equals the cache's, in order, it sends nothing, and a part that matches to its end is reported
+ * as `identical`; the thread then waits for the scanner's verdict (all parts identical: nothing to
+ * merge; else `replay`). At the first difference it replays the matched entries from the cache as
+ * batches and goes on as a plain walk. A plain walk writes the stat cache of what it sent, for the next
+ * scan.
  *
  * `walkerMain` runs from its source text (`new Worker(src, { eval: true })`), so the thread starts
  * without a module loader or the TypeScript stripper (each costs tens of milliseconds and ~15 MB per
  * thread). It must therefore be self-contained: no imports (built-ins come from
  * `process.getBuiltinModule`), no references to anything outside its body.
  */
-import type { WalkerData, WalkMessage } from './walk-protocol.ts'
+import type { WalkerData, WalkMessage, WalkPartConfig } from './walk-protocol.ts'
 
 export function walkerMain(): void {
   const fs = process.getBuiltinModule('node:fs') as typeof import('node:fs')
@@ -23,8 +29,15 @@ export function walkerMain(): void {
   const lstatSync = fs.lstatSync
   const readdirSync = fs.readdirSync
   const data = wt.workerData as WalkerData
+  let part: WalkPartConfig = {}
   const port = wt.parentPort!
-  const credits = new Int32Array(data.credits)
+  const me = data.index
+  const parts = data.parts
+  const ctl = new Int32Array(data.ctl)
+  const stats = new Float64Array(data.stats)
+  const CREDITS = me
+  const SEGDONE = parts + me
+  const ID = 2 * parts
   const BATCH = data.batch
   const S_IFMT = 0o170000
   const S_IFREG = 0o100000
@@ -37,11 +50,11 @@ export function walkerMain(): void {
   const flush = (): void => {
     if (keys.length === 0) return
     for (;;) {
-      const inFlight = Atomics.load(credits, 0)
+      const inFlight = Atomics.load(ctl, CREDITS)
       if (inFlight < data.maxBatches) break
-      Atomics.wait(credits, 0, inFlight, 1000)
+      Atomics.wait(ctl, CREDITS, inFlight, 1000)
     }
-    Atomics.add(credits, 0, 1)
+    Atomics.add(ctl, CREDITS, 1)
     const msg: WalkMessage = { type: 'batch', keys: keys.join('/'), nums: nums.subarray(0, keys.length * 5) }
     port.postMessage(msg, [nums.buffer])
     keys = []
@@ -49,10 +62,9 @@ export function walkerMain(): void {
   }
 
   // The stat cache (format in statcache.ts; a copy of it here, since this body stands alone).
-  const MAGIC = 'CIDMSC01'
+  const MAGIC = 'CIDMSC02'
   const ENTRY = 37
   const FOOTER = 33
-  const SUM = 32
   const counts = { files: 0, dirs: 0, bytes: 0 }
 
   interface Cache {
@@ -61,65 +73,47 @@ export function walkerMain(): void {
     pos: number
     end: number
   }
-  const openCache = (file: string, token: number, root: string): Cache | undefined => {
-    let buf: Buffer
-    try {
-      buf = fs.readFileSync(file)
-    } catch {
-      return undefined
-    }
-    if (buf.length < 12 + FOOTER + SUM || buf.toString('latin1', 0, 8) !== MAGIC) return undefined
-    const sum = crypto.hash('sha256', buf.subarray(0, buf.length - SUM), 'buffer') as Buffer
-    if (!sum.equals(buf.subarray(buf.length - SUM))) return undefined
-    const hl = buf.readUInt32LE(8)
-    const end = buf.length - SUM - FOOTER
-    if (12 + hl > end || buf[end] !== 0xff) return undefined
-    let header: { token?: unknown; root?: unknown }
-    try {
-      header = JSON.parse(buf.toString('utf8', 12, 12 + hl))
-    } catch {
-      return undefined
-    }
-    if (header.token !== token || header.root !== root) return undefined
-    return { buf, start: 12 + hl, pos: 12 + hl, end }
-  }
-  let cmp = data.compare ? openCache(data.compare.file, data.compare.token, data.root) : undefined
+  let cmp: Cache | undefined
 
-  // The writer of this walk's stat cache: opened with the first entry sent, off after any error.
+  // The writer of this walk's stat cache: opened with the first entry sent (or at the end), off after
+  // any error. Thread 0 writes the file itself, the others a part file that thread 0 appends.
+  const wfile = data.write === undefined ? '' : me === 0 ? data.write : `${data.write}.${me}`
   let wfd = -1
   let wbuf: Buffer | undefined
   let wpos = 0
   let wn = 0
   let whash: import('node:crypto').Hash | undefined
-  let wfailed = !data.write
+  let wfailed = data.write === undefined
   const wfail = (): void => {
     wfailed = true
     if (wfd >= 0) {
       try {
         fs.closeSync(wfd)
-        fs.unlinkSync(data.write!.file)
+        fs.unlinkSync(wfile)
       } catch {}
     }
     wfd = -1
     wbuf = undefined
   }
+  const wwrite = (chunk: Buffer): void => {
+    whash?.update(chunk)
+    let off = 0
+    while (off < chunk.length) off += fs.writeSync(wfd, chunk, off, chunk.length - off)
+  }
   const wflush = (): void => {
     if (wpos === 0) return
-    const chunk = wbuf!.subarray(0, wpos)
-    whash!.update(chunk)
-    let off = 0
-    while (off < wpos) off += fs.writeSync(wfd, chunk, off, wpos - off)
+    wwrite(wbuf!.subarray(0, wpos))
     wpos = 0
   }
   const wopen = (): void => {
     try {
-      wfd = fs.openSync(data.write!.file, 'w', 0o600)
+      wfd = fs.openSync(wfile, 'w', 0o600)
       wbuf = Buffer.allocUnsafe(1 << 20)
-      whash = crypto.createHash('sha256')
-      wbuf.write(MAGIC, 0, 'latin1')
-      const hl = wbuf.write(JSON.stringify({ token: data.write!.token, root: data.root }), 12, 'utf8')
-      wbuf.writeUInt32LE(hl, 8)
-      wpos = 12 + hl
+      if (me === 0) {
+        whash = crypto.createHash('sha256')
+        wbuf.write(MAGIC, 0, 'latin1')
+        wpos = MAGIC.length
+      }
     } catch {
       wfail()
     }
@@ -158,20 +152,75 @@ export function walkerMain(): void {
       wfail()
     }
   }
+  /** Waits until the control word `i` is no longer 0; gives its value. */
+  const waitSet = (i: number): number => {
+    for (;;) {
+      const v = Atomics.load(ctl, i)
+      if (v !== 0) return v
+      Atomics.wait(ctl, i, 0, 1000)
+    }
+  }
+  /** Thread i > 0: completes its part file and tells thread 0. */
+  const wclosePart = (): void => {
+    let ok = false
+    try {
+      if (!wfailed && wfd < 0) wopen()
+      if (!wfailed) {
+        wflush()
+        fs.closeSync(wfd)
+        wfd = -1
+        stats[4 * me] = wn
+        stats[4 * me + 1] = counts.files
+        stats[4 * me + 2] = counts.dirs
+        stats[4 * me + 3] = counts.bytes
+        ok = true
+      }
+    } catch {
+      wfail()
+    }
+    Atomics.store(ctl, SEGDONE, ok ? 1 : 2)
+    Atomics.notify(ctl, SEGDONE)
+  }
+  /** Thread 0: appends the other parts, then the footer (with the scan id) and the checksum. */
   const wclose = (): boolean => {
     if (wfailed) return false
     try {
       if (wfd < 0) wopen()
       if (wfailed) return false
-      if (wpos + FOOTER > wbuf!.length) wflush()
-      const b = wbuf!
-      b[wpos] = 0xff
-      b.writeDoubleLE(wn, wpos + 1)
-      b.writeDoubleLE(counts.files, wpos + 9)
-      b.writeDoubleLE(counts.dirs, wpos + 17)
-      b.writeDoubleLE(counts.bytes, wpos + 25)
-      wpos += FOOTER
       wflush()
+      let entries = wn
+      let files = counts.files
+      let dirs = counts.dirs
+      let bytes = counts.bytes
+      const b = wbuf!
+      for (let i = 1; i < parts; i++) {
+        if (waitSet(parts + i) !== 1) throw new Error('part not written')
+        const part = `${data.write}.${i}`
+        const fd = fs.openSync(part, 'r')
+        try {
+          for (;;) {
+            const n = fs.readSync(fd, b, 0, b.length, null)
+            if (n === 0) break
+            wwrite(b.subarray(0, n))
+          }
+        } finally {
+          fs.closeSync(fd)
+        }
+        fs.unlinkSync(part)
+        entries += stats[4 * i]!
+        files += stats[4 * i + 1]!
+        dirs += stats[4 * i + 2]!
+        bytes += stats[4 * i + 3]!
+      }
+      const id = waitSet(ID)
+      b[0] = 0xff
+      b.writeDoubleLE(entries, 1)
+      b.writeDoubleLE(files, 9)
+      b.writeDoubleLE(dirs, 17)
+      b.writeDoubleLE(bytes, 25)
+      const hl = b.write(JSON.stringify({ token: id, root: data.root }), FOOTER, 'utf8')
+      b.writeUInt32LE(hl, FOOTER + hl)
+      wwrite(b.subarray(0, FOOTER + hl + 4))
       fs.writeSync(wfd, whash!.digest())
       fs.fsyncSync(wfd)
       fs.closeSync(wfd)
@@ -237,7 +286,7 @@ export function walkerMain(): void {
     )
       return false
     const kl = b.readUInt32LE(p + 1)
-    if (b.toString('utf8', p + ENTRY, p + ENTRY + kl) !== key) return false
+    if (p + ENTRY + kl > c.end || b.toString('utf8', p + ENTRY, p + ENTRY + kl) !== key) return false
     c.pos = p + ENTRY + kl
     return true
   }
@@ -268,6 +317,8 @@ export function walkerMain(): void {
   function fail(path: string, err: unknown): never {
     const e = err as NodeJS.ErrnoException
     const msg: WalkMessage = { type: 'error', path, code: e.code ?? '', message: e.message }
+    Atomics.store(ctl, SEGDONE, 2)
+    Atomics.notify(ctl, SEGDONE)
     port.postMessage(msg)
     process.exit(0)
   }
@@ -309,41 +360,97 @@ export function walkerMain(): void {
     i: number
   }
 
+  const finish = (): void => {
+    flush()
+    port.postMessage({ type: 'done' } satisfies WalkMessage)
+    if (data.write === undefined) return
+    if (me > 0) wclosePart()
+    else port.postMessage({ type: 'cache', written: wclose() } satisfies WalkMessage)
+  }
+
   const root = data.root
-  let st: import('node:fs').Stats
-  try {
-    st = lstatSync(root)
-  } catch (err) {
-    fail(root, err)
-  }
-  emit('', st)
-  const stack: Frame[] = []
-  const rootNames = list(root)
-  if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, i: 0 })
-  while (stack.length > 0) {
-    const f = stack[stack.length - 1]!
-    if (f.i === f.names.length) {
-      stack.pop()
-      continue
-    }
-    const name = f.names[f.i++]!
-    const path = f.path + name
-    const s = lstatSync(path, { throwIfNoEntry: false })
-    if (!s) continue
-    const key = f.keyPrefix + name
-    if (emit(key, s) === 1) {
-      const sub = list(path)
-      if (sub && sub.length > 0) stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, i: 0 })
-    }
-  }
-  if (cmp) {
-    if (cmp.pos === cmp.end) {
-      port.postMessage({ type: 'identical', counts } satisfies WalkMessage)
+  const run = (cfg: WalkPartConfig): void => {
+    part = cfg
+    if (part.skip) {
+      finish()
       return
     }
-    replay() // the cache holds entries no longer on disk
+    if (part.compare)
+      cmp = {
+        buf: Buffer.from(part.compare.sab),
+        start: part.compare.start,
+        pos: part.compare.start,
+        end: part.compare.end,
+      }
+    const stack: Frame[] = []
+    if (part.lo === undefined) {
+      let st: import('node:fs').Stats
+      try {
+        st = lstatSync(root)
+      } catch (err) {
+        fail(root, err)
+      }
+      emit('', st)
+      const rootNames = list(root)
+      if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, i: 0 })
+    } else {
+      // Start inside the directories above `lo`: in each, after the name on the way to `lo` (at `lo`'s
+      // own name in the last); those directories themselves belong to an earlier part.
+      const names = part.lo.split('\x00')
+      let path = `${root}/`
+      let keyPrefix = ''
+      let listed = list(root)
+      for (let d = 0; listed; d++) {
+        const name = names[d]!
+        const last = d === names.length - 1
+        let i = 0
+        while (i < listed.length && compareUtf8(listed[i]!, name) < (last ? 0 : 1)) i++
+        stack.push({ path, keyPrefix, names: listed, i })
+        if (last) break
+        const s = lstatSync(path + name, { throwIfNoEntry: false })
+        if (!s || (s.mode & S_IFMT) !== S_IFDIR) break
+        listed = list(path + name)
+        path = `${path}${name}/`
+        keyPrefix = `${keyPrefix}${name}\x00`
+      }
+    }
+    const hi = part.hi
+    // JavaScript's `<` is UTF-8 order unless both sides hold units >= U+D800 (keys.ts `compareKeys`).
+    const hiPlain = hi !== undefined && !HIGH.test(hi)
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!
+      if (f.i === f.names.length) {
+        stack.pop()
+        continue
+      }
+      const name = f.names[f.i++]!
+      const key = f.keyPrefix + name
+      if (hi !== undefined && (hiPlain ? key >= hi : compareUtf8(key, hi) >= 0)) break
+      const path = f.path + name
+      const s = lstatSync(path, { throwIfNoEntry: false })
+      if (!s) continue
+      if (emit(key, s) === 1) {
+        const sub = list(path)
+        if (sub && sub.length > 0) stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, i: 0 })
+      }
+    }
+
+    if (cmp) {
+      if (cmp.pos === cmp.end) {
+        const c = cmp
+        port.on('message', (m: unknown) => {
+          if (m !== 'replay' || cmp !== c) return
+          replay()
+          finish()
+          port.unref()
+        })
+        port.postMessage({ type: 'identical', counts } satisfies WalkMessage)
+        return
+      }
+      replay() // the cache holds entries no longer on disk
+    }
+    finish()
   }
-  flush()
-  const cacheWritten = wclose()
-  port.postMessage({ type: 'done', cacheWritten } satisfies WalkMessage)
+  // The part to walk comes once the scanner has read the stat cache (this thread boots meanwhile).
+  port.once('message', run)
 }
