@@ -97,6 +97,6 @@ export function formatSize(bytes: number): string {
     value /= 1024
     i++
   }
-  const shown = i === 0 ? String(value) : String(Number(value.toPrecision(3)))
+  const shown = i === 0 ? String(Math.round(value)) : String(Number(value.toPrecision(3)))
   return `${shown}${units[i]}`
 }

@@ -7,6 +7,7 @@ import { homedir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import type { ScanProgress, ScanSummary } from '../../index/index.ts'
+import { formatSize } from '../../util/units.ts'
 
 /** `--db`, else `$CIDMIRROR_DB`, else `$XDG_DATA_HOME/cidmirror/db` (`~/.local/share/cidmirror/db`). */
 export function defaultDbPath(opt?: string): string {
@@ -16,29 +17,19 @@ export function defaultDbPath(opt?: string): string {
   return join(data, 'cidmirror', 'db')
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024
-    i++
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`
-}
-
 function printSummary(s: ScanSummary): void {
   const secs = (Date.parse(s.ended) - Date.parse(s.started)) / 1000
   const rate = secs > 0 ? s.bytesHashed / secs : 0
   const lines = [
     `mirror       ${s.mirror} (scan ${s.id}${s.resumed ? ', resumed an interrupted scan' : ''})`,
     `root         ${s.root}`,
-    `files        ${s.files} (${formatBytes(s.bytes)}), ${s.dirs} directories${s.evicted ? `, ${s.evicted} evicted` : ''}`,
+    `files        ${s.files} (${formatSize(s.bytes)}), ${s.dirs} directories${s.evicted ? `, ${s.evicted} evicted` : ''}`,
     `added        ${s.added}`,
     `changed      ${s.changed}${s.touched ? ` (+${s.touched} touched, same CID)` : ''}`,
     `deleted      ${s.deleted}`,
     `unchanged    ${s.unchanged}`,
-    `hashed       ${s.filesHashed} files, ${formatBytes(s.bytesHashed)}${s.reused ? ` (${s.reused} reused from the interrupted scan)` : ''}`,
-    `time         ${secs.toFixed(2)} s, ${formatBytes(rate)}/s hashed`,
+    `hashed       ${s.filesHashed} files, ${formatSize(s.bytesHashed)}${s.reused ? ` (${s.reused} reused from the interrupted scan)` : ''}`,
+    `time         ${secs.toFixed(2)} s, ${formatSize(rate)}/s hashed`,
     `root CID     ${s.rootCid}`,
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
@@ -67,7 +58,7 @@ async function progressBar(): Promise<{ update: (p: ScanProgress) => void; stop:
         walked: p.walked,
         totalText: p.total === undefined ? '?' : String(total),
         hashed: p.filesHashed,
-        bytes: formatBytes(p.bytesHashed),
+        bytes: formatSize(p.bytesHashed),
         queued: p.filesQueued,
       }
       if (!started) {

@@ -2,7 +2,8 @@ import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
 import type { PathRecord } from '../../index/index.ts'
-import { defaultDbPath, formatBytes } from './index-cmd.ts'
+import { formatSize } from '../../util/units.ts'
+import { defaultDbPath } from './index-cmd.ts'
 
 /** The absolute path with its parent directories resolved (the last component is not followed). */
 function absolute(path: string): string {
@@ -22,7 +23,7 @@ function printRecord(mirror: string, r: PathRecord): void {
     ['kind', r.kind],
     ['state', r.state],
     ['cid', r.cid],
-    ['size', r.kind === 'dir' ? '-' : `${r.size} (${formatBytes(r.size)})`],
+    ['size', r.kind === 'dir' ? '-' : `${r.size} (${formatSize(r.size)})`],
     ['tsize', String(r.tsize)],
   ]
   if (r.target !== undefined) rows.push(['target', r.target])
