@@ -126,7 +126,7 @@ describe('a scan killed with SIGKILL', () => {
       expect(s.filesHashed + s.reused).toBe(20_000)
       expect(s.unchanged).toBe(100)
       expect(s.id).toBeGreaterThan(first.id + 1)
-      expect(s.rootCid).toBe(kuboRepo().rootCid(tree))
+      expect(s.rootCid).toBe(kuboRepo(work).rootCid(tree))
       expect(await idx.get('new/d19/n999')).toMatchObject({ state: 'present', scan: s.id })
       expect((await idx.pathsOf((await idx.get('new/d3/n5'))!.cid)).sort()).toEqual(['new/d3/n5'])
       const again = await idx.scan()

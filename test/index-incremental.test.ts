@@ -38,7 +38,7 @@ async function scanAndCheck(): Promise<ScanSummary> {
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cidmirror-index-'))
   tree = join(work, 'tree')
-  kubo = kuboRepo()
+  kubo = kuboRepo(work)
   write('a.txt', 'hello\n')
   write('empty', '')
   write('.hidden', 'dotfile\n')

@@ -21,7 +21,7 @@ let kubo: ReturnType<typeof kuboRepo>
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cidmirror-split-'))
   db = await openDatabase(join(work, 'db'))
-  kubo = kuboRepo()
+  kubo = kuboRepo(work)
 })
 
 afterAll(async () => {

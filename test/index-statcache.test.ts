@@ -28,7 +28,7 @@ beforeAll(async () => {
   idx = openMirrorIndex(db, 'sc', tree)
   store = new MirrorStore(db, 'sc')
   cacheFile = statCacheFiles(db.location, 'sc').file
-  kubo = kuboRepo()
+  kubo = kuboRepo(work)
 })
 
 afterAll(async () => {
