@@ -1,10 +1,11 @@
+import type { HashPool } from '../cid/index.ts'
 import type { Database } from '../db.ts'
 import { openMirrorIndex } from '../index/index.ts'
 import type { JobHook } from '../sync/hooks/hook.ts'
 
 /** What the index room's face gives per mirror (`openMirrorIndex(db, mirror, root)` in src/index). */
 export interface MirrorIndexer {
-  scan(opts?: { signal?: AbortSignal }): Promise<object>
+  scan(opts?: { signal?: AbortSignal; pool?: HashPool }): Promise<object>
 }
 export type OpenMirrorIndex = (db: Database, mirror: string, root: string) => MirrorIndexer
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
 import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../sync/backoff.ts'
 import { loadConfig } from '../sync/config/index.ts'
@@ -88,7 +89,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       closers.push(() => daemon.manager?.close() ?? Promise.resolve())
     }
     if (opts.worker) {
-      const openIndex: OpenMirrorIndex | undefined = opts.index === false ? undefined : defaultIndexer
+      // One hashing pool for every mirror's index: concurrent jobs share the cores instead of each
+      // starting a thread per core. Made at the first index, kept for the daemon's life.
+      let pool: HashPool | undefined
+      closers.push(() => pool?.destroy() ?? Promise.resolve())
+      const openIndex: OpenMirrorIndex | undefined =
+        opts.index === false
+          ? undefined
+          : (indexDb, mirror, root) => {
+              const index = defaultIndexer(indexDb, mirror, root)
+              return {
+                scan: (o) => {
+                  pool ??= new HashPool()
+                  return index.scan({ ...o, pool })
+                },
+              }
+            }
       const specsOf = (c: Config) => buildJobSpecs(c, { db, openIndex })
       const s = config.server
       const tls = await readTls(s.sslCert, s.sslKey)
