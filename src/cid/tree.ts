@@ -13,11 +13,18 @@ const SYNC_MAX = 4 * CHUNK_SIZE
 const MAX_PENDING = 20_000
 /** Entries walked between two turns of the event loop (so pool replies flow during a walk). */
 const YIELD_EVERY = 256
+/**
+ * With a pool factory, files are hashed in this thread until this many bytes or files have gone by:
+ * starting the workers costs about 0.1 s, more than a small tree takes to hash.
+ */
+const LAZY_POOL_BYTES = 16 * CHUNK_SIZE
+const LAZY_POOL_FILES = 1000
 
 export interface TreeOptions {
   /** Include entries whose name starts with a dot, as `ipfs add -H`. */
   hidden: boolean
-  pool?: HashPool | undefined
+  /** A pool, or a factory called once the tree proves big enough to be worth the pool's start-up. */
+  pool?: HashPool | (() => HashPool) | undefined
   /**
    * Called once per entry when its CID is known: files as they finish hashing (not in walk order),
    * a directory after all its children. `relPath` is relative to the tree root, `/`-separated; the
@@ -80,7 +87,9 @@ export async function cidOfTree(path: string, opts: TreeOptions): Promise<NodeCi
     return node
   }
   if (kind === 'file') {
-    const node = opts.pool ? await opts.pool.hashFile(path, st.size) : await cidOfFileInThread(path, st.size)
+    const pool =
+      typeof opts.pool === 'function' ? (st.size >= LAZY_POOL_BYTES ? opts.pool() : undefined) : opts.pool
+    const node = pool ? await pool.hashFile(path, st.size) : await cidOfFileInThread(path, st.size)
     opts.onEntry?.('', 'file', node)
     return node
   }
@@ -104,6 +113,9 @@ interface DirState {
  */
 class Walker {
   readonly #opts: TreeOptions
+  #pool: HashPool | undefined
+  #inThreadBytes = 0
+  #inThreadFiles = 0
   #sinceYield = 0
   #failure: unknown
   #resolve!: (n: NodeCid) => void
@@ -111,6 +123,16 @@ class Walker {
 
   constructor(opts: TreeOptions) {
     this.#opts = opts
+    if (opts.pool && typeof opts.pool !== 'function') this.#pool = opts.pool
+  }
+
+  /** The pool to hash the next file with, if any: a factory is called once the walk has seen enough. */
+  #poolNow(): HashPool | undefined {
+    const factory = this.#opts.pool
+    if (this.#pool || typeof factory !== 'function') return this.#pool
+    if (this.#inThreadBytes >= LAZY_POOL_BYTES || this.#inThreadFiles >= LAZY_POOL_FILES)
+      this.#pool = factory()
+    return this.#pool
   }
 
   run(root: string): Promise<NodeCid> {
@@ -149,7 +171,7 @@ class Walker {
   }
 
   async #walk(abs: string, state: DirState): Promise<void> {
-    const { hidden, pool, onEntry } = this.#opts
+    const { hidden, onEntry } = this.#opts
     let dirents: Dirent[]
     try {
       dirents = readdirSync(abs, { withFileTypes: true })
@@ -165,6 +187,7 @@ class Walker {
       const childRel = rel === '' ? name : `${rel}/${name}`
       let kind = kindOf(d)
       let st: Stats | undefined
+      const pool = kind === 'file' || kind === undefined ? this.#poolNow() : undefined
       if (kind === undefined || (kind === 'file' && !pool)) {
         st = lstatOrThrow(childAbs)
         kind = kindOf(st)
@@ -192,6 +215,8 @@ class Walker {
             this.#childDone(state)
           })
         } else {
+          this.#inThreadBytes += st!.size
+          this.#inThreadFiles++
           const node = await cidOfFileInThread(childAbs, st!.size)
           state.entries[slot] = { name, cid: node.cid, tsize: node.tsize }
           onEntry?.(childRel, 'file', node)

@@ -67,13 +67,16 @@ export function register(program: Command): void {
         const out = process.stdout
         let last: NodeCid | undefined
         try {
+          // Started only once a tree (or a file) is big enough to be worth the workers' start-up.
+          const sharedPool = (): HashPool => {
+            pool ??= new HashPool(o.threads ? { threads: o.threads } : undefined)
+            return pool
+          }
           for (const arg of args) {
-            const isDir = lstatSync(arg.path).isDirectory()
-            if (isDir && !pool) pool = new HashPool(o.threads ? { threads: o.threads } : undefined)
             const added: Added[] = []
             last = await cidOfTree(arg.path, {
               hidden: o.hidden ?? false,
-              pool: isDir ? pool : undefined,
+              pool: sharedPool,
               onEntry: o.quieter
                 ? undefined
                 : (rel, kind, node) => {
