@@ -71,3 +71,14 @@ export class UnknownMirrorError extends CidmirrorError {
     this.name = 'UnknownMirrorError'
   }
 }
+
+/** A mirror name defaulted from a folder's name is already the index of another folder. */
+export class MirrorNameTakenError extends CidmirrorError {
+  constructor(mirror: string, indexedRoot: string, root: string) {
+    super(
+      'CIDMIRROR_ERR_INDEX_NAME_TAKEN',
+      `mirror ${mirror} is indexed at ${indexedRoot}, not ${root}: pass --name to index ${root} as another mirror (or as ${mirror}, to move it)`,
+    )
+    this.name = 'MirrorNameTakenError'
+  }
+}

@@ -84,22 +84,52 @@ function progressLines(): { update: (p: ScanProgress) => void; stop: () => void 
   }
 }
 
+/**
+ * The database and mirror names to use: `--db` / `$CIDMIRROR_DB` / the default, or with `-c FILE` the
+ * daemon's `[database] path` and its mirrors' folders.
+ */
+export async function databaseTarget(o: {
+  db?: string
+  config?: string
+}): Promise<{ db: string; mirrorAt: (root: string) => string | undefined }> {
+  if (!o.config || o.db) return { db: defaultDbPath(o.db), mirrorAt: () => undefined }
+  const { loadConfig } = await import('../../sync/config/index.ts')
+  const config = await loadConfig(o.config)
+  return {
+    db: config.database.path,
+    mirrorAt: (root) => config.mirrors.find((m) => resolve(m.mirrorDir) === root)?.name,
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('index')
     .description('index a mirror tree: CID, size, mtime and state of every path (incremental)')
     .argument('<dir>', 'the mirror tree')
     .option('--db <path>', 'database directory (default $CIDMIRROR_DB or ~/.local/share/cidmirror/db)')
-    .option('--name <mirror>', 'mirror name (default: the directory name)')
+    .option(
+      '-c, --config <file>',
+      "use this daemon config's database and mirror names (while no daemon runs)",
+    )
+    .option('--name <mirror>', 'mirror name (default: the config mirror at DIR, else the directory name)')
     .option('--progress <mode>', 'bar (on a terminal), lines (JSON lines on stderr) or none', 'auto')
-    .action(async (dir: string, o: { db?: string; name?: string; progress: string }) => {
+    .action(async (dir: string, o: { db?: string; config?: string; name?: string; progress: string }) => {
       const root = resolve(dir)
-      const name = o.name ?? basename(root)
-      const [{ openDatabase }, { openMirrorIndex }] = await Promise.all([
+      const target = await databaseTarget(o)
+      const name = o.name ?? target.mirrorAt(root) ?? basename(root)
+      const [{ openDatabase }, { listMirrors, openMirrorIndex, MirrorNameTakenError }] = await Promise.all([
         import('../../db.ts'),
         import('../../index/index.ts'),
       ])
-      const db = await openDatabase(defaultDbPath(o.db))
+      const db = await openDatabase(target.db)
+      if (!o.name) {
+        // A name taken from the folder must not silently move another mirror's index to this tree.
+        const other = (await listMirrors(db)).find((m) => m.mirror === name && m.root !== root)
+        if (other) {
+          await db.close()
+          throw new MirrorNameTakenError(name, other.root, root)
+        }
+      }
       const bar =
         o.progress === 'lines' ? progressLines() : o.progress === 'none' ? undefined : await progressBar()
       const ac = new AbortController()

@@ -3,7 +3,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
 import type { PathRecord } from '../../index/index.ts'
 import { formatSize } from '../../util/units.ts'
-import { defaultDbPath } from './index-cmd.ts'
+import { databaseTarget } from './index-cmd.ts'
 
 /** The absolute path with its parent directories resolved (the last component is not followed). */
 function absolute(path: string): string {
@@ -44,14 +44,15 @@ export function register(program: Command): void {
     .description("print one path's index record (CID, size, mtime, inode, state, first seen, last synced)")
     .argument('<path>', 'a path inside an indexed mirror tree')
     .option('--db <path>', 'database directory (default $CIDMIRROR_DB or ~/.local/share/cidmirror/db)')
+    .option('-c, --config <file>', "use this daemon config's database (while no daemon runs)")
     .option('--name <mirror>', 'the mirror (default: the indexed mirror whose root holds PATH)')
     .option('--json', 'print the record as JSON')
-    .action(async (path: string, o: { db?: string; name?: string; json?: boolean }) => {
+    .action(async (path: string, o: { db?: string; config?: string; name?: string; json?: boolean }) => {
       const abs = absolute(path)
       // Imported here so that registering the command loads nothing heavy.
       const [{ openDatabase }, { listMirrors, openMirrorIndex, PathNotIndexedError, UnknownMirrorError }] =
         await Promise.all([import('../../db.ts'), import('../../index/index.ts')])
-      const db = await openDatabase(defaultDbPath(o.db))
+      const db = await openDatabase((await databaseTarget(o)).db)
       try {
         const mirrors = await listMirrors(db)
         const candidates = o.name ? mirrors.filter((m) => m.mirror === o.name) : mirrors
