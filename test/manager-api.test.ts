@@ -106,8 +106,12 @@ describe('manager API', () => {
       return l.length === 3 ? l : undefined
     }, 'three jobs')
     expect(first.map((j) => j.name)).toEqual(['alpha', 'mid', 'zeta'])
+    // mid may wait for a slot until zeta or alpha ends: wait for it to be syncing too (slow machines).
     await waitFor(
-      () => w.status('zeta')?.status === 'success' && w.status('alpha')?.status === 'failed',
+      () =>
+        w.status('zeta')?.status === 'success' &&
+        w.status('alpha')?.status === 'failed' &&
+        w.status('mid')?.status === 'syncing',
       'runs',
     )
     await waitFor(() => w.links[0]!.backlog === 0, 'statuses pushed')
