@@ -115,9 +115,10 @@ describe('scheduler with command jobs', () => {
     expect(times.length).toBeGreaterThanOrEqual(3)
     const gap1 = times[1]! - times[0]!
     const gap2 = times[2]! - times[1]!
+    // Lower bounds only: process start-up on a loaded machine adds to either gap, so comparing the
+    // two gaps with each other would test the machine, not the backoff.
     expect(gap1).toBeGreaterThanOrEqual(80) // 100 ms ± 20 %
     expect(gap2).toBeGreaterThanOrEqual(160) // 200 ms ± 20 %
-    expect(gap2).toBeGreaterThan(gap1)
     // The next run backs off further (400 ms ± 20 %), instead of a whole interval or at once.
     const wait = failed.nextSchedule! - failed.lastEnded!
     expect(wait).toBeGreaterThanOrEqual(320)
