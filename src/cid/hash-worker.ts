@@ -1,12 +1,14 @@
 /**
  * A HashPool worker: hashes whole files (in batches) and chunk ranges of big files, each through one
- * reusable 1 MiB buffer and `readSync`.
+ * reusable 1 MiB buffer and `readSync`. The DAG builders (hash.ts and through it multiformats, dag-pb,
+ * ipfs-unixfs) are loaded on the first file of more than one chunk: a pool that only meets one-chunk
+ * files and ranges never pays for them.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { parentPort } from 'node:worker_threads'
 import { toBase32 } from './base32.ts'
-import { hashOpenFileSync, hashRangeSync, readFull } from './hash.ts'
-import { sha256 } from './nodes.ts'
+import { hashRangeSync, readFull, sha256 } from './chunks.ts'
 import {
   BIG,
   CID_BYTES,
@@ -23,6 +25,16 @@ import { CHUNK_SIZE, RAW_CODEC, SHA2_256 } from './profile.ts'
 /** CIDv1, raw, sha2-256, 32-byte digest: the prefix of a one-chunk file's CID. */
 const RAW_PREFIX = [1, RAW_CODEC, SHA2_256, 32]
 const NO_TEXT = ' '.repeat(CID_TEXT)
+
+type HashLib = typeof import('./hash.ts')
+let hashLib: HashLib | undefined
+/** Loaded synchronously (`require` of an ES module without top-level await), in the middle of a batch. */
+function lib(): HashLib {
+  hashLib ??= createRequire(import.meta.url)(
+    import.meta.url.endsWith('.ts') ? './hash.ts' : './hash.js',
+  ) as HashLib
+  return hashLib
+}
 
 const buf = Buffer.allocUnsafeSlow(CHUNK_SIZE)
 const probe = Buffer.allocUnsafeSlow(1)
@@ -80,7 +92,7 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
         size = first
         tsize = first
       } else {
-        const r = hashOpenFileSync(fd, buf, first)
+        const r = lib().hashOpenFileSync(fd, buf, first)
         const cid = r.cid.bytes
         if (cid.length !== CID_BYTES) throw new Error(`unexpected CID length ${cid.length}`)
         cids.set(cid, o)

@@ -1,21 +1,13 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
+import { readFull, sha256 } from './chunks.ts'
 import { fsError } from './errors.ts'
 import { BalancedLayout } from './layout.ts'
-import { type BlockSink, sha256 } from './nodes.ts'
+import type { BlockSink } from './nodes.ts'
 import { CHUNK_SIZE } from './profile.ts'
 import type { FileCid } from './types.ts'
 
-/** Fill `buf` from `fd` at `position`; short only at end of file. */
-export function readFull(fd: number, buf: Uint8Array, position: number): number {
-  let got = 0
-  while (got < buf.length) {
-    const n = readSync(fd, buf, got, buf.length - got, position + got)
-    if (n === 0) break
-    got += n
-  }
-  return got
-}
+export { hashRangeSync, readFull } from './chunks.ts'
 
 /** Open a regular file for reading; our errors for a missing or unreadable path. */
 export function openForRead(path: string): number {
@@ -64,28 +56,6 @@ export function hashOpenFileSync(fd: number, buf: Buffer, firstRead?: number): F
     if (n < buf.length) break
   }
   return layout.finish()
-}
-
-/**
- * Digests of `count` chunks from chunk `first`, into `out` (32 bytes each). Returns the bytes read;
- * less than the range only when the file ends inside it.
- */
-export function hashRangeSync(
-  fd: number,
-  buf: Buffer,
-  first: number,
-  count: number,
-  out: Uint8Array,
-): number {
-  let total = 0
-  for (let i = 0; i < count; i++) {
-    const n = readFull(fd, buf, (first + i) * CHUNK_SIZE)
-    if (n === 0) break
-    out.set(sha256(buf.subarray(0, n)), i * 32)
-    total += n
-    if (n < buf.length) break
-  }
-  return total
 }
 
 let sharedBuf: Buffer | undefined

@@ -1,9 +1,9 @@
-import { hash as oneShotHash } from 'node:crypto'
 import * as dagPB from '@ipld/dag-pb'
 import { murmur364 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from './chunks.ts'
 import { encodePB, type RawLink, varintLen } from './pb.ts'
 import { DAG_PB_CODEC, HAMT_FANOUT, HAMT_HASH_TYPE, HAMT_THRESHOLD, RAW_CODEC, SHA2_256 } from './profile.ts'
 import type { DirEntryLike, NodeCid } from './types.ts'
@@ -13,9 +13,7 @@ const EMPTY = new Uint8Array(0)
 /** Receives every block a builder makes, children before parents. */
 export type BlockSink = (cid: CID, bytes: Uint8Array) => void
 
-export function sha256(bytes: Uint8Array): Buffer {
-  return oneShotHash('sha256', bytes, 'buffer')
-}
+export { sha256 } from './chunks.ts'
 
 /** CIDv1 raw of a 32-byte sha2-256 digest. */
 export function rawCid(digest: Uint8Array): CID {

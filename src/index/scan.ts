@@ -23,14 +23,7 @@ import {
   statCacheEntries,
   statCacheFiles,
 } from './statcache.ts'
-import {
-  cidKey,
-  encodeJournal,
-  type JournalEntry,
-  type MirrorStore,
-  mirrorsLevel,
-  type RawOp,
-} from './store.ts'
+import { cidKey, encodeJournal, type JournalEntry, type MirrorStore, mirrorsLevel } from './store.ts'
 import { Walker } from './walker.ts'
 
 export interface ScanOptions {
@@ -233,44 +226,33 @@ export async function runScan(
   // and JSON text on the root database (store.ts); one batch in flight while the next fills.
   const { pPrefix, cPrefix, jPrefix } = store
   const idText = String(id)
-  let ops: RawOp[] = []
-  let writing: Promise<void> | undefined
+  const out = store.rawWriter()
   let lastFlush = Date.now()
   const flush = async (force: boolean): Promise<void> => {
-    if (ops.length > 0 && (force || ops.length >= FLUSH_OPS || Date.now() - lastFlush >= FLUSH_MS)) {
-      const b = ops
-      ops = []
+    if (out.length > 0 && (force || out.length >= FLUSH_OPS || Date.now() - lastFlush >= FLUSH_MS)) {
       lastFlush = Date.now()
-      if (writing) await writing
-      const w = store.writeRaw(b)
-      w.catch(() => {}) // awaited below or by the next flush; not an unhandled rejection meanwhile
-      writing = w
+      await out.send()
     }
-    if (force && writing) {
-      const w = writing
-      writing = undefined
-      await w
-    }
+    if (force) await out.settle()
   }
 
   const write = (ev: Ev, rec: StoredRecord): void => {
     const prev = ev.prev
     if (prev) {
       const value = encodeJournal(id, prev.state === 'deleted' ? null : prev.cid, rec)
-      ops.push({ type: 'put', key: jPrefix + ev.key, value })
+      out.put(jPrefix + ev.key, value)
       return
     }
     const path = ev.path ?? pathOf(ev.key)
-    ops.push({ type: 'put', key: pPrefix + ev.key, value: encodeRecord(rec) })
-    if (ev.stale && ev.stale.cid !== rec.cid)
-      ops.push({ type: 'del', key: cPrefix + cidKey(ev.stale.cid, path) })
-    ops.push({ type: 'put', key: cPrefix + cidKey(rec.cid, path), value: idText })
+    out.put(pPrefix + ev.key, encodeRecord(rec))
+    if (ev.stale && ev.stale.cid !== rec.cid) out.del(cPrefix + cidKey(ev.stale.cid, path))
+    out.put(cPrefix + cidKey(rec.cid, path), idText)
   }
 
   const dropStale = (ev: Ev): void => {
     const st = ev.stale!
-    ops.push({ type: 'del', key: pPrefix + ev.key })
-    ops.push({ type: 'del', key: cPrefix + cidKey(st.cid, pathOf(ev.key)) })
+    out.del(pPrefix + ev.key)
+    out.del(cPrefix + cidKey(st.cid, pathOf(ev.key)))
   }
 
   const newRecord = (ev: Ev, kind: EntryKind, cid: string, tsize: number, size: number): StoredRecord => {
@@ -447,7 +429,7 @@ export async function runScan(
     if (p.kind !== 'dir') s.deleted++
     if (parentOpen) top.dirty = true
     const rec: StoredRecord = { ...p, state: 'deleted', scan: id }
-    ops.push({ type: 'put', key: jPrefix + ev.key, value: encodeJournal(id, p.cid, rec) })
+    out.put(jPrefix + ev.key, encodeJournal(id, p.cid, rec))
   }
 
   const unchanged = (ev: Ev, p: StoredRecord): void => {

@@ -1,0 +1,45 @@
+/**
+ * Chunk reading and digests: what a hash worker needs for one-chunk files and for chunk ranges. Kept
+ * apart from the DAG builders (layout.ts, nodes.ts) so that a worker loads multiformats, dag-pb and
+ * ipfs-unixfs only when it meets a file of more than one chunk.
+ */
+import { hash as oneShotHash } from 'node:crypto'
+import { readSync } from 'node:fs'
+import { CHUNK_SIZE } from './profile.ts'
+
+export function sha256(bytes: Uint8Array): Buffer {
+  return oneShotHash('sha256', bytes, 'buffer')
+}
+
+/** Fill `buf` from `fd` at `position`; short only at end of file. */
+export function readFull(fd: number, buf: Uint8Array, position: number): number {
+  let got = 0
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got)
+    if (n === 0) break
+    got += n
+  }
+  return got
+}
+
+/**
+ * Digests of `count` chunks from chunk `first`, into `out` (32 bytes each). Returns the bytes read;
+ * less than the range only when the file ends inside it.
+ */
+export function hashRangeSync(
+  fd: number,
+  buf: Buffer,
+  first: number,
+  count: number,
+  out: Uint8Array,
+): number {
+  let total = 0
+  for (let i = 0; i < count; i++) {
+    const n = readFull(fd, buf, (first + i) * CHUNK_SIZE)
+    if (n === 0) break
+    out.set(sha256(buf.subarray(0, n)), i * 32)
+    total += n
+    if (n < buf.length) break
+  }
+  return total
+}
