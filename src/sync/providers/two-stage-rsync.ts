@@ -33,18 +33,12 @@ export const STAGE1_PROFILES: Readonly<Record<Stage1Profile, readonly string[]>>
   ],
 }
 
-/** Stage 1: no deletes, no rsync_options (an option like --delete-excluded would drop the indexes). */
-const STAGE1_BASE = [
-  '-aHvh',
-  '--no-o',
-  '--no-g',
-  '--stats',
-  '--filter',
-  'risk .~tmp~/',
-  '--exclude',
-  '.~tmp~/',
-  '--safe-links',
-]
+/**
+ * Stage 1: rsync's defaults without deletes or delayed updates, and no rsync_options (an option like
+ * --delete-excluded would drop the indexes).
+ */
+const STAGE2_ONLY = new Set(['--delete', '--delete-after', '--delay-updates'])
+const STAGE1_BASE = RSYNC_DEFAULTS.filter((flag) => !STAGE2_ONLY.has(flag))
 
 export function stageArgs(mirror: MirrorConfig, stage: 1 | 2, extraArgs: readonly string[]): string[] {
   const options =
