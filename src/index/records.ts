@@ -32,19 +32,9 @@ export interface PathRecord {
 }
 
 /** A record as stored under the path key (no path; times in epoch ms). Fields are added, never renamed. */
-export interface StoredRecord {
-  kind: EntryKind
-  cid: string
-  tsize: number
-  size: number
-  mtimeMs: number
-  ctimeMs: number
-  ino: number
-  target?: string
+export type StoredRecord = Omit<PathRecord, 'path' | 'firstSeen' | 'lastSynced'> & {
   firstSeen: number
   lastSynced: number
-  state: PathState
-  scan: number
 }
 
 /** One scan of a mirror. Counts are of files and symlinks; directories are counted in `dirs` only. */
