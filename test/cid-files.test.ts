@@ -2,8 +2,19 @@
  * File CIDs against a real Kubo (`unixfs-v1-2025`): every chunking boundary, in this thread, from
  * bytes, and through the worker pool (batched and split across workers).
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -135,6 +146,40 @@ describe('HashPool', () => {
       code: 'CIDMIRROR_ERR_UNREADABLE',
     })
     await expect(pool.hashFile(dir, 0)).rejects.toMatchObject({ code: 'CIDMIRROR_ERR_UNREADABLE' })
+  })
+
+  it('hashes a file given without a size with the stat of what it opened; refuses a symlink or FIFO there', async () => {
+    type Got = { err: unknown; cid?: string; size?: number; stat?: number[] }
+    const listed = (path: string): Promise<Got> =>
+      new Promise((resolve) => {
+        pool.submitRaw(path, undefined, (err, cid, _bytes, size, _tsize, mtimeMs, ctimeMs, ino) =>
+          resolve({ err, cid, size, stat: [mtimeMs!, ctimeMs!, ino!] }),
+        )
+      })
+    for (const name of ['text', 'chunk-plus-1', 'split-40MiB']) {
+      const path = join(dir, 'f', name)
+      const st = lstatSync(path)
+      const got = await listed(path)
+      expect(got.err).toBeNull()
+      expect(got.cid).toBe((await cidOfFile(path)).cid.toString())
+      expect(got.size).toBe(st.size)
+      expect(got.stat).toEqual([st.mtimeMs, st.ctimeMs, st.ino])
+    }
+    // Listed as a file, then replaced: a symlink is not followed, a FIFO not waited on.
+    const link = join(dir, 'became-link')
+    symlinkSync(join(dir, 'f', 'text'), link)
+    expect((await listed(link)).err).toMatchObject({ code: 'CIDMIRROR_ERR_FILE_CHANGED' })
+    const fifo = join(dir, 'became-fifo')
+    execFileSync('mkfifo', [fifo]) // coreutils
+    expect((await listed(fifo)).err).toMatchObject({ code: 'CIDMIRROR_ERR_FILE_CHANGED' })
+    // A size given still hashes as before, with no stat taken.
+    const given = await new Promise<Got>((resolve) =>
+      pool.submitRaw(join(dir, 'f', 'text'), files.get('text')!.size, (err, cid, _b, size, _t, mtimeMs) =>
+        resolve({ err, cid, size, stat: [mtimeMs!] }),
+      ),
+    )
+    expect(given.err).toBeNull()
+    expect(given.stat![0]).toBeNaN()
   })
 
   it('reports a split file that changed size while hashing', async () => {

@@ -20,13 +20,18 @@ export class UnreadableFileError extends CidmirrorError {
   }
 }
 
-/** A file changed size while it was being hashed: its CID would describe no real content. */
+/**
+ * A file changed while it was being hashed (its size moved, or the entry listed as a regular file is
+ * no longer one): its CID would describe no real content.
+ */
 export class FileChangedError extends CidmirrorError {
   readonly path: string
-  constructor(path: string, expected: number, got: number) {
+  constructor(path: string, expected: number | string, got?: number) {
     super(
       'CIDMIRROR_ERR_FILE_CHANGED',
-      `${path} changed while hashing (expected ${expected} bytes, read ${got})`,
+      typeof expected === 'string'
+        ? `${path} changed while hashing (${expected})`
+        : `${path} changed while hashing (expected ${expected} bytes, read ${got})`,
     )
     this.name = 'FileChangedError'
     this.path = path

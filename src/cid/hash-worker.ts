@@ -4,17 +4,18 @@
  * ipfs-unixfs) are loaded on the first file of more than one chunk: a pool that only meets one-chunk
  * files and ranges never pays for them.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { parentPort } from 'node:worker_threads'
 import { toBase32 } from './base32.ts'
-import { hashRangeSync, readFull, sha256 } from './chunks.ts'
+import { hashRangeSync, readFull, sha256Into } from './chunks.ts'
 import {
   BIG,
   CID_BYTES,
   CID_TEXT,
   DEFERRED,
   FAILED,
+  NOT_FILE,
   OK,
   type WorkerError,
   type WorkerReply,
@@ -25,6 +26,13 @@ import { CHUNK_SIZE, RAW_CODEC, SHA2_256 } from './profile.ts'
 /** CIDv1, raw, sha2-256, 32-byte digest: the prefix of a one-chunk file's CID. */
 const RAW_PREFIX = [1, RAW_CODEC, SHA2_256, 32]
 const NO_TEXT = ' '.repeat(CID_TEXT)
+/**
+ * For a path listed as a regular file and not stat'ed: no following a symlink put there since, and no
+ * waiting on a FIFO.
+ */
+const LISTED_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+const S_IFMT = 0o170000
+const S_IFREG = 0o100000
 
 type HashLib = typeof import('./hash.ts')
 let hashLib: HashLib | undefined
@@ -53,8 +61,10 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
   const paths = req.paths.split('\x00')
   const n = paths.length
   const status = new Uint8Array(n)
-  const cids = new Uint8Array(n * CID_BYTES)
+  // A Buffer of its own (not pooled), so that it can be transferred; digests are written into it.
+  const cids = Buffer.allocUnsafeSlow(n * CID_BYTES).fill(0)
   const sizes = new Float64Array(n * 2)
+  const stats = new Float64Array(n * 3).fill(Number.NaN)
   const text: string[] = []
   const errors: WorkerError[] = []
   let bytes = 0
@@ -66,15 +76,32 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
     }
     let fd = -1
     try {
-      fd = openSync(paths[i]!, 'r')
-      // A file that fits in one chunk needs no stat, and when its size is known, one read: a first read
-      // of exactly the stat's size (short of a chunk) is the whole file. Otherwise read on to the end.
-      const expected = req.sizes[i]!
+      let expected = req.sizes[i]!
+      if (expected < 0) {
+        // Listed, not stat'ed: the stat of what is opened is the record's (one path lookup, not two).
+        try {
+          fd = openSync(paths[i]!, LISTED_FLAGS)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err
+        }
+        const st = fd < 0 ? undefined : fstatSync(fd)
+        if (!st || (st.mode & S_IFMT) !== S_IFREG) {
+          status[i] = NOT_FILE
+          text.push(NO_TEXT)
+          continue
+        }
+        expected = st.size
+        stats[3 * i] = st.mtimeMs
+        stats[3 * i + 1] = st.ctimeMs
+        stats[3 * i + 2] = st.ino
+      } else fd = openSync(paths[i]!, 'r')
+      // A file that fits in one chunk needs one read when its size is known: a first read of exactly
+      // that size (short of a chunk) is the whole file. Otherwise read on to the end.
       let first = readSync(fd, buf, 0, CHUNK_SIZE, 0)
       if (first !== expected && first > 0 && first < CHUNK_SIZE)
         first += readFull(fd, buf.subarray(first), first)
       if (first === CHUNK_SIZE && req.splitAbove > 0) {
-        const size = fstatSync(fd).size
+        const size = req.sizes[i]! < 0 ? expected : fstatSync(fd).size
         if (size > req.splitAbove) {
           status[i] = BIG
           sizes[2 * i] = size
@@ -88,7 +115,7 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       if (first < CHUNK_SIZE && first > 0) {
         // One raw leaf: its CID is the prefix and the digest.
         cids.set(RAW_PREFIX, o)
-        cids.set(sha256(buf.subarray(0, first)), o + 4)
+        sha256Into(buf.subarray(0, first), cids, o + 4)
         size = first
         tsize = first
       } else {
@@ -112,11 +139,11 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       if (fd >= 0) closeSync(fd)
     }
   }
-  return { t: 'files', id: req.id, status, cids, text: text.join(''), sizes, errors }
+  return { t: 'files', id: req.id, status, cids, text: text.join(''), sizes, stats, errors }
 }
 
 function hashRange(req: Extract<WorkerRequest, { t: 'range' }>): WorkerReply {
-  const digests = new Uint8Array(req.count * 32)
+  const digests = Buffer.allocUnsafeSlow(req.count * 32)
   let fd = -1
   try {
     fd = openSync(req.path, 'r')
@@ -135,7 +162,11 @@ parentPort!.on('message', (req: WorkerRequest) => {
   if (req.t === 'files') {
     const reply = hashFiles(req)
     if (reply.t === 'files')
-      parentPort!.postMessage(reply, [reply.cids.buffer as ArrayBuffer, reply.sizes.buffer as ArrayBuffer])
+      parentPort!.postMessage(reply, [
+        reply.cids.buffer as ArrayBuffer,
+        reply.sizes.buffer as ArrayBuffer,
+        reply.stats.buffer as ArrayBuffer,
+      ])
   } else {
     const reply = hashRange(req)
     if (reply.t === 'range') parentPort!.postMessage(reply, [reply.digests.buffer as ArrayBuffer])

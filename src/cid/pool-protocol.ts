@@ -6,7 +6,11 @@ export type WorkerRequest =
       id: number
       /** The files' paths joined by NUL (one string clones far cheaper than an array of them). */
       paths: string
-      /** Per file its size from a stat, or -1: a first read of exactly that many bytes ends the file. */
+      /**
+       * Per file its size from a stat: a first read of exactly that many bytes ends the file. Or -1: the
+       * path was listed as a regular file and not stat'ed; the worker opens it without following a
+       * symlink, stats what it opened and replies its stat (`stats`), or NOT_FILE.
+       */
       sizes: Float64Array
       /** Reply BIG instead of hashing a file larger than this (0: hash everything). */
       splitAbove: number
@@ -21,6 +25,8 @@ export const FAILED = 1
 export const BIG = 2
 /** Not attempted: the batch had hashed enough bytes. */
 export const DEFERRED = 3
+/** Listed as a regular file (size -1), but what was opened is not one now. */
+export const NOT_FILE = 4
 
 /** Every file CID here is CIDv1 + sha2-256: 36 bytes. */
 export const CID_BYTES = 36
@@ -45,6 +51,8 @@ export type WorkerReply =
       text: string
       /** size, tsize per file (size also for BIG). */
       sizes: Float64Array
+      /** mtimeMs, ctimeMs, ino per file whose size was -1 (OK or BIG); NaN for the others. */
+      stats: Float64Array
       errors: WorkerError[]
     }
   | {

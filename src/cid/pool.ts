@@ -9,6 +9,7 @@ import {
   CID_TEXT,
   DEFERRED,
   FAILED,
+  NOT_FILE,
   type WorkerError,
   type WorkerReply,
   type WorkerRequest,
@@ -26,6 +27,8 @@ const BATCH_BYTES = 8 * CHUNK_SIZE
 /** Messages queued per worker, so that it never waits for the main thread. */
 const MAX_INFLIGHT = 2
 
+const NO_STAT: [number, number, number] = [Number.NaN, Number.NaN, Number.NaN]
+
 const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js',
   import.meta.url,
@@ -36,7 +39,9 @@ export type HashDone = (err: unknown, result?: FileCid) => void
 
 /**
  * Called once per file with its error, or its CID as base32 text and as bytes (no CID object: the
- * index keeps the text and hands the bytes to directory encoding), its size and its Tsize.
+ * index keeps the text and hands the bytes to directory encoding), its size and its Tsize. For a file
+ * submitted without a size, also the mtimeMs, ctimeMs and inode of what was hashed (NaN otherwise): the
+ * stat that goes with the CID, taken on the open file.
  */
 export type RawHashDone = (
   err: unknown,
@@ -44,6 +49,9 @@ export type RawHashDone = (
   bytes?: Uint8Array,
   size?: number,
   tsize?: number,
+  mtimeMs?: number,
+  ctimeMs?: number,
+  ino?: number,
 ) => void
 
 interface BatchTask {
@@ -63,6 +71,8 @@ interface SplitFile {
   remaining: number
   failed: boolean
   done: RawHashDone
+  /** mtimeMs, ctimeMs, ino from the worker's stat (NaN when the size was given). */
+  stat: [number, number, number]
 }
 
 interface RangeTask {
@@ -152,7 +162,7 @@ export class HashPool {
       return
     }
     this.#pendingFiles++
-    if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1) this.#split(path, size, done)
+    if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1) this.#split(path, size, done, NO_STAT)
     else this.#addToBatch(path, size, done)
     this.#pump()
   }
@@ -173,7 +183,7 @@ export class HashPool {
     }
   }
 
-  #split(path: string, size: number, done: RawHashDone): void {
+  #split(path: string, size: number, done: RawHashDone, stat: [number, number, number]): void {
     const chunks = Math.ceil(size / CHUNK_SIZE)
     const file: SplitFile = {
       path,
@@ -183,6 +193,7 @@ export class HashPool {
       remaining: 0,
       failed: false,
       done,
+      stat,
     }
     for (let first = 0; first < chunks; first += RANGE_CHUNKS) {
       file.remaining++
@@ -264,7 +275,7 @@ export class HashPool {
   }
 
   #batchDone(task: BatchTask, reply: Extract<WorkerReply, { t: 'files' }>): void {
-    const { status, cids, sizes, text } = reply
+    const { status, cids, sizes, stats, text } = reply
     let errorAt = 0
     let settled = 0
     let deferred: BatchTask | undefined
@@ -278,7 +289,10 @@ export class HashPool {
         deferred.sizes.push(task.sizes[i]!)
         deferred.done.push(done)
       } else if (s === BIG) {
-        this.#split(path, sizes[2 * i]!, done)
+        this.#split(path, sizes[2 * i]!, done, [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!])
+      } else if (s === NOT_FILE) {
+        settled++
+        done(new FileChangedError(path, 'no longer a regular file'))
       } else if (s === FAILED) {
         while (reply.errors[errorAt] && reply.errors[errorAt]!.index < i) errorAt++
         const e = reply.errors[errorAt]
@@ -292,6 +306,9 @@ export class HashPool {
           cids.subarray(i * CID_BYTES, (i + 1) * CID_BYTES),
           sizes[2 * i]!,
           sizes[2 * i + 1]!,
+          stats[3 * i]!,
+          stats[3 * i + 1]!,
+          stats[3 * i + 2]!,
         )
       }
     }
@@ -337,7 +354,7 @@ export class HashPool {
         file.done(err)
         return
       }
-      file.done(null, result.cid.toString(), result.cid.bytes, result.size, result.tsize)
+      file.done(null, result.cid.toString(), result.cid.bytes, result.size, result.tsize, ...file.stat)
     }
   }
 

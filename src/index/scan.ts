@@ -19,6 +19,7 @@ import {
   discardStatCache,
   installStatCache,
   loadStatCache,
+  StatCacheWriter,
   splitStatCache,
   statCacheEntries,
   statCacheFiles,
@@ -148,11 +149,14 @@ export async function runScan(
   const walker = new Walker(root, { threads, write: cacheFiles.temp })
   // The threads boot (tens of milliseconds) while the cache is read and split.
   const cache = entries !== undefined ? loadStatCache(cacheFiles.file) : undefined
-  walker.start(cache ? { sab: cache.sab, parts: splitStatCache(cache, threads) } : undefined)
+  if (cache) walker.start({ sab: cache.sab, parts: splitStatCache(cache, threads) })
   let previous: ScanSummary | undefined
   let id: number
   let interrupted: boolean
   let hasJournal: boolean
+  let pIt: ReturnType<MirrorStore['readPaths']> | undefined
+  let pFirst: [string, StoredRecord][]
+  let cacheOut: StatCacheWriter | undefined
   try {
     await store.ready()
     previous = await store.lastScan()
@@ -160,8 +164,19 @@ export async function runScan(
     walker.setToken(id)
     await mirrorsLevel(db).put(store.mirror, { root, sublevel: store.mirror })
     hasJournal = await store.hasJournal()
+    pIt = store.readPaths()
+    pFirst = await pIt.nextv(1000)
+    // Nothing stored, not even an interrupted scan's work: no file has anything to be compared with.
+    if (!cache) {
+      const listed = pFirst.length === 0 && !hasJournal
+      // Such a walk writes no stat cache (it has no stats): this thread writes it, as entries settle.
+      if (listed) cacheOut = new StatCacheWriter(cacheFiles.temp)
+      walker.start(undefined, { listed })
+    }
   } catch (err) {
+    cacheOut?.abort()
     await walker.close()
+    await pIt?.close()
     discardStatCache(cacheFiles)
     throw err
   }
@@ -219,7 +234,6 @@ export async function runScan(
   /** Cleared when this scan records some entry otherwise than its walker saw it: its cache is then not kept. */
   let cacheTrue = true
   let cacheInstalled = false
-  const pIt = store.readPaths()
   const jIt = hasJournal ? store.readJournal() : undefined
 
   // Writes: direct puts for paths with no committed record, journal entries for the rest. Raw keys
@@ -324,13 +338,16 @@ export async function runScan(
   let wake: (() => void) | undefined
   const start = (lib: CidLib, ev: Ev): void => {
     jobs++
+    // A listed file (walk-protocol.ts `listed`) has no stat yet: the pool's worker stats it.
+    const listed = Number.isNaN(ev.size)
+    const queued = listed ? 0 : ev.size
     progress.filesQueued++
-    progress.bytesQueued += ev.size
+    progress.bytesQueued += queued
     const finish = (): void => {
       ev.done = true
       jobs--
       progress.filesQueued--
-      progress.bytesQueued -= ev.size
+      progress.bytesQueued -= queued
       const w = wake
       wake = undefined
       w?.()
@@ -351,11 +368,23 @@ export async function runScan(
       )
       return
     }
-    pool(lib).submitRaw(path, ev.size, (err, cid, bytes, size, tsize) => {
-      if (err) ev.err = err
-      else ev.res = { cid: cid!, bytes, tsize: tsize!, size: size!, reused: false }
-      finish()
-    })
+    pool(lib).submitRaw(
+      path,
+      listed ? undefined : ev.size,
+      (err, cid, bytes, size, tsize, mtimeMs, ctimeMs, ino) => {
+        if (err) ev.err = err
+        else {
+          ev.res = { cid: cid!, bytes, tsize: tsize!, size: size!, reused: false }
+          if (listed) {
+            ev.size = size!
+            ev.mtimeMs = mtimeMs!
+            ev.ctimeMs = ctimeMs!
+            ev.ino = ino!
+          }
+        }
+        finish()
+      },
+    )
   }
   const untilDone = (ev: Ev): Promise<void> | undefined => {
     if (ev.done) return undefined
@@ -450,6 +479,7 @@ export async function runScan(
       // A file or symlink that became a directory is a deletion.
       if (ev.prev && ev.prev.kind !== 'dir' && ev.prev.state !== 'deleted') s.deleted++
       stack.push({ ev, children: [], dirty: false })
+      cacheOut?.add(ev.key, 1, 0, ev.mtimeMs, ev.ctimeMs, ev.ino)
       return
     }
     let r = ev.res
@@ -499,6 +529,7 @@ export async function runScan(
     const rec = newRecord(ev, kind, r.cid, r.tsize, kind === 'file' ? ev.size : r.size)
     if (r.target !== undefined) rec.target = r.target
     write(ev, rec)
+    cacheOut?.add(ev.key, ev.kind, ev.size, ev.mtimeMs, ev.ctimeMs, ev.ino)
   }
 
   // The in-order queue behind the oldest unfinished hash.
@@ -560,10 +591,8 @@ export async function runScan(
       return s
     }
 
-    let pNext = pIt.nextv(1000)
-    let pb: [string, StoredRecord][] | null = await pNext
-    if (pb.length === 0) pb = null
-    else pNext = pIt.nextv(1000)
+    let pb: [string, StoredRecord][] | null = pFirst.length === 0 ? null : pFirst
+    let pNext = pb ? pIt.nextv(1000) : Promise.resolve([] as [string, StoredRecord][])
     let pi = 0
     let wb = await walker.next()
     let wi = 0
@@ -654,7 +683,10 @@ export async function runScan(
     await flush(true)
     if (signal?.aborted) throw new ScanAbortedError(store.mirror)
     await store.commit(id, s)
-    if (cacheTrue && (await walker.cacheWritten())) {
+    const cacheWritten = cacheOut
+      ? cacheTrue && cacheOut.finish(id, root)
+      : cacheTrue && (await walker.cacheWritten())
+    if (cacheWritten) {
       installStatCache(cacheFiles)
       cacheInstalled = true
       await store.setStatCacheToken(id)
@@ -671,7 +703,10 @@ export async function runScan(
   } finally {
     signal?.removeEventListener('abort', abortListener)
     await walker.close()
-    if (!cacheInstalled) discardStatCache(cacheFiles)
+    if (!cacheInstalled) {
+      cacheOut?.abort()
+      discardStatCache(cacheFiles)
+    }
     await pIt.close()
     await jIt?.close()
     await ownPool?.destroy()

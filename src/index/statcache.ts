@@ -12,7 +12,8 @@
  * checks are done (they start before the database is read): what they send on a difference are entries
  * as they found them on disk, whatever the cache held, so only the verdict "identical" needs the checks.
  *
- * Format (little-endian), written by the walker threads (walk-worker.ts keeps its own copy):
+ * Format (little-endian), written by the walker threads (walk-worker.ts keeps its own copy), or for a
+ * first scan, whose walker does not stat regular files, by the scanner (`StatCacheWriter`):
  *
  *   "CIDMSC02"
  *   entries:    u8 kind (0 file, 1 dir, 2 symlink)  u32 key length  f64 size  f64 mtimeMs  f64 ctimeMs
@@ -25,8 +26,18 @@
  * while the walk, and the writing, have started before.
  */
 
-import { hash } from 'node:crypto'
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs'
+import { createHash, type Hash, hash } from 'node:crypto'
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { sublevelName } from './keys.ts'
 
@@ -199,4 +210,109 @@ export function splitStatCache(c: LoadedStatCache, parts: number): WalkPart[] {
     p += ENTRY + kl
   }
   return out.length === parts ? out : whole
+}
+
+/**
+ * Writes a stat cache on the main thread, entry by entry in key order: used by a first scan, whose
+ * walker sends regular files unstat'ed (the hash workers stat them), so only the scanner knows every
+ * entry's stat. Any failure turns it off; `finish` then says the cache was not written.
+ */
+export class StatCacheWriter {
+  readonly #file: string
+  #fd = -1
+  #buf: Buffer | undefined = Buffer.allocUnsafe(1 << 20)
+  #pos = 0
+  readonly #sum: Hash = createHash('sha256')
+  #entries = 0
+  #files = 0
+  #dirs = 0
+  #bytes = 0
+
+  constructor(file: string) {
+    this.#file = file
+    try {
+      this.#fd = openSync(file, 'w', 0o600)
+      this.#pos = this.#buf!.write(MAGIC, 0, 'latin1')
+    } catch {
+      this.abort()
+    }
+  }
+
+  #out(chunk: Buffer): void {
+    this.#sum.update(chunk)
+    let off = 0
+    while (off < chunk.length) off += writeSync(this.#fd, chunk, off, chunk.length - off)
+  }
+
+  /** One entry: kind 0 file, 1 directory, 2 symlink. */
+  add(key: string, kind: number, size: number, mtimeMs: number, ctimeMs: number, ino: number): void {
+    let b = this.#buf
+    if (!b) return
+    try {
+      const need = ENTRY + key.length * 3
+      if (this.#pos + need > b.length) {
+        this.#out(b.subarray(0, this.#pos))
+        this.#pos = 0
+        if (need > b.length) {
+          b = Buffer.allocUnsafe(need * 2)
+          this.#buf = b
+        }
+      }
+      const p = this.#pos
+      const kl = b.write(key, p + ENTRY, 'utf8')
+      b[p] = kind
+      b.writeUInt32LE(kl, p + 1)
+      b.writeDoubleLE(size, p + 5)
+      b.writeDoubleLE(mtimeMs, p + 13)
+      b.writeDoubleLE(ctimeMs, p + 21)
+      b.writeDoubleLE(ino, p + 29)
+      this.#pos = p + ENTRY + kl
+      this.#entries++
+      if (kind === 1) this.#dirs++
+      else {
+        this.#files++
+        if (kind === 0) this.#bytes += size
+      }
+    } catch {
+      this.abort()
+    }
+  }
+
+  /** Writes the footer (tagged with the scan id `token`) and the checksum; whether the file is complete. */
+  finish(token: number, root: string): boolean {
+    const b = this.#buf
+    if (!b) return false
+    try {
+      this.#out(b.subarray(0, this.#pos))
+      b[0] = 0xff
+      b.writeDoubleLE(this.#entries, 1)
+      b.writeDoubleLE(this.#files, 9)
+      b.writeDoubleLE(this.#dirs, 17)
+      b.writeDoubleLE(this.#bytes, 25)
+      const hl = b.write(JSON.stringify({ token, root }), FOOTER, 'utf8')
+      b.writeUInt32LE(hl, FOOTER + hl)
+      this.#out(b.subarray(0, FOOTER + hl + 4))
+      writeSync(this.#fd, this.#sum.digest())
+      fsyncSync(this.#fd)
+      closeSync(this.#fd)
+      this.#fd = -1
+      this.#buf = undefined
+      return true
+    } catch {
+      this.abort()
+      return false
+    }
+  }
+
+  /** Stops writing and removes the partial file. */
+  abort(): void {
+    this.#buf = undefined
+    if (this.#fd >= 0) {
+      try {
+        closeSync(this.#fd)
+      } catch {}
+      this.#fd = -1
+    }
+    rmSync(this.#file, { force: true })
+  }
 }

@@ -41,6 +41,12 @@ export interface WalkPartConfig {
   /** The stat cache (statcache.ts) in shared memory, and this part's run of entries in it [start, end). */
   compare?: { sab: SharedArrayBuffer; start: number; end: number }
   skip?: boolean
+  /**
+   * Nothing to compare regular files with (a first scan): they are sent as listed (kind 0; size,
+   * times and inode NaN) without an lstat, and whoever hashes them stats the open file. No stat cache
+   * is written by such a walk.
+   */
+  listed?: boolean
 }
 
 /**

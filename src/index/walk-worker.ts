@@ -15,6 +15,10 @@
  * batches and goes on as a plain walk. A plain walk writes the stat cache of what it sent, for the next
  * scan.
  *
+ * A first scan (nothing stored, no stat cache) walks `listed`: regular files, known as such from the
+ * directory listing itself, are sent without an lstat, since there is nothing to compare them with; the
+ * hash worker stats each one on the descriptor it opens to hash it (one path lookup per file, not two).
+ *
  * `walkerMain` runs from its source text (`new Worker(src, { eval: true })`), so the thread starts
  * without a module loader or the TypeScript stripper (each costs tens of milliseconds and ~15 MB per
  * thread). It must therefore be self-contained: no imports (built-ins come from
@@ -333,6 +337,24 @@ export function walkerMain(): void {
     }
   }
 
+  /** As `list`, with the names of regular files (by the directory's own file type) in a set. */
+  const listTyped = (path: string): { names: string[]; files: Set<string> } | undefined => {
+    try {
+      const dirents = readdirSync(path, { withFileTypes: true })
+      const names: string[] = []
+      const files = new Set<string>()
+      for (const d of dirents) {
+        names.push(d.name)
+        if (d.isFile()) files.add(d.name)
+      }
+      return { names: sortNames(names), files }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+      fail(path, err)
+    }
+  }
+
   /** Adds one entry; kind 0 file, 1 directory, 2 symlink; -1 (sockets, FIFOs, devices) is skipped. */
   const emit = (key: string, st: import('node:fs').Stats): number => {
     const t = st.mode & S_IFMT
@@ -357,6 +379,8 @@ export function walkerMain(): void {
     /** The directory's key followed by `\x00` ('' for the root). */
     keyPrefix: string
     names: string[]
+    /** In a listed walk: the names that are regular files. */
+    files?: Set<string>
     i: number
   }
 
@@ -375,6 +399,8 @@ export function walkerMain(): void {
       finish()
       return
     }
+    const listed = part.listed === true
+    if (listed) wfail() // entries without a stat cannot go in the cache
     if (part.compare)
       cmp = {
         buf: Buffer.from(part.compare.sab),
@@ -391,8 +417,13 @@ export function walkerMain(): void {
         fail(root, err)
       }
       emit('', st)
-      const rootNames = list(root)
-      if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, i: 0 })
+      if (listed) {
+        const l = listTyped(root)
+        if (l) stack.push({ path: `${root}/`, keyPrefix: '', names: l.names, files: l.files, i: 0 })
+      } else {
+        const rootNames = list(root)
+        if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, i: 0 })
+      }
     } else {
       // Start inside the directories above `lo`: in each, after the name on the way to `lo` (at `lo`'s
       // own name in the last); those directories themselves belong to an earlier part.
@@ -427,11 +458,23 @@ export function walkerMain(): void {
       const key = f.keyPrefix + name
       if (hi !== undefined && (hiPlain ? key >= hi : compareUtf8(key, hi) >= 0)) break
       const path = f.path + name
+      if (f.files?.has(name)) {
+        counts.files++
+        send(key, 0, Number.NaN, Number.NaN, Number.NaN, Number.NaN)
+        continue
+      }
       const s = lstatSync(path, { throwIfNoEntry: false })
       if (!s) continue
       if (emit(key, s) === 1) {
-        const sub = list(path)
-        if (sub && sub.length > 0) stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, i: 0 })
+        if (listed) {
+          const l = listTyped(path)
+          if (l && l.names.length > 0)
+            stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: l.names, files: l.files, i: 0 })
+        } else {
+          const sub = list(path)
+          if (sub && sub.length > 0)
+            stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, i: 0 })
+        }
       }
     }
 

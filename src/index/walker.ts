@@ -118,11 +118,12 @@ export class Walker {
 
   /**
    * Gives the threads their parts: with a stat cache, its parts (statcache.ts `splitStatCache`), one
-   * per thread (threads beyond them have none); without, thread 0 walks everything.
+   * per thread (threads beyond them have none); without, thread 0 walks everything, `listed` when
+   * nothing is stored to compare with (walk-protocol.ts `WalkPartConfig`).
    */
-  start(compare?: { sab: SharedArrayBuffer; parts: WalkPart[] }): void {
+  start(compare?: { sab: SharedArrayBuffer; parts: WalkPart[] }, opts: { listed?: boolean } = {}): void {
     this.#threads.forEach((t, i) => {
-      let cfg: WalkPartConfig = i === 0 ? {} : { skip: true }
+      let cfg: WalkPartConfig = i === 0 ? (opts.listed ? { listed: true } : {}) : { skip: true }
       const part = compare?.parts[i]
       if (compare) {
         cfg = part ? { compare: { sab: compare.sab, start: part.start, end: part.end } } : { skip: true }
