@@ -165,6 +165,14 @@ describe('HashPool', () => {
       expect(got.size).toBe(st.size)
       expect(got.stat).toEqual([st.mtimeMs, st.ctimeMs, st.ino])
     }
+    // Several at once: a worker defers what follows its first 8 MiB, and the deferred files are spread
+    // over the workers again; every CID still comes back to its own file.
+    const names = ['random-5.3MiB', 'two-chunks', 'chunk', 'chunk-plus-1', 'split-40MiB', 'text', 'empty']
+    const all = await Promise.all(names.map((n) => listed(join(dir, 'f', n))))
+    for (const [i, n] of names.entries()) {
+      expect(all[i]!.err).toBeNull()
+      expect(all[i]!.cid).toBe((await cidOfFile(join(dir, 'f', n))).cid.toString())
+    }
     // Listed as a file, then replaced: a symlink is not followed, a FIFO not waited on.
     const link = join(dir, 'became-link')
     symlinkSync(join(dir, 'f', 'text'), link)

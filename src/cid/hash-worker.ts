@@ -8,7 +8,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { parentPort } from 'node:worker_threads'
 import { toBase32 } from './base32.ts'
-import { hashRangeSync, readFull, sha256Into } from './chunks.ts'
+import { chunkBuffer, hashRangeSync, readFull, sha256Into } from './chunks.ts'
 import {
   BIG,
   CID_BYTES,
@@ -44,7 +44,7 @@ function lib(): HashLib {
   return hashLib
 }
 
-const buf = Buffer.allocUnsafeSlow(CHUNK_SIZE)
+const buf = chunkBuffer()
 const probe = Buffer.allocUnsafeSlow(1)
 
 function failure(index: number, err: unknown): WorkerError {

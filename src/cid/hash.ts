@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
-import { readFull, sha256 } from './chunks.ts'
+import { chunkBuffer, readFull, sha256 } from './chunks.ts'
 import { fsError } from './errors.ts'
 import { BalancedLayout } from './layout.ts'
 import type { BlockSink } from './nodes.ts'
@@ -62,7 +62,7 @@ let sharedBuf: Buffer | undefined
 
 /** The main thread's reusable chunk buffer. */
 export function mainThreadBuffer(): Buffer {
-  sharedBuf ??= Buffer.allocUnsafeSlow(CHUNK_SIZE)
+  sharedBuf ??= chunkBuffer()
   return sharedBuf
 }
 
@@ -94,7 +94,7 @@ async function readFullAsync(fh: FileHandle, buf: Buffer, position: number): Pro
 
 /** Chunk buffers of finished async hashes, reused by the next ones. */
 const freeBuffers: Buffer[] = []
-const takeBuffer = (): Buffer => freeBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE)
+const takeBuffer = (): Buffer => freeBuffers.pop() ?? chunkBuffer()
 
 /**
  * Hash a file in this thread without blocking the event loop on reads: two reusable chunk buffers,

@@ -312,9 +312,32 @@ export class HashPool {
         )
       }
     }
-    // Deferred files go first, so that a directory's files finish together.
-    if (deferred) this.#queue.unshift(deferred)
+    // Deferred files go first, so that a directory's files finish together; split into one batch per
+    // worker, or a batch of files of unknown size (several MiB each: it was deferred) would go from one
+    // worker to the next, a file at a time, while the others wait.
+    if (deferred) this.#queue.unshift(...this.#splitBatch(deferred))
     this.#settled(settled)
+  }
+
+  /** `task` as up to `threads` batches of consecutive files, in order. */
+  #splitBatch(task: BatchTask): BatchTask[] {
+    const n = task.paths.length
+    const parts = Math.min(this.threads, n)
+    if (parts < 2) return [task]
+    const out: BatchTask[] = []
+    for (let p = 0; p < parts; p++) {
+      const from = Math.floor((n * p) / parts)
+      const to = Math.floor((n * (p + 1)) / parts)
+      const sizes = task.sizes.slice(from, to)
+      out.push({
+        t: 'files',
+        paths: task.paths.slice(from, to),
+        sizes,
+        done: task.done.slice(from, to),
+        bytes: sizes.reduce((sum, size) => sum + Math.max(0, size), 0),
+      })
+    }
+    return out
   }
 
   #rangeDone(task: RangeTask, reply: Extract<WorkerReply, { t: 'range' }>): void {
