@@ -58,7 +58,9 @@ process.stderr.write(`bench: ${big} holds ${(bytes / 2 ** 30).toFixed(2)} GiB\n`
 /** Best of `rounds` runs of each of `fns`, taken in turn (this machine's speed drifts: each gets its best moment). */
 function bestOf(fns: Array<() => number>): number[] {
   const best = fns.map(() => Number.POSITIVE_INFINITY)
-  for (let r = 0; r < rounds; r++) fns.forEach((f, i) => (best[i] = Math.min(best[i]!, f())))
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, f] of fns.entries()) best[i] = Math.min(best[i]!, f())
+  }
   return best
 }
 
