@@ -15,11 +15,18 @@ declare const WebAssembly: { Memory: new (d: { initial: number }) => { buffer: A
  * A buffer to read file chunks into, starting on a page boundary. `read` copies from the page cache,
  * whose pages are page-aligned, and that copy runs 3 to 5 times slower into a buffer that starts 16
  * bytes into a page, which is where malloc puts a 1 MiB Buffer (measured here: 1.9 against 6 to 10 GB/s;
- * `bench/lib/floor.ts` reads the same way). A WebAssembly memory is page-aligned by construction.
+ * `bench/lib/floor.ts` reads the same way). A WebAssembly memory is page-aligned by construction. Each
+ * one reserves address space for its guard regions (gigabytes, not memory): keep a few and reuse them,
+ * as the hash workers and `hash.ts` do.
  */
 export function chunkBuffer(size = CHUNK_SIZE): Buffer {
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(size / WASM_PAGE) })
-  return Buffer.from(memory.buffer, 0, size)
+  try {
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(size / WASM_PAGE) })
+    return Buffer.from(memory.buffer, 0, size)
+  } catch {
+    // No room for the reservation (a `ulimit -v`): slower reads, same results.
+    return Buffer.allocUnsafeSlow(size)
+  }
 }
 
 export function sha256(bytes: Uint8Array): Buffer {
