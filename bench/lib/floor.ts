@@ -1,7 +1,7 @@
 /**
  * The floor of a cold index on this machine: every regular file under a directory opened, fstat'ed,
- * read whole and SHA-256'd in 1 MiB pieces (into a page-aligned buffer, as the hash workers do), on one thread per core, and nothing else (no CID layout,
- * no directory node). No indexer that reads what it hashes can beat it here, so it shows how much of
+ * read whole and SHA-256'd in 1 MiB pieces (into a page-aligned buffer, as the hash workers do), on
+ * one thread per core, and nothing else (no CID layout, no directory node). No indexer that reads what it hashes can beat it here, so it shows how much of
  * the gap to a goal is the machine's and how much is ours.
  *
  *   node bench/lib/floor.ts DIR            prints the seconds it took (listing included)
@@ -19,6 +19,8 @@ import { join, relative } from 'node:path'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { toBase32 } from '../../src/cid/base32.ts'
 import { chunkBuffer } from '../../src/cid/chunks.ts'
+import { CID_BYTES, CID_TEXT } from '../../src/cid/pool-protocol.ts'
+import { RAW_CODEC, SHA2_256 } from '../../src/cid/profile.ts'
 import { openDatabase } from '../../src/db.ts'
 import { keyOf } from '../../src/index/keys.ts'
 import { encodeRecord } from '../../src/index/records.ts'
@@ -37,7 +39,8 @@ interface Done {
 }
 
 const BATCH = 256
-const RAW_PREFIX = [1, 0x55, 0x12, 32]
+/** CIDv1, raw, sha2-256, 32-byte digest: the prefix of a one-chunk file's CID. */
+const RAW_PREFIX = [1, RAW_CODEC, SHA2_256, 32]
 
 function list(dir: string, out: string[]): void {
   for (const d of readdirSync(dir, { withFileTypes: true })) {
@@ -52,7 +55,7 @@ function work(job: Job): void {
   const next = new Int32Array(job.next)
   // Page-aligned, as the hash workers' (a malloc'd buffer makes each read's copy several times slower).
   const buf = chunkBuffer()
-  const cid = Buffer.alloc(36)
+  const cid = Buffer.alloc(CID_BYTES)
   cid.set(RAW_PREFIX)
   let at = new Float64Array(BATCH * 5)
   let cids = ''
@@ -109,27 +112,22 @@ if (isMainThread) {
     for (let j = 0; j < d.at.length / 5; j++) {
       const o = j * 5
       const rel = relative(root, files[d.at[o]!]!)
-      const cid = d.cids.slice(j * 59, (j + 1) * 59)
+      const cid = d.cids.slice(j * CID_TEXT, (j + 1) * CID_TEXT)
       const size = d.at[o + 1]!
-      const rec = {
-        kind: 'file' as const,
+      const rec = encodeRecord({
+        kind: 'file',
         cid,
         tsize: size,
         size,
         mtimeMs: d.at[o + 2]!,
         ctimeMs: d.at[o + 3]!,
-      }
-      out.put(
-        store.pPrefix + keyOf(rel),
-        encodeRecord({
-          ...rec,
-          ino: d.at[o + 4]!,
-          firstSeen: now,
-          lastSynced: now,
-          state: 'present',
-          scan: 1,
-        }),
-      )
+        ino: d.at[o + 4]!,
+        firstSeen: now,
+        lastSynced: now,
+        state: 'present',
+        scan: 1,
+      })
+      out.put(store.pPrefix + keyOf(rel), rec)
       out.put(store.cPrefix + cidKey(cid, rel), '1')
     }
     // One batch in flight while the next fills, as the scanner does.

@@ -31,8 +31,6 @@ const NO_TEXT = ' '.repeat(CID_TEXT)
  * waiting on a FIFO.
  */
 const LISTED_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
-const S_IFMT = 0o170000
-const S_IFREG = 0o100000
 
 type HashLib = typeof import('./hash.ts')
 let hashLib: HashLib | undefined
@@ -77,7 +75,8 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
     let fd = -1
     try {
       let expected = req.sizes[i]!
-      if (expected < 0) {
+      const listed = expected < 0
+      if (listed) {
         // Listed, not stat'ed: the stat of what is opened is the record's (one path lookup, not two).
         try {
           fd = openSync(paths[i]!, LISTED_FLAGS)
@@ -85,7 +84,7 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
           if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err
         }
         const st = fd < 0 ? undefined : fstatSync(fd)
-        if (!st || (st.mode & S_IFMT) !== S_IFREG) {
+        if (!st?.isFile()) {
           status[i] = NOT_FILE
           text.push(NO_TEXT)
           continue
@@ -101,7 +100,7 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       if (first !== expected && first > 0 && first < CHUNK_SIZE)
         first += readFull(fd, buf.subarray(first), first)
       if (first === CHUNK_SIZE && req.splitAbove > 0) {
-        const size = req.sizes[i]! < 0 ? expected : fstatSync(fd).size
+        const size = listed ? expected : fstatSync(fd).size
         if (size > req.splitAbove) {
           status[i] = BIG
           sizes[2 * i] = size

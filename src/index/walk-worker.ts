@@ -327,30 +327,22 @@ export function walkerMain(): void {
     process.exit(0)
   }
 
-  const list = (path: string): string[] | undefined => {
+  /**
+   * The names in directory `path`, sorted; with `files`, read with their file types and the regular
+   * files' names added to it (a listed walk).
+   */
+  const list = (path: string, files?: Set<string>): string[] | undefined => {
     try {
-      return sortNames(readdirSync(path))
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined // vanished while walking
-      fail(path, err)
-    }
-  }
-
-  /** As `list`, with the names of regular files (by the directory's own file type) in a set. */
-  const listTyped = (path: string): { names: string[]; files: Set<string> } | undefined => {
-    try {
-      const dirents = readdirSync(path, { withFileTypes: true })
+      if (!files) return sortNames(readdirSync(path))
       const names: string[] = []
-      const files = new Set<string>()
-      for (const d of dirents) {
+      for (const d of readdirSync(path, { withFileTypes: true })) {
         names.push(d.name)
         if (d.isFile()) files.add(d.name)
       }
-      return { names: sortNames(names), files }
+      return sortNames(names)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined // vanished while walking
       fail(path, err)
     }
   }
@@ -380,7 +372,7 @@ export function walkerMain(): void {
     keyPrefix: string
     names: string[]
     /** In a listed walk: the names that are regular files. */
-    files?: Set<string>
+    files: Set<string> | undefined
     i: number
   }
 
@@ -417,13 +409,9 @@ export function walkerMain(): void {
         fail(root, err)
       }
       emit('', st)
-      if (listed) {
-        const l = listTyped(root)
-        if (l) stack.push({ path: `${root}/`, keyPrefix: '', names: l.names, files: l.files, i: 0 })
-      } else {
-        const rootNames = list(root)
-        if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, i: 0 })
-      }
+      const files = listed ? new Set<string>() : undefined
+      const rootNames = list(root, files)
+      if (rootNames) stack.push({ path: `${root}/`, keyPrefix: '', names: rootNames, files, i: 0 })
     } else {
       // Start inside the directories above `lo`: in each, after the name on the way to `lo` (at `lo`'s
       // own name in the last); those directories themselves belong to an earlier part.
@@ -436,7 +424,7 @@ export function walkerMain(): void {
         const last = d === names.length - 1
         let i = 0
         while (i < listed.length && compareUtf8(listed[i]!, name) < (last ? 0 : 1)) i++
-        stack.push({ path, keyPrefix, names: listed, i })
+        stack.push({ path, keyPrefix, names: listed, files: undefined, i })
         if (last) break
         const s = lstatSync(path + name, { throwIfNoEntry: false })
         if (!s || (s.mode & S_IFMT) !== S_IFDIR) break
@@ -466,15 +454,10 @@ export function walkerMain(): void {
       const s = lstatSync(path, { throwIfNoEntry: false })
       if (!s) continue
       if (emit(key, s) === 1) {
-        if (listed) {
-          const l = listTyped(path)
-          if (l && l.names.length > 0)
-            stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: l.names, files: l.files, i: 0 })
-        } else {
-          const sub = list(path)
-          if (sub && sub.length > 0)
-            stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, i: 0 })
-        }
+        const files = listed ? new Set<string>() : undefined
+        const sub = list(path, files)
+        if (sub && sub.length > 0)
+          stack.push({ path: `${path}/`, keyPrefix: `${key}\x00`, names: sub, files, i: 0 })
       }
     }
 
