@@ -18,7 +18,7 @@ export function sublevelOf<V = unknown>(db: Database, name: string) {
 export class DatabaseLockedError extends CidmirrorError {
   constructor(path: string, options?: { cause?: unknown }) {
     super(
-      'CIDMIRROR_ERR_DB_LOCKED',
+      'DB_LOCKED',
       `database ${path} is held by another process (a running cidmirror daemon?); stop it or use its HTTP API`,
       options,
     )
@@ -27,7 +27,7 @@ export class DatabaseLockedError extends CidmirrorError {
 
 export class DatabaseOpenError extends CidmirrorError {
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_DB_OPEN', `cannot open database ${path}: ${reason}`, options)
+    super('DB_OPEN', `cannot open database ${path}: ${reason}`, options)
   }
 }
 

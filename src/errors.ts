@@ -1,14 +1,17 @@
+import { type ErrorCode, type ErrorKey, errorCode } from './error-codes.ts'
+
 /**
- * Every failure a user can cause or meet has a class here or in its room's `errors.ts`, with a stable
- * code (`CIDMIRROR_ERR_...`), as fastify's `FST_ERR_...`. The CLI prints the message of these on one
- * line; anything else is a bug and gets its stack.
+ * Every failure a user can cause or meet is a class extending this one, in its room's `errors.ts`, with
+ * a stable code from the one table in `error-codes.ts` (as fastify's `FST_ERR_...`). The CLI prints the
+ * message of these on one line and exits with the code's status; anything else is a bug and gets its
+ * stack.
  */
 export class CidmirrorError extends Error {
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode
+  constructor(key: ErrorKey, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'CidmirrorError'
-    this.code = code
+    this.code = errorCode(key)
   }
 }
 

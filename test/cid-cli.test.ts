@@ -78,23 +78,23 @@ describe('cidmirror cid', () => {
     expect(got.stdout).toBe(expected)
   })
 
-  it('fails with one line and exit 1 for a missing path, printing nothing else', async () => {
+  it('fails with one line and exit 2 for a missing path, printing nothing else', async () => {
     const got = await cli(['cid', 't', 'nope'], dir)
-    expect(got.code).toBe(1)
+    expect(got.code).toBe(2)
     expect(got.stdout).toBe('')
     expect(got.stderr).toBe('cidmirror: no such file or directory: nope\n')
   })
 
-  it('fails with one line and exit 1 for an unreadable file', async () => {
+  it('fails with one line and exit 2 for an unreadable file', async () => {
     const got = await cli(['cid', '/proc/self/mem'], dir)
-    expect(got.code).toBe(1)
+    expect(got.code).toBe(2)
     expect(got.stderr).toMatch(/^cidmirror: cannot read \/proc\/self\/mem: .+\n$/)
     expect(got.stderr.split('\n')).toHaveLength(2)
   })
 
-  it('fails with one line and exit 1 for an unsupported entry', async () => {
+  it('fails with one line and exit 2 for an unsupported entry', async () => {
     const got = await cli(['cid', '/dev/null'], dir)
-    expect(got.code).toBe(1)
+    expect(got.code).toBe(2)
     expect(got.stderr).toBe('cidmirror: cannot add /dev/null: unsupported file type (character device)\n')
   })
 })
@@ -115,17 +115,17 @@ describe('cidmirror car', () => {
     expect(hidden.stdout.trim()).toBe(await kubo.rootCid(join(dir, 't'), { hidden: true }))
   })
 
-  it('fails with one line and exit 1 for a missing path, and writes nothing', async () => {
+  it('fails with one line and exit 2 for a missing path, and writes nothing', async () => {
     const got = await cli(['car', 'nope', '-o', join(dir, 'nope.car')], dir)
-    expect(got.code).toBe(1)
+    expect(got.code).toBe(2)
     expect(got.stderr).toBe('cidmirror: no such file or directory: nope\n')
     expect(existsSync(join(dir, 'nope.car'))).toBe(false)
   })
 
-  it('fails with one line and exit 1 for an unreadable file, removing its temporary file', async () => {
+  it('fails with one line and exit 2 for an unreadable file, removing its temporary file', async () => {
     mkdirSync(join(dir, 'out2'))
     const got = await cli(['car', '/proc/self/mem', '-o', join(dir, 'out2', 'm.car')], dir)
-    expect(got.code).toBe(1)
+    expect(got.code).toBe(2)
     expect(got.stderr).toMatch(/^cidmirror: cannot read \/proc\/self\/mem: .+\n$/)
     expect(readdirSync(join(dir, 'out2'))).toEqual([])
   })

@@ -36,7 +36,7 @@ describe('cidmirror index and stat: which database, which mirror', () => {
     }
     expect((await cli(['index', join(work, 'a', 'debian'), '--db', db, '--progress', 'none'])).code).toBe(0)
     const clash = await cli(['index', join(work, 'b', 'debian'), '--db', db, '--progress', 'none'])
-    expect(clash.code).toBe(1)
+    expect(clash.code).toBe(2)
     expect(clash.stderr.trim().split('\n')).toHaveLength(1)
     expect(clash.stderr).toContain(`mirror debian is indexed at ${join(work, 'a', 'debian')}`)
     // Named explicitly, it is another mirror, and the first one is untouched.

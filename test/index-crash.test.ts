@@ -54,10 +54,10 @@ describe('index CLI', () => {
 
   it('gives one-line errors for a missing path and a path not indexed', () => {
     let r = cli(['index', join(work, 'missing'), '--db', dbPath])
-    expect(r.status).toBe(1)
+    expect(r.status).toBe(2)
     expect(r.stderr).toBe(`cidmirror: no such directory: ${join(work, 'missing')}\n`)
     r = cli(['stat', join(tree, 'nope'), '--db', dbPath])
-    expect(r.status).toBe(1)
+    expect(r.status).toBe(2)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/^cidmirror: .*nope is not in the index of mirror crash/)
   })
@@ -66,10 +66,10 @@ describe('index CLI', () => {
     const db = await openDatabase(dbPath)
     try {
       const r = cli(['index', tree, '--db', dbPath, '--name', 'crash'])
-      expect(r.status).toBe(1)
+      expect(r.status).toBe(2)
       expect(r.stderr).toMatch(/^cidmirror: database .* is held by another process[^\n]*\n$/)
       const s = cli(['stat', join(tree, 'd1', 'old3'), '--db', dbPath])
-      expect(s.status).toBe(1)
+      expect(s.status).toBe(2)
       expect(s.stderr).toMatch(/^cidmirror: database .* is held by another process[^\n]*\n$/)
     } finally {
       await db.close()

@@ -19,7 +19,7 @@ const SYNC_MAX = 4 * CHUNK_SIZE
 /** The tree changed between the two passes of a CAR export. */
 export class TreeChangedError extends CidmirrorError {
   constructor(path: string) {
-    super('CIDMIRROR_ERR_TREE_CHANGED', `${path} changed while it was being exported`)
+    super('TREE_CHANGED', `${path} changed while it was being exported`)
     this.name = 'TreeChangedError'
   }
 }

@@ -4,7 +4,7 @@ import { CidmirrorError } from '../errors.ts'
 export class PathNotFoundError extends CidmirrorError {
   readonly path: string
   constructor(path: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_PATH_NOT_FOUND', `no such file or directory: ${path}`, options)
+    super('PATH_NOT_FOUND', `no such file or directory: ${path}`, options)
     this.name = 'PathNotFoundError'
     this.path = path
   }
@@ -14,7 +14,7 @@ export class PathNotFoundError extends CidmirrorError {
 export class UnreadableFileError extends CidmirrorError {
   readonly path: string
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_UNREADABLE', `cannot read ${path}: ${reason}`, options)
+    super('UNREADABLE', `cannot read ${path}: ${reason}`, options)
     this.name = 'UnreadableFileError'
     this.path = path
   }
@@ -28,7 +28,7 @@ export class FileChangedError extends CidmirrorError {
   readonly path: string
   constructor(path: string, expected: number | string, got?: number) {
     super(
-      'CIDMIRROR_ERR_FILE_CHANGED',
+      'FILE_CHANGED',
       typeof expected === 'string'
         ? `${path} changed while hashing (${expected})`
         : `${path} changed while hashing (expected ${expected} bytes, read ${got})`,
@@ -42,7 +42,7 @@ export class FileChangedError extends CidmirrorError {
 export class UnsupportedEntryError extends CidmirrorError {
   readonly path: string
   constructor(path: string, what: string) {
-    super('CIDMIRROR_ERR_UNSUPPORTED_ENTRY', `cannot add ${path}: unsupported file type (${what})`)
+    super('UNSUPPORTED_ENTRY', `cannot add ${path}: unsupported file type (${what})`)
     this.name = 'UnsupportedEntryError'
     this.path = path
   }
@@ -51,7 +51,7 @@ export class UnsupportedEntryError extends CidmirrorError {
 /** The hash pool was destroyed while work was pending, or a worker died. */
 export class HashPoolError extends CidmirrorError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_HASH_POOL', message, options)
+    super('HASH_POOL', message, options)
     this.name = 'HashPoolError'
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { EXIT_BUG, EXIT_USER, errorInfo } from '../error-codes.ts'
 import { isCidmirrorError } from '../errors.ts'
 import { registerCommands } from './commands/index.ts'
 
@@ -16,13 +17,14 @@ try {
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode
-  } else if (isCidmirrorError(err)) {
+    // Commander has printed the mistake (or the help, with 0); a mistake is a user error.
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USER
+  } else if (isCidmirrorError(err) && errorInfo(err.code)?.exit !== EXIT_BUG) {
     process.stderr.write(`cidmirror: ${err.message}\n`)
-    process.exitCode = 1
+    process.exitCode = errorInfo(err.code)?.exit ?? EXIT_USER
   } else {
     process.stderr.write(`cidmirror: internal error: ${(err as Error)?.stack ?? String(err)}\n`)
-    process.exitCode = 70
+    process.exitCode = EXIT_BUG
   }
 }
 

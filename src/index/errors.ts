@@ -4,7 +4,7 @@ import { CidmirrorError } from '../errors.ts'
 export class MirrorRootNotFoundError extends CidmirrorError {
   readonly path: string
   constructor(path: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_PATH_NOT_FOUND', `no such directory: ${path}`, options)
+    super('MIRROR_ROOT_NOT_FOUND', `no such directory: ${path}`, options)
     this.name = 'MirrorRootNotFoundError'
     this.path = path
   }
@@ -14,7 +14,7 @@ export class MirrorRootNotFoundError extends CidmirrorError {
 export class MirrorRootNotDirectoryError extends CidmirrorError {
   readonly path: string
   constructor(path: string) {
-    super('CIDMIRROR_ERR_NOT_A_DIRECTORY', `not a directory: ${path}`)
+    super('NOT_A_DIRECTORY', `not a directory: ${path}`)
     this.name = 'MirrorRootNotDirectoryError'
     this.path = path
   }
@@ -24,7 +24,7 @@ export class MirrorRootNotDirectoryError extends CidmirrorError {
 export class UnreadablePathError extends CidmirrorError {
   readonly path: string
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_UNREADABLE', `cannot read ${path}: ${reason}`, options)
+    super('SCAN_UNREADABLE', `cannot read ${path}: ${reason}`, options)
     this.name = 'UnreadablePathError'
     this.path = path
   }
@@ -33,7 +33,7 @@ export class UnreadablePathError extends CidmirrorError {
 /** A mirror name the index cannot hold. */
 export class InvalidMirrorNameError extends CidmirrorError {
   constructor(name: string) {
-    super('CIDMIRROR_ERR_MIRROR_NAME', `invalid mirror name ${JSON.stringify(name)}: use 1 to 100 characters`)
+    super('MIRROR_NAME', `invalid mirror name ${JSON.stringify(name)}: use 1 to 100 characters`)
     this.name = 'InvalidMirrorNameError'
   }
 }
@@ -41,7 +41,7 @@ export class InvalidMirrorNameError extends CidmirrorError {
 /** A second scan of the same mirror was started in this process while one runs. */
 export class ScanInProgressError extends CidmirrorError {
   constructor(mirror: string) {
-    super('CIDMIRROR_ERR_SCAN_RUNNING', `a scan of mirror ${mirror} is already running`)
+    super('SCAN_RUNNING', `a scan of mirror ${mirror} is already running`)
     this.name = 'ScanInProgressError'
   }
 }
@@ -49,7 +49,7 @@ export class ScanInProgressError extends CidmirrorError {
 /** The scan was stopped through its AbortSignal; the index is still the previous one. */
 export class ScanAbortedError extends CidmirrorError {
   constructor(mirror: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_SCAN_ABORTED', `scan of mirror ${mirror} aborted; the index is unchanged`, options)
+    super('SCAN_ABORTED', `scan of mirror ${mirror} aborted; the index is unchanged`, options)
     this.name = 'ScanAbortedError'
   }
 }
@@ -58,17 +58,17 @@ export class ScanAbortedError extends CidmirrorError {
 export class PathNotIndexedError extends CidmirrorError {
   readonly path: string
   constructor(path: string, where: string) {
-    super('CIDMIRROR_ERR_NOT_INDEXED', `${path} is not in ${where}`)
+    super('NOT_INDEXED', `${path} is not in ${where}`)
     this.name = 'PathNotIndexedError'
     this.path = path
   }
 }
 
 /** A mirror name with no index in this database. */
-export class UnknownMirrorError extends CidmirrorError {
+export class MirrorNotIndexedError extends CidmirrorError {
   constructor(mirror: string) {
-    super('CIDMIRROR_ERR_UNKNOWN_MIRROR', `no mirror named ${mirror} has been indexed in this database`)
-    this.name = 'UnknownMirrorError'
+    super('MIRROR_NOT_INDEXED', `no mirror named ${mirror} has been indexed in this database`)
+    this.name = 'MirrorNotIndexedError'
   }
 }
 
@@ -76,7 +76,7 @@ export class UnknownMirrorError extends CidmirrorError {
 export class MirrorNameTakenError extends CidmirrorError {
   constructor(mirror: string, indexedRoot: string, root: string) {
     super(
-      'CIDMIRROR_ERR_INDEX_NAME_TAKEN',
+      'INDEX_NAME_TAKEN',
       `mirror ${mirror} is indexed at ${indexedRoot}, not ${root}: pass --name to index ${root} as another mirror (or as ${mirror}, to move it)`,
     )
     this.name = 'MirrorNameTakenError'

@@ -1,11 +1,19 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { ApiError, RemoteError, UnauthorizedError, UnreachableError } from './api-errors.ts'
+import { errorCode, errorInfo, type HttpErrorKey, httpStatusOf } from '../error-codes.ts'
+import { isCidmirrorError } from '../errors.ts'
+import { RemoteError, UnauthorizedError, UnreachableError } from './api-errors.ts'
 import { bearerMatches } from './auth.ts'
 
 export interface ServerTls {
   cert: string
   key: string
+}
+
+/** fastify's own 4xx codes that get a code of ours; any other 4xx of fastify's is a BAD_REQUEST. */
+const FASTIFY_CODES: Record<string, HttpErrorKey> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'BAD_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
 }
 
 /**
@@ -26,24 +34,23 @@ export function createApiServer(opts: {
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   }) as unknown as FastifyInstance
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {
-    if (err instanceof ApiError) {
-      return reply.code(err.statusCode).send({ error: err.message, code: err.code })
+    // Any of our errors whose code has an HTTP status in the table is answered with it.
+    const status = err.statusCode
+    const http = isCidmirrorError(err) ? errorInfo(err.code)?.http : undefined
+    if (isCidmirrorError(err) && http !== undefined) {
+      return reply.code(http).send({ error: err.message, code: err.code })
     }
-    const status = err.statusCode ?? 500
-    if (status >= 400 && status < 500) {
-      const code =
-        err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? 'CIDMIRROR_ERR_BAD_MEDIA_TYPE'
-          : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-            ? 'CIDMIRROR_ERR_BODY_TOO_LARGE'
-            : 'CIDMIRROR_ERR_BAD_REQUEST'
-      return reply.code(status).send({ error: err.message, code })
+    if (status !== undefined && status >= 400 && status < 500) {
+      const key = (err.code && FASTIFY_CODES[err.code]) || 'BAD_REQUEST'
+      return reply.code(status).send({ error: err.message, code: errorCode(key) })
     }
     req.log.error({ err, url: req.url, method: req.method }, 'request failed')
-    return reply.code(500).send({ error: err.message, code: 'CIDMIRROR_ERR_INTERNAL' })
+    return reply.code(httpStatusOf('INTERNAL')).send({ error: err.message, code: errorCode('INTERNAL') })
   })
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: `no route ${req.method} ${req.url}`, code: 'CIDMIRROR_ERR_NO_ROUTE' })
+    reply
+      .code(httpStatusOf('NO_ROUTE'))
+      .send({ error: `no route ${req.method} ${req.url}`, code: errorCode('NO_ROUTE') })
   })
   const auth = async (req: FastifyRequest): Promise<void> => {
     if (!bearerMatches(req.headers.authorization, opts.token)) throw new UnauthorizedError()

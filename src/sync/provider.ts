@@ -1,3 +1,4 @@
+import type { ErrorKey } from '../error-codes.ts'
 import { CidmirrorError } from '../errors.ts'
 
 /**
@@ -20,32 +21,18 @@ export interface RunResult {
   size?: string
 }
 
-/** Stable codes of a failed run. */
-export type ProviderErrorCode =
-  /** The program exited with a code not counted as success (`exitCode` set). */
-  | 'CIDMIRROR_ERR_SYNC_EXIT'
-  /** The program died from a signal it was not sent by cidmirror. */
-  | 'CIDMIRROR_ERR_SYNC_SIGNAL'
-  /** The run took longer than the mirror's `timeout`; its process group was killed. */
-  | 'CIDMIRROR_ERR_SYNC_TIMEOUT'
-  /** `RunContext.signal` aborted the run (stop, shutdown); its process group was killed. */
-  | 'CIDMIRROR_ERR_SYNC_ABORTED'
-  /** The program could not be started (not found, not executable, working folder not creatable). */
-  | 'CIDMIRROR_ERR_SYNC_SPAWN'
-  /** `fail_on_match` matched the run's log. */
-  | 'CIDMIRROR_ERR_SYNC_FAIL_ON_MATCH'
+/** The codes of a failed run: the `SYNC_` rows of the table (`SYNC_EXIT` sets `exitCode`). */
+export type ProviderErrorKey = Extract<ErrorKey, `SYNC_${string}`>
 
-/** A failed run; `message` is what the job status shows as its error (`rsync exited 23: partial transfer due to error`). */
+/**
+ * A failed run; `options.code` is its key in the table. `message` is what the job status shows as its error
+ * (`rsync exited 23: partial transfer due to error`).
+ */
 export class ProviderError extends CidmirrorError {
-  override readonly code: string
   readonly exitCode: number | undefined
-  constructor(
-    message: string,
-    options: { code: ProviderErrorCode | string; exitCode?: number; cause?: unknown },
-  ) {
+  constructor(message: string, options: { code: ProviderErrorKey; exitCode?: number; cause?: unknown }) {
     super(options.code, message, { cause: options.cause })
     this.name = 'ProviderError'
-    this.code = options.code
     this.exitCode = options.exitCode
   }
 }

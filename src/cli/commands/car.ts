@@ -2,7 +2,7 @@ import { createWriteStream, lstatSync, rmSync } from 'node:fs'
 import { open, rename } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Command } from 'commander'
-import { CidmirrorError } from '../../errors.ts'
+import { CarOutputError } from '../errors.ts'
 
 export function register(program: Command): void {
   program
@@ -36,13 +36,7 @@ export function register(program: Command): void {
         try {
           await opened
         } catch (err) {
-          throw new CidmirrorError(
-            'CIDMIRROR_ERR_CAR_OUTPUT',
-            `cannot write ${o.output}: ${(err as Error).message}`,
-            {
-              cause: err,
-            },
-          )
+          throw new CarOutputError(o.output, (err as Error).message, { cause: err })
         }
         const root = await exportCar(path, out, { hidden: o.hidden ?? false, pool })
         // A CAR that appears under its name is whole, even after a crash: fsync, rename, fsync the folder.

@@ -1,11 +1,11 @@
 import { unlink, writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { ClientUsageError } from '../../sync/manager/errors.ts'
+import { UsageError } from '../errors.ts'
 
 /** `-c FILE`, or `$CIDMIRROR_CONFIG`. */
 export function configPath(flag: string | undefined): string {
   const file = flag ?? process.env.CIDMIRROR_CONFIG
-  if (!file) throw new ClientUsageError('no config file: pass -c FILE or set CIDMIRROR_CONFIG')
+  if (!file) throw new UsageError('no config file: pass -c FILE or set CIDMIRROR_CONFIG')
   return file
 }
 

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import type { ManagerClient } from '../../sync/manager/client.ts'
-import { ClientUsageError } from '../../sync/manager/errors.ts'
 import type { CommandVerb } from '../../sync/manager/server.ts'
 import {
   isSyncStatus,
@@ -8,6 +7,7 @@ import {
   type WebMirrorStatus,
   type WireMirrorStatus,
 } from '../../sync/status.ts'
+import { UsageError } from '../errors.ts'
 
 interface GlobalOpts {
   config?: string
@@ -49,7 +49,7 @@ function parseStatuses(value: string | undefined): SyncStatus[] | undefined {
   const list = value.split(',').map((s) => s.trim())
   for (const s of list) {
     if (!isSyncStatus(s)) {
-      throw new ClientUsageError(
+      throw new UsageError(
         `unknown status ${JSON.stringify(s)}: expected none, failed, success, syncing, pre-syncing, paused, disabled`,
       )
     }
@@ -90,9 +90,9 @@ async function findWorker(client: ManagerClient, mirror: string, worker?: string
   for (const w of await client.listWorkers()) {
     if ((await client.workerJobs(w.id)).some((j) => j.name === mirror)) owners.push(w.id)
   }
-  if (owners.length === 0) throw new ClientUsageError(`no worker has a mirror named ${mirror}`)
+  if (owners.length === 0) throw new UsageError(`no worker has a mirror named ${mirror}`)
   if (owners.length > 1)
-    throw new ClientUsageError(`several workers have ${mirror} (${owners.join(', ')}): pass -w`)
+    throw new UsageError(`several workers have ${mirror} (${owners.join(', ')}): pass -w`)
   return owners[0] as string
 }
 
@@ -230,7 +230,7 @@ export function register(program: Command): void {
       const client = await managerClient(o)
       const worker = await findWorker(client, mirror, o.worker)
       const res = await client.setSize(worker, mirror, size)
-      if (res.size !== size) throw new ClientUsageError(`size not set: the manager kept ${res.size}`)
+      if (res.size !== size) throw new UsageError(`size not set: the manager kept ${res.size}`)
       out(wantJson(o) ? JSON.stringify(res, null, 2) : `${mirror}: size set to ${size}`)
     })
 }

@@ -50,13 +50,13 @@ export function register(program: Command): void {
     .action(async (path: string, o: { db?: string; config?: string; name?: string; json?: boolean }) => {
       const abs = absolute(path)
       // Imported here so that registering the command loads nothing heavy.
-      const [{ openDatabase }, { listMirrors, openMirrorIndex, PathNotIndexedError, UnknownMirrorError }] =
+      const [{ openDatabase }, { listMirrors, openMirrorIndex, PathNotIndexedError, MirrorNotIndexedError }] =
         await Promise.all([import('../../db.ts'), import('../../index/index.ts')])
       const db = await openDatabase((await databaseTarget(o)).db)
       try {
         const mirrors = await listMirrors(db)
         const candidates = o.name ? mirrors.filter((m) => m.mirror === o.name) : mirrors
-        if (o.name && candidates.length === 0) throw new UnknownMirrorError(o.name)
+        if (o.name && candidates.length === 0) throw new MirrorNotIndexedError(o.name)
         const m = candidates
           .filter((c) => inside(c.root, abs))
           .sort((a, b) => b.root.length - a.root.length)[0]

@@ -60,23 +60,17 @@ async function readOne(
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
     if (from) {
-      throw new ConfigError(
-        'CIDMIRROR_ERR_CONFIG_READ',
-        from.file,
-        'include',
-        `cannot read ${file}: ${reason}`,
-        {
-          cause: err,
-        },
-      )
+      throw new ConfigError('CONFIG_READ', from.file, 'include', `cannot read ${file}: ${reason}`, {
+        cause: err,
+      })
     }
-    throw new ConfigError('CIDMIRROR_ERR_CONFIG_READ', file, undefined, `cannot read: ${reason}`, {
+    throw new ConfigError('CONFIG_READ', file, undefined, `cannot read: ${reason}`, {
       cause: err,
     })
   }
   if (stack.includes(real)) {
     throw new ConfigError(
-      'CIDMIRROR_ERR_CONFIG_INCLUDE',
+      'CONFIG_INCLUDE',
       (from as Where).file,
       'include',
       `include cycle: ${[...stack.slice(stack.indexOf(real)), real].join(' -> ')}`,
@@ -85,7 +79,7 @@ async function readOne(
   const earlier = seen.get(real)
   if (earlier !== undefined) {
     throw new ConfigError(
-      'CIDMIRROR_ERR_CONFIG_INCLUDE',
+      'CONFIG_INCLUDE',
       (from as Where).file,
       'include',
       `${real} is already included by ${earlier}`,
@@ -102,7 +96,7 @@ async function readOne(
       err instanceof TomlError
         ? `line ${err.line}, column ${err.column}: ${firstLine(err.message)}`
         : String(err)
-    throw new ConfigError('CIDMIRROR_ERR_CONFIG_SYNTAX', real, undefined, `not valid TOML: ${msg}`, {
+    throw new ConfigError('CONFIG_SYNTAX', real, undefined, `not valid TOML: ${msg}`, {
       cause: err,
     })
   }
@@ -184,7 +178,7 @@ function firstLine(s: string): string {
 function disabledFeature(values: { enable?: boolean }, key: string, where: Where, what: string): void {
   if (values.enable) {
     throw new ConfigError(
-      'CIDMIRROR_ERR_CONFIG_UNSUPPORTED',
+      'CONFIG_UNSUPPORTED',
       where.file,
       `${key}.enable`,
       `${what}: set enable = false or remove [${key}]`,
@@ -252,7 +246,7 @@ function readMirrors(value: unknown, prefix: string, where: Where): RawMirror[] 
     const { mirrors: children, ...rest } = entry
     for (const k of Object.keys(rest)) {
       const why = MIRROR_UNSUPPORTED[k]
-      if (why) throw new ConfigError('CIDMIRROR_ERR_CONFIG_UNSUPPORTED', where.file, `${key}.${k}`, why)
+      if (why) throw new ConfigError('CONFIG_UNSUPPORTED', where.file, `${key}.${k}`, why)
     }
     return {
       values: readTable(rest, MIRROR, key, where),
@@ -266,7 +260,7 @@ function readMirrors(value: unknown, prefix: string, where: Where): RawMirror[] 
 export function unknownKey(key: string, known: readonly string[], where: Where): never {
   const close = nearest(key, known)
   throw new ConfigError(
-    'CIDMIRROR_ERR_CONFIG_UNKNOWN_KEY',
+    'CONFIG_UNKNOWN_KEY',
     where.file,
     key,
     `unknown key${close ? ` (did you mean ${close.slice(close.lastIndexOf('.') + 1)}?)` : ''}`,

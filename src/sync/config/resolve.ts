@@ -39,7 +39,7 @@ function merge<T extends object>(
       const earlier = from[k]
       if (earlier) {
         throw new ConfigError(
-          'CIDMIRROR_ERR_CONFIG_DUPLICATE',
+          'CONFIG_DUPLICATE',
           doc.where.file,
           `${section}.${k}`,
           `already set in ${earlier.file}`,
@@ -118,7 +118,7 @@ export function resolveConfig(docs: FileDoc[]): Config {
         const dup = names.get(mirror.name)
         if (dup) {
           throw new ConfigError(
-            'CIDMIRROR_ERR_CONFIG_DUPLICATE',
+            'CONFIG_DUPLICATE',
             mirror.source.file,
             `${mirror.source.key}.name`,
             `mirror "${mirror.name}" is already defined at ${dup.source.file}: ${dup.source.key}`,
@@ -169,7 +169,7 @@ function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): Ma
       token = readFileSync(v.token_file, 'utf8').trim()
     } catch (err) {
       throw new ConfigError(
-        'CIDMIRROR_ERR_CONFIG_READ',
+        'CONFIG_READ',
         (m.from.token_file as Where).file,
         'manager.token_file',
         `cannot read ${v.token_file}: ${(err as Error).message}`,
@@ -219,7 +219,7 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
   const w = leaf.where
   const key = (k: string) => `${leaf.key}.${k}`
   if (v.name === undefined) {
-    throw new ConfigError('CIDMIRROR_ERR_CONFIG_MISSING_KEY', w.file, key('name'), 'missing')
+    throw new ConfigError('CONFIG_MISSING_KEY', w.file, key('name'), 'missing')
   }
   const name = v.name
   if (name.includes('/') || name === '.' || name === '..' || name.includes('\0')) {
@@ -228,17 +228,11 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
   const provider: ProviderKind = v.provider ?? 'rsync'
   const upstream = v.upstream ?? ''
   if (provider !== 'command') {
-    if (upstream === '')
-      throw new ConfigError('CIDMIRROR_ERR_CONFIG_MISSING_KEY', w.file, key('upstream'), 'missing')
+    if (upstream === '') throw new ConfigError('CONFIG_MISSING_KEY', w.file, key('upstream'), 'missing')
     if (!upstream.endsWith('/'))
       badValue(w, key('upstream'), `"${upstream}": an rsync upstream ends with "/"`)
   } else if (!v.command) {
-    throw new ConfigError(
-      'CIDMIRROR_ERR_CONFIG_MISSING_KEY',
-      w.file,
-      key('command'),
-      'missing (command provider)',
-    )
+    throw new ConfigError('CONFIG_MISSING_KEY', w.file, key('command'), 'missing (command provider)')
   }
   if (v.rsync_override_only && !v.rsync_override) {
     badValue(w, key('rsync_override_only'), 'is set but rsync_override is not')
@@ -252,7 +246,7 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
   if (mirrorDir === undefined) {
     if (global.mirrorDir === '') {
       throw new ConfigError(
-        'CIDMIRROR_ERR_CONFIG_MISSING_KEY',
+        'CONFIG_MISSING_KEY',
         globalDirWhere.file,
         'global.mirror_dir',
         `missing (needed by ${leaf.key} "${name}", which sets no mirror_dir)`,

@@ -23,7 +23,7 @@ export function show(value: unknown): string {
 }
 
 export function badValue(where: Where, key: string, problem: string): never {
-  throw new ConfigError('CIDMIRROR_ERR_CONFIG_BAD_VALUE', where.file, key, problem)
+  throw new ConfigError('CONFIG_BAD_VALUE', where.file, key, problem)
 }
 
 /** A TOML table (smol-toml makes them without a prototype). */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { CidmirrorError } from '../../errors.ts'
 import type { RunResult } from '../provider.ts'
 
 /**
@@ -66,11 +67,11 @@ const METHOD = {
 } as const
 
 /** A hook stage failed: the run ends as failed with this message. */
-export class HookError extends Error {
+export class HookError extends CidmirrorError {
   readonly stage: HookStage
   readonly hook: string
   constructor(stage: HookStage, hook: string, cause: unknown) {
-    super(`error exec hook ${stage}: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+    super('HOOK', `error exec hook ${stage}: ${(cause as Error)?.message ?? String(cause)}`, { cause })
     this.name = 'HookError'
     this.stage = stage
     this.hook = hook

@@ -1,5 +1,6 @@
+import { errorKeyOf, type HttpErrorKey, isHttpErrorKey } from '../../error-codes.ts'
 import { CidmirrorError } from '../../errors.ts'
-import { ApiError } from '../api-errors.ts'
+import { ApiError, type RemoteError } from '../api-errors.ts'
 
 export {
   ApiError,
@@ -15,8 +16,7 @@ export {
 export class AmbiguousMirrorError extends ApiError {
   constructor(mirror: string, workers: string[]) {
     super(
-      409,
-      'CIDMIRROR_ERR_AMBIGUOUS_MIRROR',
+      'AMBIGUOUS_MIRROR',
       `mirror ${JSON.stringify(mirror)} is on several workers (${workers.join(', ')}): name one with worker_id`,
     )
   }
@@ -25,23 +25,33 @@ export class AmbiguousMirrorError extends ApiError {
 /** The manager could not deliver a command to a worker. */
 export class WorkerUnreachableError extends ApiError {
   constructor(id: string, url: string, reason: string) {
-    super(502, 'CIDMIRROR_ERR_WORKER_UNREACHABLE', `worker ${id} (${url}) did not answer: ${reason}`)
+    super('WORKER_UNREACHABLE', `worker ${id} (${url}) did not answer: ${reason}`)
   }
+}
+
+/**
+ * A worker refused a command the manager relayed. A refusal that is the caller's mistake (a 4xx with a
+ * code of ours) reaches the caller with the worker's code; anything else is a 502 WORKER_FAILED.
+ */
+export class WorkerRefusedError extends ApiError {
+  constructor(id: string, refusal: RemoteError) {
+    super(callersMistake(refusal) ?? 'WORKER_FAILED', `worker ${id}: ${refusal.message}`)
+    this.name = 'WorkerRefusedError'
+  }
+}
+
+function callersMistake(refusal: RemoteError): HttpErrorKey | undefined {
+  if (refusal.statusCode < 400 || refusal.statusCode >= 500) return undefined
+  const key = errorKeyOf(refusal.code)
+  return isHttpErrorKey(key) ? key : undefined
 }
 
 /** The manager and worker APIs refuse to run without a token. */
 export class TokenMissingError extends CidmirrorError {
   constructor(what: string) {
     super(
-      'CIDMIRROR_ERR_TOKEN_MISSING',
+      'TOKEN_MISSING',
       `${what} needs a token: set [manager] token (or token_file) in the config; every write and control call must carry it`,
     )
-  }
-}
-
-/** A command-line mistake of the jobs CLI (a bad status filter, a missing worker name). */
-export class ClientUsageError extends CidmirrorError {
-  constructor(message: string) {
-    super('CIDMIRROR_ERR_USAGE', message)
   }
 }

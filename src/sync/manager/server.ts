@@ -14,12 +14,12 @@ import {
 } from '../status.ts'
 import {
   AmbiguousMirrorError,
-  ApiError,
   BadRequestError,
   RemoteError,
   UnknownMirrorError,
   UnknownWorkerError,
   UnreachableError,
+  WorkerRefusedError,
   WorkerUnreachableError,
 } from './errors.ts'
 import type { ManagerStore, WorkerRecord } from './store.ts'
@@ -203,8 +203,7 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
       } catch (err) {
         if (err instanceof RemoteError) {
           if (err.statusCode === 404) throw new UnknownMirrorError(mirror, `worker ${w.id}`)
-          const status = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 502
-          throw new ApiError(status, err.remoteCode, `worker ${w.id}: ${err.message}`)
+          throw new WorkerRefusedError(w.id, err)
         }
         if (err instanceof UnreachableError) throw new WorkerUnreachableError(w.id, w.url, err.message)
         throw err

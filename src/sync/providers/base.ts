@@ -57,7 +57,7 @@ export abstract class BaseProvider implements Provider {
       mkdirSync(this.workingDir, { recursive: true })
     } catch (err) {
       throw new ProviderError(`cannot create folders: ${(err as Error).message}`, {
-        code: 'CIDMIRROR_ERR_SYNC_SPAWN',
+        code: 'SYNC_SPAWN',
         cause: err,
       })
     }
@@ -72,7 +72,7 @@ export abstract class BaseProvider implements Provider {
           const first = (matches[0] as RegExpExecArray)[0].trim().slice(0, 200)
           throw new ProviderError(
             `fail_on_match ${m.failOnMatch} matched ${matches.length} time${matches.length > 1 ? 's' : ''} in the log (first: ${JSON.stringify(first)})`,
-            { code: 'CIDMIRROR_ERR_SYNC_FAIL_ON_MATCH' },
+            { code: 'SYNC_FAIL_ON_MATCH' },
           )
         }
       }
@@ -105,25 +105,25 @@ export abstract class BaseProvider implements Provider {
     })
     if (out.timedOut) {
       throw new ProviderError(`timed out after ${formatDuration(m.timeoutMs)}`, {
-        code: 'CIDMIRROR_ERR_SYNC_TIMEOUT',
+        code: 'SYNC_TIMEOUT',
       })
     }
     if (out.aborted) {
       const reason = ctx.signal.reason
       const why = typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : ''
       throw new ProviderError(why && !/aborted/i.test(why) ? `stopped: ${why}` : 'stopped', {
-        code: 'CIDMIRROR_ERR_SYNC_ABORTED',
+        code: 'SYNC_ABORTED',
         cause: reason,
       })
     }
     if (out.spawnError) {
       throw new ProviderError(`cannot run ${step.file}: ${out.spawnError.message}`, {
-        code: 'CIDMIRROR_ERR_SYNC_SPAWN',
+        code: 'SYNC_SPAWN',
         cause: out.spawnError,
       })
     }
     if (out.signal) {
-      throw new ProviderError(`${step.label} killed by ${out.signal}`, { code: 'CIDMIRROR_ERR_SYNC_SIGNAL' })
+      throw new ProviderError(`${step.label} killed by ${out.signal}`, { code: 'SYNC_SIGNAL' })
     }
     const code = out.exitCode ?? 0
     if (code === 0) return
@@ -136,7 +136,7 @@ export abstract class BaseProvider implements Provider {
       ? step.describeExit(code, log)
       : `${step.label} exited ${code}${lastLine(log)}`
     throw new ProviderError(message, {
-      code: 'CIDMIRROR_ERR_SYNC_EXIT',
+      code: 'SYNC_EXIT',
       exitCode: code,
     })
   }

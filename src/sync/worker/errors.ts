@@ -5,13 +5,13 @@ export { BadRequestError, UnknownMirrorError } from '../api-errors.ts'
 /** A command the worker does not know (tunasync answers 406). */
 export class InvalidCommandError extends ApiError {
   constructor(cmd: unknown) {
-    super(400, 'CIDMIRROR_ERR_INVALID_COMMAND', `invalid command ${JSON.stringify(cmd)}`)
+    super('INVALID_COMMAND', `invalid command ${JSON.stringify(cmd)}`)
   }
 }
 
 /** `reload` on a worker started without a config file to reload. */
 export class ReloadUnsupportedError extends ApiError {
   constructor() {
-    super(409, 'CIDMIRROR_ERR_RELOAD_UNSUPPORTED', 'this worker has no config file to reload')
+    super('RELOAD_UNSUPPORTED', 'this worker has no config file to reload')
   }
 }

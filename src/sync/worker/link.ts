@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { errorCode } from '../../error-codes.ts'
 import { RemoteError } from '../api-errors.ts'
 import { type Backoff, backoffDelay } from '../backoff.ts'
 import { ManagerClient } from '../manager/client.ts'
@@ -120,7 +121,7 @@ export class ManagerLink {
         if (this.#pending.get(name) === status) this.#pending.delete(name)
         this.#failures = 0
       } catch (err) {
-        if (err instanceof RemoteError && err.remoteCode === 'CIDMIRROR_ERR_UNKNOWN_WORKER') {
+        if (err instanceof RemoteError && err.code === errorCode('UNKNOWN_WORKER')) {
           this.#registered = false
           continue
         }

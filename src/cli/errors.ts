@@ -1,0 +1,17 @@
+import { CidmirrorError } from '../errors.ts'
+
+/** A command-line mistake (a bad status filter, a missing worker name, no config file). */
+export class UsageError extends CidmirrorError {
+  constructor(message: string) {
+    super('USAGE', message)
+    this.name = 'UsageError'
+  }
+}
+
+/** `cidmirror car -o FILE`: the output file cannot be created. */
+export class CarOutputError extends CidmirrorError {
+  constructor(output: string, reason: string, options?: { cause?: unknown }) {
+    super('CAR_OUTPUT', `cannot write ${output}: ${reason}`, options)
+    this.name = 'CarOutputError'
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The one table of cidmirror's error codes, as fastify's `FST_ERR_*`: every failure a user can meet has
+ * a stable code `CIDMIRROR_ERR_<KEY>` here, and exactly one error class (in its room's `errors.ts`) that
+ * carries it. A class names its key (`super('DB_LOCKED', ...)`); the full code is spelled only here
+ * (test/error-codes.test.ts fails when it is spelled elsewhere in src/, or when two classes share a
+ * code), so adding a failure is one line below and one class. docs/errors.md lists the same table.
+ *
+ * Columns: `room` that owns the class; `exit`, the CLI's exit status when it ends a command (USER for
+ * anything the user or the environment can fix, BUG for what only a code change can); `http`, the
+ * status an HTTP API answers it with, where an API can return it; `summary`, what it means.
+ */
+
+/** A user error ends a CLI command with 2; 1 is kept for a command's "no" (as `audit`: copies below n). */
+export const EXIT_USER = 2
+/** A bug: sysexits' EX_SOFTWARE. Nothing a user does may cause it. */
+export const EXIT_BUG = 70
+
+const USER = EXIT_USER
+const BUG = EXIT_BUG
+
+/** The folder under src/ of the class (`core`: src/*.ts). */
+export type ErrorRoom =
+  | 'core'
+  | 'cli'
+  | 'daemon'
+  | 'cid'
+  | 'index'
+  | 'ipfs'
+  | 'sync'
+  | 'replicator'
+  | 'cache'
+  | 'gateway'
+
+export interface ErrorCodeInfo {
+  readonly room: ErrorRoom
+  readonly exit: number
+  readonly http?: number
+  readonly summary: string
+}
+
+// biome-ignore format: one line per code, so that a code added is a line added
+export const ERROR_CODES = {
+  // core: the database (src/db.ts)
+  DB_LOCKED:               { room: 'core',  exit: USER,            summary: 'the database is held by another process (a running daemon)' },
+  DB_OPEN:                 { room: 'core',  exit: USER,            summary: 'the database cannot be opened or created' },
+  // cli: the command line
+  USAGE:                   { room: 'cli',   exit: USER,            summary: 'a command-line mistake: a bad option value, a missing argument' },
+  CAR_OUTPUT:              { room: 'cli',   exit: USER,            summary: 'the CAR output file cannot be written' },
+  // cid: the CID engine
+  PATH_NOT_FOUND:          { room: 'cid',   exit: USER,            summary: 'a path given to the CID engine does not exist' },
+  UNREADABLE:              { room: 'cid',   exit: USER,            summary: 'a file or directory cannot be read (permissions, I/O error)' },
+  FILE_CHANGED:            { room: 'cid',   exit: USER,            summary: 'a file changed while it was hashed' },
+  TREE_CHANGED:            { room: 'cid',   exit: USER,            summary: 'a tree changed while it was exported as a CAR' },
+  UNSUPPORTED_ENTRY:       { room: 'cid',   exit: USER,            summary: 'an entry UnixFS cannot hold (socket, FIFO, device)' },
+  HASH_POOL:               { room: 'cid',   exit: BUG,             summary: 'the hash pool was destroyed with work pending, or a hash worker died' },
+  // index: the CID index
+  MIRROR_ROOT_NOT_FOUND:   { room: 'index', exit: USER,            summary: 'the directory given to the indexer does not exist' },
+  NOT_A_DIRECTORY:         { room: 'index', exit: USER,            summary: 'the path given to the indexer is not a directory' },
+  SCAN_UNREADABLE:         { room: 'index', exit: USER,            summary: 'a directory or file in the mirror cannot be read while scanning' },
+  MIRROR_NAME:             { room: 'index', exit: USER, http: 400, summary: 'a mirror name the index cannot hold' },
+  SCAN_RUNNING:            { room: 'index', exit: USER, http: 409, summary: 'a scan of this mirror is already running in this process' },
+  SCAN_ABORTED:            { room: 'index', exit: USER,            summary: 'a scan was stopped; the index is the previous one' },
+  NOT_INDEXED:             { room: 'index', exit: USER, http: 404, summary: 'a path is in no indexed mirror, or not in its index' },
+  MIRROR_NOT_INDEXED:      { room: 'index', exit: USER, http: 404, summary: 'no mirror of that name has been indexed in this database' },
+  INDEX_NAME_TAKEN:        { room: 'index', exit: USER,            summary: 'a mirror name taken from a folder name is the index of another folder' },
+  // sync: config files
+  CONFIG_READ:             { room: 'sync',  exit: USER,            summary: 'a config file cannot be read (missing, permissions)' },
+  CONFIG_SYNTAX:           { room: 'sync',  exit: USER,            summary: 'a config file is not valid TOML' },
+  CONFIG_UNKNOWN_KEY:      { room: 'sync',  exit: USER,            summary: 'a config key cidmirror does not know' },
+  CONFIG_BAD_VALUE:        { room: 'sync',  exit: USER,            summary: 'a known config key with a value of the wrong type or form' },
+  CONFIG_MISSING_KEY:      { room: 'sync',  exit: USER,            summary: 'a required config key is absent' },
+  CONFIG_UNSUPPORTED:      { room: 'sync',  exit: USER,            summary: 'a tunasync feature cidmirror does not have (docker, cgroups, zfs, btrfs)' },
+  CONFIG_INCLUDE:          { room: 'sync',  exit: USER,            summary: 'an include cycle, or a file included twice' },
+  CONFIG_DUPLICATE:        { room: 'sync',  exit: USER,            summary: 'a key set in two files, or two mirrors with one name' },
+  TOKEN_MISSING:           { room: 'sync',  exit: USER,            summary: 'the manager or worker API has no token configured' },
+  // sync: a failed run (the job status shows its message)
+  SYNC_EXIT:               { room: 'sync',  exit: USER,            summary: 'the sync program exited with a code not counted as success' },
+  SYNC_SIGNAL:             { room: 'sync',  exit: USER,            summary: 'the sync program died from a signal cidmirror did not send' },
+  SYNC_TIMEOUT:            { room: 'sync',  exit: USER,            summary: "a run took longer than the mirror's timeout; its process group was killed" },
+  SYNC_ABORTED:            { room: 'sync',  exit: USER,            summary: 'a run was stopped (stop, shutdown); its process group was killed' },
+  SYNC_SPAWN:              { room: 'sync',  exit: USER,            summary: 'the sync program could not be started (not found, not executable, no working folder)' },
+  SYNC_FAIL_ON_MATCH:      { room: 'sync',  exit: USER,            summary: "fail_on_match matched the run's log" },
+  HOOK:                    { room: 'sync',  exit: USER,            summary: 'a hook stage (exec_on_success, the index step, ...) failed; the run failed' },
+  // sync: the manager's and the worker's HTTP APIs, and their client
+  UNAUTHORIZED:            { room: 'sync',  exit: USER, http: 401, summary: 'a write or control call without the right bearer token' },
+  BAD_REQUEST:             { room: 'sync',  exit: USER, http: 400, summary: 'a request body or parameter the API cannot use' },
+  BAD_MEDIA_TYPE:          { room: 'sync',  exit: USER, http: 415, summary: 'a request body that is not JSON' },
+  BODY_TOO_LARGE:          { room: 'sync',  exit: USER, http: 413, summary: 'a request body above 1 MiB' },
+  NO_ROUTE:                { room: 'sync',  exit: USER, http: 404, summary: 'no such API route' },
+  UNKNOWN_WORKER:          { room: 'sync',  exit: USER, http: 404, summary: 'no worker of that name is registered' },
+  UNKNOWN_MIRROR:          { room: 'sync',  exit: USER, http: 404, summary: 'no job of that name on the manager or the worker' },
+  INVALID_COMMAND:         { room: 'sync',  exit: USER, http: 400, summary: 'a worker command it does not know' },
+  AMBIGUOUS_MIRROR:        { room: 'sync',  exit: USER, http: 409, summary: 'a mirror on several workers was named without worker_id' },
+  RELOAD_UNSUPPORTED:      { room: 'sync',  exit: USER, http: 409, summary: 'reload on a worker started without a config file' },
+  WORKER_FAILED:           { room: 'sync',  exit: USER, http: 502, summary: 'a worker answered a relayed command with a 5xx or a code this version does not know' },
+  WORKER_UNREACHABLE:      { room: 'sync',  exit: USER, http: 502, summary: 'the manager could not deliver a command to a worker' },
+  INTERNAL:                { room: 'sync',  exit: BUG,  http: 500, summary: 'a bug in a request handler; its log has the stack' },
+  REMOTE:                  { room: 'sync',  exit: USER,            summary: 'the other side answered with an error this version has no code for' },
+  UNREACHABLE:             { room: 'sync',  exit: USER,            summary: 'nothing answered at the API address' },
+} as const satisfies Record<string, ErrorCodeInfo>
+
+/** A key of the table: what a class passes to CidmirrorError. */
+export type ErrorKey = keyof typeof ERROR_CODES
+/** The stable code users match on. */
+export type ErrorCode = `CIDMIRROR_ERR_${ErrorKey}`
+/** Keys that an HTTP API can answer with (they have an `http` status). */
+export type HttpErrorKey = {
+  [K in ErrorKey]: (typeof ERROR_CODES)[K] extends { http: number } ? K : never
+}[ErrorKey]
+
+export const ERROR_CODE_PREFIX = 'CIDMIRROR_ERR_'
+
+export function errorCode(key: ErrorKey): ErrorCode {
+  return `${ERROR_CODE_PREFIX}${key}` as ErrorCode
+}
+
+export function errorKeyOf(code: ErrorCode): ErrorKey {
+  return code.slice(ERROR_CODE_PREFIX.length) as ErrorKey
+}
+
+/** The table row of a full code, or undefined for a code this version does not know (a newer peer's). */
+export function errorInfo(code: string): ErrorCodeInfo | undefined {
+  if (!code.startsWith(ERROR_CODE_PREFIX)) return undefined
+  const key = code.slice(ERROR_CODE_PREFIX.length)
+  return Object.hasOwn(ERROR_CODES, key) ? ERROR_CODES[key as ErrorKey] : undefined
+}
+
+/** The key of a string that may be a full code (from an HTTP body), when this version knows it. */
+export function knownErrorKey(code: string | undefined): ErrorKey | undefined {
+  return code !== undefined && errorInfo(code)
+    ? (code.slice(ERROR_CODE_PREFIX.length) as ErrorKey)
+    : undefined
+}
+
+export function isHttpErrorKey(key: ErrorKey): key is HttpErrorKey {
+  return (ERROR_CODES[key] as ErrorCodeInfo).http !== undefined
+}
+
+export function httpStatusOf(key: HttpErrorKey): number {
+  return ERROR_CODES[key].http
+}
