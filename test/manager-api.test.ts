@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Database } from '../src/db.ts'
 import { ManagerClient } from '../src/sync/manager/client.ts'
@@ -346,6 +348,11 @@ describe('manager API', () => {
     await w2.command({ cmd: 'disable', mirror_id: 'two' })
     await waitFor(() => w2.links[0]!.backlog === 0, 'w2 to report')
     expect((await c.listJobs()).map((j) => j.name)).toEqual(['one', 'shared', 'shared'])
+    // A worker's own refusal (a 4xx with a code) reaches the caller with that code.
+    await expect(c.cmd({ cmd: 'reload', worker_id: 'w2' })).rejects.toMatchObject({
+      statusCode: 409,
+      remoteCode: 'CIDMIRROR_ERR_RELOAD_UNSUPPORTED',
+    })
     await c.deleteWorker('w2')
     expect((await c.listWorkers()).map((x) => x.id)).toEqual(['w1'])
     // A worker that does not answer: 502.
@@ -354,5 +361,27 @@ describe('manager API', () => {
       statusCode: 502,
       remoteCode: 'CIDMIRROR_ERR_WORKER_UNREACHABLE',
     })
+  })
+
+  it('answers a worker that fails a command with 502 WORKER_FAILED, naming the worker', async () => {
+    const m = await startMgr()
+    // A worker that answers every command with a 500 and a code of its own.
+    const broken = createServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: 'disk on fire', code: 'CIDMIRROR_ERR_SOMETHING_NEWER' }))
+    })
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r))
+    try {
+      const port = (broken.address() as AddressInfo).port
+      const c = new ManagerClient(m.url, TOKEN)
+      await c.register({ id: 'odd', url: `http://127.0.0.1:${port}/`, token: TOKEN })
+      const err = await c.cmd({ cmd: 'reload', worker_id: 'odd' }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ statusCode: 502, remoteCode: 'CIDMIRROR_ERR_WORKER_FAILED' })
+      expect((err as Error).message).toMatch(
+        /^worker odd: disk on fire \(HTTP 500 from http:\/\/127\.0\.0\.1:/,
+      )
+    } finally {
+      await new Promise((r) => broken.close(r))
+    }
   })
 })
