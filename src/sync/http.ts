@@ -5,6 +5,16 @@ import { isCidmirrorError } from '../errors.ts'
 import { RemoteError, UnauthorizedError, UnreachableError } from './api-errors.ts'
 import { bearerMatches } from './auth.ts'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * A `preHandler` for write and control routes of a server from createApiServer: refuses a request
+     * without `Authorization: Bearer <token>` with UNAUTHORIZED (401).
+     */
+    auth: (req: FastifyRequest) => Promise<void>
+  }
+}
+
 export interface ServerTls {
   cert: string
   key: string
@@ -22,11 +32,9 @@ const FASTIFY_CODES: Record<string, HttpErrorKey> = {
  * structured logs through the given pino logger, and `auth` to guard write and control routes with
  * `Authorization: Bearer <token>`.
  */
-export function createApiServer(opts: {
-  log: Logger
-  token: string
-  tls?: ServerTls
-}): FastifyInstance & { auth: (req: FastifyRequest) => Promise<void> } {
+export function createApiServer(opts: { log: Logger; token: string; tls?: ServerTls }): FastifyInstance {
+  // Typed as a plain FastifyInstance: fastify's instance typed with pino's Logger does not widen to its
+  // FastifyBaseLogger default, and every route module takes the default.
   const app = Fastify({
     loggerInstance: opts.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -52,10 +60,10 @@ export function createApiServer(opts: {
       .code(httpStatusOf('NO_ROUTE'))
       .send({ error: `no route ${req.method} ${req.url}`, code: errorCode('NO_ROUTE') })
   })
-  const auth = async (req: FastifyRequest): Promise<void> => {
+  app.decorate('auth', async (req: FastifyRequest): Promise<void> => {
     if (!bearerMatches(req.headers.authorization, opts.token)) throw new UnauthorizedError()
-  }
-  return Object.assign(app, { auth })
+  })
+  return app
 }
 
 /** Body of a JSON request, or a BadRequestError-worthy description of why it is not an object. */
