@@ -1,7 +1,7 @@
 import type { HashPool } from '../cid/index.ts'
 import type { Database } from '../db.ts'
 import { openMirrorIndex } from '../index/index.ts'
-import type { JobHook } from '../sync/hooks/hook.ts'
+import type { JobHook } from '../sync/index.ts'
 
 /** What the index room's face gives per mirror (`openMirrorIndex(db, mirror, root)` in src/index). */
 export interface MirrorIndexer {

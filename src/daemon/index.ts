@@ -2,12 +2,17 @@ import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
-import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../sync/backoff.ts'
-import { loadConfig } from '../sync/config/index.ts'
-import type { Config } from '../sync/config/types.ts'
-import type { ServerTls } from '../sync/http.ts'
-import { type ManagerHandle, startManager, TokenMissingError } from '../sync/manager/index.ts'
-import { Worker } from '../sync/worker/worker.ts'
+import {
+  type Backoff,
+  type Config,
+  DEFAULT_RETRY_BACKOFF,
+  loadConfig,
+  type ManagerHandle,
+  type ServerTls,
+  startManager,
+  TokenMissingError,
+  Worker,
+} from '../sync/index.ts'
 import { defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'

@@ -1,10 +1,13 @@
 import type { Database } from '../db.ts'
-import type { Config, MirrorConfig } from '../sync/config/types.ts'
-import { createExecPostHook } from '../sync/hooks/exec-post.ts'
-import type { JobHook } from '../sync/hooks/hook.ts'
-import { createLogRotationHook } from '../sync/hooks/log-rotation.ts'
-import type { JobSpec } from '../sync/job.ts'
-import { createProvider } from '../sync/providers/index.ts'
+import {
+  type Config,
+  createExecPostHook,
+  createLogRotationHook,
+  createProvider,
+  type JobHook,
+  type JobSpec,
+  type MirrorConfig,
+} from '../sync/index.ts'
 import { createIndexHook, type OpenMirrorIndex } from './index-hook.ts'
 
 /**

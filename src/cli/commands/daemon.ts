@@ -15,7 +15,7 @@ export async function runRoles(
   opts: { config?: string; pidfile?: string },
 ): Promise<void> {
   // Loaded here, not at the top: every command's start-up pays for what the registry imports.
-  const { loadConfig } = await import('../../sync/config/index.ts')
+  const { loadConfig } = await import('../../sync/index.ts')
   const { createLogger, runUntilSignal, startDaemon } = await import('../../daemon/index.ts')
   const config = await loadConfig(configPath(opts.config))
   const log = createLogger()

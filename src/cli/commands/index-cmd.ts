@@ -93,7 +93,7 @@ export async function databaseTarget(o: {
   config?: string
 }): Promise<{ db: string; mirrorAt: (root: string) => string | undefined }> {
   if (!o.config || o.db) return { db: defaultDbPath(o.db), mirrorAt: () => undefined }
-  const { loadConfig } = await import('../../sync/config/index.ts')
+  const { loadConfig } = await import('../../sync/index.ts')
   const config = await loadConfig(o.config)
   return {
     db: config.database.path,

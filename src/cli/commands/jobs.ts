@@ -1,12 +1,11 @@
 import type { Command } from 'commander'
-import type { ManagerClient } from '../../sync/manager/client.ts'
-import type { CommandVerb } from '../../sync/manager/server.ts'
-import {
-  isSyncStatus,
-  type SyncStatus,
-  type WebMirrorStatus,
-  type WireMirrorStatus,
-} from '../../sync/status.ts'
+import type {
+  CommandVerb,
+  ManagerClient,
+  SyncStatus,
+  WebMirrorStatus,
+  WireMirrorStatus,
+} from '../../sync/index.ts'
 import { UsageError } from '../errors.ts'
 
 interface GlobalOpts {
@@ -28,7 +27,7 @@ export async function managerClient(o: GlobalOpts): Promise<ManagerClient> {
   let token = o.token
   const file = o.config ?? (base && token ? undefined : process.env.CIDMIRROR_CONFIG)
   if (file && (!base || !token)) {
-    const { loadConfig } = await import('../../sync/config/index.ts')
+    const { loadConfig } = await import('../../sync/index.ts')
     const config = await loadConfig(file)
     base ??= config.manager.apiBase
     token ??= config.manager.token
@@ -36,7 +35,7 @@ export async function managerClient(o: GlobalOpts): Promise<ManagerClient> {
   base ??= process.env.CIDMIRROR_MANAGER ?? DEFAULT_MANAGER
   token ??= process.env.CIDMIRROR_TOKEN
   // Loaded here, not at the top: every command's start-up pays for what the registry imports.
-  const { ManagerClient } = await import('../../sync/manager/client.ts')
+  const { ManagerClient } = await import('../../sync/index.ts')
   return new ManagerClient(base, token)
 }
 
@@ -44,8 +43,9 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
 }
 
-function parseStatuses(value: string | undefined): SyncStatus[] | undefined {
+async function parseStatuses(value: string | undefined): Promise<SyncStatus[] | undefined> {
   if (!value) return undefined
+  const { isSyncStatus } = await import('../../sync/index.ts')
   const list = value.split(',').map((s) => s.trim())
   for (const s of list) {
     if (!isSyncStatus(s)) {
@@ -115,7 +115,7 @@ export function register(program: Command): void {
     .option('-s, --status <list>', 'only these statuses, comma-separated (e.g. failed,paused)')
     .action(async (_o, cmd: Command) => {
       const o = opts(cmd) as GlobalOpts & { all?: boolean; status?: string }
-      const statuses = parseStatuses(o.status)
+      const statuses = await parseStatuses(o.status)
       const client = await managerClient(o)
       if (o.all) {
         let list: WebMirrorStatus[] = await client.listJobs()

@@ -1,6 +1,6 @@
 import { joinUrl, requestJson } from '../http.ts'
+import type { CommandVerb } from '../protocol.ts'
 import type { WebMirrorStatus, WireMirrorStatus } from '../status.ts'
-import type { CommandVerb } from './server.ts'
 
 export interface WorkerJson {
   id: string

@@ -7,7 +7,7 @@ import { ManagerStore } from './store.ts'
 
 export { ManagerClient } from './client.ts'
 export * from './errors.ts'
-export { COMMANDS, type CommandVerb, createManagerServer } from './server.ts'
+export { createManagerServer } from './server.ts'
 export { ManagerStore, type WorkerRecord } from './store.ts'
 
 export interface ManagerOptions {

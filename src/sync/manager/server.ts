@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { createApiServer, isObject, requestJson, type ServerTls } from '../http.ts'
+import { COMMANDS, isCommandVerb } from '../protocol.ts'
 import {
   applyEvent,
   emptyStatus,
@@ -23,9 +24,6 @@ import {
   WorkerUnreachableError,
 } from './errors.ts'
 import type { ManagerStore, WorkerRecord } from './store.ts'
-
-export const COMMANDS = ['start', 'stop', 'disable', 'restart', 'reload', 'ping'] as const
-export type CommandVerb = (typeof COMMANDS)[number]
 
 export interface ManagerServerOptions {
   store: ManagerStore
@@ -165,7 +163,7 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
     if (!isObject(body))
       throw new BadRequestError('expected a JSON object {cmd, mirror_id, worker_id, options}')
     const cmd = body.cmd
-    if (typeof cmd !== 'string' || !(COMMANDS as readonly string[]).includes(cmd)) {
+    if (!isCommandVerb(cmd)) {
       throw new BadRequestError(`cmd: expected one of ${COMMANDS.join(', ')}`)
     }
     const mirror = body.mirror_id ?? ''

@@ -4,7 +4,7 @@ import type { Database } from '../../db.ts'
 import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../backoff.ts'
 import type { ServerTls } from '../http.ts'
 import { Job, type JobReport, type JobSpec, KILLED_BY_HALT } from '../job.ts'
-import { COMMANDS } from '../manager/server.ts'
+import { isCommandVerb } from '../protocol.ts'
 import { firstRunAt, nextRunAfterFailure, Scheduler } from '../scheduler.ts'
 import { Semaphore } from '../semaphore.ts'
 import { applyEvent, emptyStatus, type JobStatus, type SyncStatus } from '../status.ts'
@@ -166,8 +166,7 @@ export class Worker {
 
   async #command(c: WorkerCommand): Promise<void> {
     const cmd = c.cmd
-    if (typeof cmd !== 'string' || !(COMMANDS as readonly string[]).includes(cmd))
-      throw new InvalidCommandError(cmd)
+    if (!isCommandVerb(cmd)) throw new InvalidCommandError(cmd)
     const mirror = typeof c.mirror_id === 'string' ? c.mirror_id : ''
     const force =
       typeof c.options === 'object' &&
