@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../src/sync/config/index.ts'
 import { ProviderError, type RunContext } from '../src/sync/provider.ts'
 import { createProvider } from '../src/sync/providers/index.ts'
+import { waitFor } from './jobs-helpers.ts'
 
 let tmp: string
 beforeEach(() => {
@@ -131,32 +132,40 @@ describe('command provider', () => {
     expect(err.message).toBe('command killed by SIGKILL')
   })
 
-  it('kills the whole process group on timeout: child and grandchild are gone', async () => {
+  it('kills the whole process group on timeout: child and grandchild are gone when the run ends', async () => {
     const pids = join(tmp, 'pids')
+    // A long grace: were TERM not enough, the log would say KILL (the run would take 60 s).
     const { provider } = await load(
-      `command = ${toml(`sh -c 'sleep 300 & echo $! >> ${pids}; echo $$ >> ${pids}; wait' & echo $! >> ${pids}; wait`)}\ntimeout = "1s"\nkill_grace = "2s"`,
+      `command = ${toml(`sh -c 'sleep 300 & echo $! >> ${pids}; echo $$ >> ${pids}; wait' & echo $! >> ${pids}; wait`)}\ntimeout = "1s"\nkill_grace = "60s"`,
     )
-    const started = Date.now()
-    const err = (await provider.run(ctx()).catch((e: unknown) => e)) as ProviderError
+    const c = ctx()
+    const err = (await provider.run(c).catch((e: unknown) => e)) as ProviderError
     expect(err.code).toBe('CIDMIRROR_ERR_SYNC_TIMEOUT')
     expect(err.message).toBe('timed out after 1s')
-    expect(Date.now() - started).toBeLessThan(2900) // TERM was enough: no wait for the grace period
     const list = read(pids).trim().split('\n').map(Number)
     expect(list.length).toBe(3)
+    // Checked at once, no polling: the run ended only when the group was gone.
     for (const pid of list) expect(alive(pid)).toBe(false)
+    expect(read(c.logFile)).not.toContain('KILL')
   })
 
-  it('KILLs what ignores TERM after the grace period', async () => {
+  it('KILLs what ignores TERM after the grace period, and ends only once the whole group is gone', async () => {
     const pids = join(tmp, 'pids')
+    // The child ignores TERM (and so do the grandchildren it forks: an ignored signal is inherited);
+    // many grandchildren make the kernel's teardown after KILL take long enough to be seen.
     const { provider } = await load(
-      `command = ${toml(`sh -c 'trap "" TERM; echo $$ > ${pids}; while :; do sleep 0.1; done' & wait`)}\ntimeout = "500ms"\nkill_grace = "1s"`,
+      `command = ${toml(`sh -c 'trap "" TERM; for i in $(seq 20); do sleep 300 & echo $! >> ${pids}; done; echo $$ >> ${pids}; while :; do sleep 0.1; done' & wait`)}\ntimeout = "500ms"\nkill_grace = "1s"`,
     )
+    const c = ctx()
     const started = Date.now()
-    await expect(provider.run(ctx())).rejects.toThrow('timed out after 500ms')
-    const took = Date.now() - started
-    expect(took).toBeGreaterThanOrEqual(1400)
-    expect(took).toBeLessThan(5000)
-    expect(alive(Number(read(pids)))).toBe(false)
+    await expect(provider.run(c)).rejects.toThrow('timed out after 500ms')
+    const list = read(pids).trim().split('\n').map(Number)
+    expect(list.length).toBe(21)
+    for (const pid of list) expect(alive(pid)).toBe(false)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400) // the timeout, then the grace
+    expect(read(c.logFile)).toContain(
+      'cidmirror: command: processes outlived TERM by kill_grace (1s): KILLed\n',
+    )
   })
 
   it('stops on abort and cleans up the group', async () => {
@@ -164,7 +173,7 @@ describe('command provider', () => {
     const { provider } = await load(`command = ${toml(`sleep 300 & echo $! > ${pids}; wait`)}`)
     const ac = new AbortController()
     const running = provider.run(ctx({ signal: ac.signal })).catch((e: unknown) => e)
-    while (!existsSync(pids) || read(pids) === '') await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => existsSync(pids) && read(pids) !== '', 'the command to start')
     ac.abort('stopped by tunasynctl')
     const err = (await running) as ProviderError
     expect(err.code).toBe('CIDMIRROR_ERR_SYNC_ABORTED')
@@ -172,13 +181,15 @@ describe('command provider', () => {
     expect(alive(Number(read(pids)))).toBe(false)
   })
 
-  it('ends leftovers of a command that exited (background children)', async () => {
+  it('ends leftovers of a command that exited (background children), KILLing what ignores TERM', async () => {
     const pids = join(tmp, 'pids')
     const { provider } = await load(
-      `command = ${toml(`sleep 300 & echo $! > ${pids}; exit 0`)}\nkill_grace = "1s"`,
+      `command = ${toml(`sleep 300 & echo $! > ${pids}; sh -c 'trap "" TERM; echo $$ >> ${pids}; exec sleep 300' & until [ $(wc -l < ${pids}) -ge 2 ]; do sleep 0.02; done; exit 0`)}\nkill_grace = "500ms"`,
     )
-    await expect(provider.run(ctx())).resolves.toEqual({})
-    expect(alive(Number(read(pids)))).toBe(false)
+    const c = ctx()
+    await expect(provider.run(c)).resolves.toEqual({})
+    for (const pid of read(pids).trim().split('\n').map(Number)) expect(alive(pid)).toBe(false)
+    expect(read(c.logFile)).toContain('KILLed')
   })
 
   it('applies memory_limit as an address-space limit', async () => {

@@ -103,6 +103,12 @@ export abstract class BaseProvider implements Provider {
       killGraceMs: m.killGraceMs,
       memoryLimit: m.memoryLimit,
     })
+    if (out.ended === 'SIGKILL') {
+      appendLog(
+        ctx.logFile,
+        `cidmirror: ${step.label}: processes outlived TERM by kill_grace (${formatDuration(m.killGraceMs)}): KILLed`,
+      )
+    }
     if (out.timedOut) {
       throw new ProviderError(`timed out after ${formatDuration(m.timeoutMs)}`, {
         code: 'SYNC_TIMEOUT',

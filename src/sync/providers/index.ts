@@ -5,7 +5,7 @@ import { RsyncProvider } from './rsync.ts'
 import { TwoStageRsyncProvider } from './two-stage-rsync.ts'
 
 export { commandEnv } from './command.ts'
-export { killGroup } from './process.ts'
+export { killGroup } from './process-group.ts'
 export { RSYNC_DEFAULTS, rsyncArgs } from './rsync.ts'
 export { RSYNC_EXIT_CODES, rsyncExitMeaning } from './rsync-exit.ts'
 export { STAGE1_PROFILES, stageArgs } from './two-stage-rsync.ts'

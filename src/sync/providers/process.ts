@@ -1,9 +1,12 @@
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { execa } from 'execa'
+import { endGroup } from './process-group.ts'
 
 /**
  * The one place provider processes are run: in their own process group, output appended to the
- * run's log file, stopped as a group (TERM, then KILL after a grace period) on timeout or abort.
+ * run's log file, stopped as a group (TERM, then KILL after a grace period) on timeout or abort. A run
+ * ends when the whole group is gone, never earlier: what it left behind could otherwise still write
+ * into the tree while the next run (or the next stage) starts.
  */
 export interface ProcessSpec {
   file: string
@@ -29,45 +32,12 @@ export interface ProcessOutcome {
   aborted: boolean
   /** The process could not be started (e.g. `ENOENT`). */
   spawnError: Error | undefined
+  /**
+   * The last signal it took to end the group (timeout, abort, or leftovers of a leader that exited),
+   * `SIGKILL` when something outlived TERM by the grace period; undefined when nothing was left.
+   */
+  ended: 'SIGTERM' | 'SIGKILL' | undefined
 }
-
-export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
- * True while a live process of the group exists. On Linux this reads /proc and skips zombies (orphans
- * wait there for a PID 1 that may never reap them, e.g. in containers); elsewhere it asks kill(0).
- */
-export function groupAlive(pgid: number): boolean {
-  if (!killGroup(pgid, 0)) return false
-  let entries: string[]
-  try {
-    entries = readdirSync('/proc')
-  } catch {
-    return true
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${e}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true
-  }
-  return false
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Appends a line to the log (cidmirror's own notes between the processes' output). */
 export function appendLog(logFile: string, line: string): void {
@@ -81,7 +51,14 @@ export function appendLog(logFile: string, line: string): void {
 
 export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
   if (spec.signal.aborted) {
-    return { exitCode: undefined, signal: undefined, timedOut: false, aborted: true, spawnError: undefined }
+    return {
+      exitCode: undefined,
+      signal: undefined,
+      timedOut: false,
+      aborted: true,
+      spawnError: undefined,
+      ended: undefined,
+    }
   }
   let file = spec.file
   let args = spec.args
@@ -94,16 +71,13 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
 
   const fd = openSync(spec.logFile, 'a')
   let why: 'timeout' | 'abort' | undefined
-  let graceEnd = 0
-  let killTimer: NodeJS.Timeout | undefined
+  let ending: Promise<ProcessOutcome['ended']> | undefined
   let timeoutTimer: NodeJS.Timeout | undefined
   let pid: number | undefined
   const stop = (reason: 'timeout' | 'abort') => {
     if (why || pid === undefined) return
     why = reason
-    graceEnd = Date.now() + spec.killGraceMs
-    killGroup(pid, 'SIGTERM')
-    killTimer = setTimeout(() => killGroup(pid as number, 'SIGKILL'), spec.killGraceMs)
+    ending = endGroup(pid, spec.killGraceMs)
   }
   const onAbort = () => stop('abort')
   // The log's file descriptor goes straight to the child (no pipe through this process), so output
@@ -129,15 +103,11 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
       }
     }
     const result = await child
-    if (pid !== undefined) {
-      // The leader is gone; anything it left in its group goes too, TERM first.
-      if (!why && groupAlive(pid)) {
-        graceEnd = Date.now() + spec.killGraceMs
-        killGroup(pid, 'SIGTERM')
-      }
-      while (groupAlive(pid) && Date.now() < graceEnd) await sleep(50)
-      killGroup(pid, 'SIGKILL')
-    }
+    spec.signal.removeEventListener('abort', onAbort)
+    clearTimeout(timeoutTimer)
+    // The leader is gone; whatever it left in its group goes too (TERM first), and the run lasts
+    // until the last of them has exited.
+    const ended = pid === undefined ? undefined : await (ending ?? endGroup(pid, spec.killGraceMs))
     const spawnError =
       pid === undefined || (result.failed && result.exitCode === undefined && result.signal === undefined)
         ? ((result.cause as Error | undefined) ?? new Error(result.shortMessage ?? 'cannot start'))
@@ -148,11 +118,11 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
       timedOut: why === 'timeout',
       aborted: why === 'abort',
       spawnError,
+      ended,
     }
   } finally {
     spec.signal.removeEventListener('abort', onAbort)
     clearTimeout(timeoutTimer)
-    clearTimeout(killTimer)
     closeSync(fd)
   }
 }
