@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
 import type { WebMirrorStatus, WireMirrorStatus } from '../src/sync/status.ts'
-import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
+import { partialFile, type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
 import { commandMirror, freePort, TOKEN, tempDir, waitFor, writeToml } from './jobs-helpers.ts'
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))
@@ -192,7 +192,7 @@ describe('cidmirror daemon', () => {
       async () => (await jobs(manager)).find((j) => j.name === 'deb' && j.status === 'syncing'),
       'the second sync to start',
     )
-    await new Promise((r) => setTimeout(r, 1500))
+    await waitFor(() => partialFile(mirror, 'big.bin', 100_000), 'big.bin to be half-received', 30_000)
     await upstream.stop()
     upstream = undefined
     const failed = await waitFor(

@@ -134,5 +134,5 @@ describe('a scan killed with SIGKILL', () => {
     } finally {
       await db.close()
     }
-  })
+  }, 300_000) // 20,000 files made, hashed, then hashed again: minutes on a busy machine
 })

@@ -79,8 +79,14 @@ describe('job states and transitions', () => {
   })
 
   it('stop pauses at once and kills the run; a paused job never runs by itself; start runs it', async () => {
+    // `tick` has the same interval: two of its runs after the stop show that more than an interval
+    // went by with the scheduler at work.
     const { specs } = await configAndSpecs(
-      { dir: tmp.dir, interval: '1s', mirrors: commandMirror('m', 'sleep 30') },
+      {
+        dir: tmp.dir,
+        interval: '1s',
+        mirrors: commandMirror('m', 'sleep 30') + commandMirror('tick', 'true'),
+      },
       db,
     )
     const w = await startWorker(specs, db)
@@ -89,8 +95,15 @@ describe('job states and transitions', () => {
     await w.command({ cmd: 'stop', mirror_id: 'm' })
     expect(w.status('m')).toMatchObject({ status: 'paused', nextSchedule: null })
     expect(w.job('m')!.running).toBe(false)
-    await new Promise((r) => setTimeout(r, 1500)) // more than the interval
+    const stopped = Date.now()
+    let ticks = 0
+    const off = w.onStatus((s) => {
+      if (s.name === 'tick' && s.status === 'success' && s.lastStarted! > stopped) ticks++
+    })
+    await waitFor(() => ticks >= 2, 'two runs of tick')
+    off()
     expect(w.status('m')!.status).toBe('paused')
+    expect(w.job('m')!.running).toBe(false)
     await w.command({ cmd: 'start', mirror_id: 'm' })
     await waitFor(() => w.status('m')?.status === 'syncing', 'syncing again')
     await w.command({ cmd: 'disable', mirror_id: 'm' })
@@ -106,7 +119,7 @@ describe('job states and transitions', () => {
       () => (w.status('m')?.status === 'syncing' ? w.status('m') : undefined),
       'syncing',
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => Date.now() > first.lastStarted!, 'the clock to pass the first start')
     await w.command({ cmd: 'restart', mirror_id: 'm' })
     const second = await waitFor(
       () =>

@@ -19,7 +19,8 @@ import { loadConfig } from '../src/sync/config/index.ts'
 import type { RunContext } from '../src/sync/provider.ts'
 import { ProviderError } from '../src/sync/provider.ts'
 import { createProvider, RSYNC_DEFAULTS, rsyncArgs } from '../src/sync/providers/index.ts'
-import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
+import { partialFile, type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
+import { waitFor } from './jobs-helpers.ts'
 
 let tmp: string
 let up: Rsyncd | undefined
@@ -260,11 +261,11 @@ describe('rsync provider', () => {
     const c = ctx()
     const running = p.run(c).catch((e: unknown) => e)
     // wait until rsync is moving data, then the upstream dies
-    const until = Date.now() + 20_000
-    while (Date.now() < until && !/^(big|new)\d\.bin$/m.test(existsSync(c.logFile) ? read(c.logFile) : '')) {
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    await new Promise((r) => setTimeout(r, 300))
+    await waitFor(
+      () => [0, 1, 2, 3].some((i) => partialFile(dest, `big${i}.bin`, 50_000)),
+      'a file half-received',
+      30_000,
+    )
     up.kill()
     const err = (await running) as ProviderError
     expect(err).toBeInstanceOf(ProviderError)

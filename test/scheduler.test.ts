@@ -155,11 +155,17 @@ describe('scheduler with command jobs', () => {
     const w = await startWorker(specs, db, { concurrent: 1 })
     workers.push(w)
     await waitFor(() => w.status('long')?.status === 'syncing', 'long to sync')
-    await new Promise((r) => setTimeout(r, 300))
-    expect(w.status('quick')?.status).toBe('none') // waiting for the slot
+    // quick's run is launched and has reported nothing: it waits for the slot long holds (a run
+    // reports pre-syncing as soon as it has one), and the FIFO limit gives it none while long runs.
+    expect(w.job('quick')?.running).toBe(true)
+    expect(w.status('quick')?.status).toBe('none')
+    const forced = Date.now()
     await w.command({ cmd: 'start', mirror_id: 'quick', options: { force: true } })
     await waitFor(() => w.status('quick')?.status === 'success', 'quick to finish while long runs')
     expect(w.status('long')?.status).toBe('syncing')
+    const quick = readTrace(tmp.dir).filter((r) => r.name === 'quick')
+    expect(quick.length).toBe(1)
+    expect(quick[0]!.start).toBeGreaterThanOrEqual(forced)
     await w.command({ cmd: 'stop', mirror_id: 'long' })
     expect(w.status('long')?.status).toBe('paused')
   })

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -157,4 +157,24 @@ export async function startRsyncd(options: RsyncdOptions = {}): Promise<Rsyncd> 
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * The temporary file rsync is receiving `name` into (`.NAME.XXXXXX` in the same folder), once it
+ * holds at least `minBytes`: the sign that a transfer is in the middle of that file.
+ */
+export function partialFile(dir: string, name: string, minBytes = 1): string | undefined {
+  let entries: string[]
+  try {
+    entries = readdirSync(dir)
+  } catch {
+    return undefined
+  }
+  for (const e of entries) {
+    if (!e.startsWith(`.${name}.`) || e.length !== name.length + 8) continue
+    try {
+      if (statSync(join(dir, e)).size >= minBytes) return join(dir, e)
+    } catch {}
+  }
+  return undefined
 }

@@ -48,6 +48,11 @@ export class ManagerLink {
     return this.#registered
   }
 
+  /** Calls to the manager that failed in a row (0 after any success). */
+  get failures(): number {
+    return this.#failures
+  }
+
   /** Resolves once registered (true), or false when the link stops first. */
   whenRegistered(): Promise<boolean> {
     if (this.#registered) return Promise.resolve(true)
