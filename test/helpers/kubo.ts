@@ -1,8 +1,25 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tool } from './tools.ts'
+
+export interface KuboCreateOptions {
+  /**
+   * Folder to make the repo in (default the system temp folder). Kubo's filestore references only
+   * files under the repo's parent folder, so a test that references a mirror tree in place puts both
+   * in one folder.
+   */
+  parent?: string
+  /** `Experimental.FilestoreEnabled` (default false, as Kubo's own default). */
+  filestore?: boolean
+  /**
+   * A private-network key (`swarm.key`, 64 hex digits): only nodes holding the same key connect. Nodes
+   * made by `Kubo.swarm` share one unless told `swarmKey: false`.
+   */
+  swarmKey?: string
+}
 
 export interface RunResult {
   stdout: string
@@ -37,8 +54,10 @@ export class Kubo {
   }
 
   /** Make and configure a new repo. */
-  static async create(): Promise<Kubo> {
-    const k = new Kubo(tool('ipfs'), mkdtempSync(join(tmpdir(), 'cidmirror-kubo-')))
+  static async create(opts: KuboCreateOptions = {}): Promise<Kubo> {
+    const parent = opts.parent ?? tmpdir()
+    mkdirSync(parent, { recursive: true })
+    const k = new Kubo(tool('ipfs'), mkdtempSync(join(parent, 'cidmirror-kubo-')))
     await k.ok(['init', '--profile', 'test,unixfs-v1-2025'])
     await k.ok(['bootstrap', 'rm', '--all'])
     for (const [key, value] of [
@@ -48,10 +67,37 @@ export class Kubo {
       ['Addresses.Swarm', '["/ip4/127.0.0.1/tcp/0"]'],
       ['Addresses.API', '"/ip4/127.0.0.1/tcp/0"'],
       ['Addresses.Gateway', '"/ip4/127.0.0.1/tcp/0"'],
+      ['Experimental.FilestoreEnabled', opts.filestore ? 'true' : 'false'],
     ] as const) {
       await k.ok(['config', '--json', key, value])
     }
+    if (opts.swarmKey) {
+      writeFileSync(join(k.repo, 'swarm.key'), `/key/swarm/psk/1.0.0/\n/base16/\n${opts.swarmKey}\n`)
+    }
     return k
+  }
+
+  /**
+   * `n` online daemons on loopback that know only each other: one private-network key, no bootstrap,
+   * every pair connected by hand. Dispose them with `disposeAll`.
+   */
+  static async swarm(
+    n: number,
+    opts: Omit<KuboCreateOptions, 'swarmKey'> & { swarmKey?: string | false } = {},
+  ): Promise<Kubo[]> {
+    const swarmKey = opts.swarmKey === false ? undefined : (opts.swarmKey ?? randomBytes(32).toString('hex'))
+    const nodes: Kubo[] = []
+    try {
+      for (let i = 0; i < n; i++) nodes.push(await Kubo.create({ ...opts, swarmKey }))
+      await Promise.all(nodes.map((k) => k.start({ online: true })))
+      for (let i = 0; i < n; i++) {
+        for (let j = i + 1; j < n; j++) await nodes[i]!.connect(nodes[j]!)
+      }
+    } catch (err) {
+      await disposeAll(nodes)
+      throw err
+    }
+    return nodes
   }
 
   /** Run `ipfs ARGS...` (with optional stdin); never throws on a non-zero exit. */
@@ -142,10 +188,13 @@ export class Kubo {
     return (await this.ok(args)).trim()
   }
 
-  /** Start a daemon (random loopback ports); resolves when it is ready. */
-  async start(): Promise<void> {
+  /**
+   * Start a daemon (random loopback ports); resolves when it is ready. Offline by default (no swarm
+   * at all); `online` for tests between nodes.
+   */
+  async start(opts: { online?: boolean } = {}): Promise<void> {
     if (this.#daemon) return
-    const child = spawn(this.bin, ['daemon', '--offline'], {
+    const child = spawn(this.bin, ['daemon', ...(opts.online ? [] : ['--offline'])], {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -169,6 +218,26 @@ export class Kubo {
     return this.#apiAddr
   }
 
+  /** The running daemon's RPC API multiaddr, or throws when none runs. */
+  get api(): string {
+    if (!this.#apiAddr) throw new Error(`no daemon runs on ${this.repo}`)
+    return this.#apiAddr
+  }
+
+  /** The peer ID and the swarm addresses the running daemon listens on (each with `/p2p/<id>`). */
+  async peer(): Promise<{ id: string; addresses: string[] }> {
+    const out = JSON.parse(await this.ok(['id'])) as { ID: string; Addresses: string[] | null }
+    return { id: out.ID, addresses: out.Addresses ?? [] }
+  }
+
+  /** Dial `other` from this daemon (both running). */
+  async connect(other: Kubo): Promise<void> {
+    const { addresses } = await other.peer()
+    const addr = addresses.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/'))
+    if (!addr) throw new Error(`no loopback TCP address among ${addresses.join(' ')}`)
+    await this.ok(['swarm', 'connect', addr])
+  }
+
   async stop(): Promise<void> {
     const child = this.#daemon
     this.#daemon = undefined
@@ -186,4 +255,9 @@ export class Kubo {
     await this.stop()
     rmSync(this.repo, { recursive: true, force: true })
   }
+}
+
+/** Dispose every node, whichever fail. */
+export async function disposeAll(nodes: Kubo[]): Promise<void> {
+  await Promise.allSettled(nodes.map((k) => k.dispose()))
 }

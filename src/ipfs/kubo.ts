@@ -1,0 +1,494 @@
+import { createReadStream, statSync } from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+import { Readable } from 'node:stream'
+import { CarWriter } from '@ipld/car/writer'
+import { multiaddr } from '@multiformats/multiaddr'
+import { create, type KuboRPCClient } from 'kubo-rpc-client'
+import type { CID } from 'multiformats/cid'
+import { fsError } from '../cid/index.ts'
+import { entityBlocks, rawLeaves } from './dag-walk.ts'
+import {
+  BlockNotFoundError,
+  FilestoreLayoutError,
+  IpfsCommandError,
+  IpfsUnreachableError,
+  ReferenceMismatchError,
+} from './errors.ts'
+import { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
+import type { IpfsNode } from './index.ts'
+import { KuboHttp, type Params } from './kubo-http.ts'
+import type {
+  BlockOptions,
+  CarOptions,
+  DropResult,
+  FindProvidersOptions,
+  PeerInfo,
+  PinOptions,
+  PinType,
+  ReferenceCheck,
+  ReferenceOptions,
+  ReferenceStatus,
+  Signal,
+  VerifyOptions,
+} from './types.ts'
+import { parseCid, verifyBlock } from './verify-block.ts'
+
+/**
+ * `ipfs add` parameters of the `unixfs-v1-2025` profile (IPIP-499) for one file, sent explicitly so a
+ * node whose own Import config differs still computes the index's CIDs. No pin, no announcement: those
+ * are the caller's decisions.
+ */
+const ADD_PARAMS: Params = [
+  ['nocopy', 'true'],
+  ['cid-version', '1'],
+  ['raw-leaves', 'true'],
+  ['hash', 'sha2-256'],
+  ['chunker', 'size-1048576'],
+  ['max-file-links', '1024'],
+  ['trickle', 'false'],
+  ['inline', 'false'],
+  ['progress', 'false'],
+  ['fast-provide-root', 'false'],
+  ['fast-provide-dag', 'false'],
+]
+
+/** CIDs per RPC call where Kubo takes them as repeated `arg`s (keeps the URL well under limits). */
+const ARG_BATCH = 256
+
+/** `filestore verify` status codes (boxo/filestore/util.go). */
+const STATUS: Record<number, ReferenceStatus> = {
+  0: 'ok',
+  10: 'error',
+  11: 'no-file',
+  12: 'changed',
+  20: 'error',
+  30: 'missing',
+}
+
+interface VerifyLine {
+  Status: number
+  ErrorMsg: string
+  Key: { '/': string }
+  FilePath: string
+  Offset: number
+  Size: number
+}
+
+export interface KuboNodeOptions {
+  /** The RPC API: a multiaddr (`/ip4/127.0.0.1/tcp/5001`, as in `$IPFS_PATH/api`) or a URL. */
+  api: string
+  /** True when the node shares the mirror's disk (see IpfsNode.local). Default false. */
+  local?: boolean
+}
+
+/**
+ * Kubo over its RPC API. Most calls go through `kubo-rpc-client`; the ones it cannot make (a nocopy
+ * add, `filestore verify` with removal, `provide once`, an offline `dag export`) go through undici.
+ */
+export class KuboNode implements IpfsNode {
+  readonly kind = 'kubo' as const
+  readonly local: boolean
+  readonly label: string
+  readonly #client: KuboRPCClient
+  readonly #http: KuboHttp
+  #fsRoot: Promise<string> | undefined
+
+  constructor(opts: KuboNodeOptions) {
+    this.#http = new KuboHttp(opts.api)
+    this.label = this.#http.url
+    this.local = opts.local ?? false
+    this.#client = create({ url: `${this.#http.url}/api/v0` })
+  }
+
+  async id(opts: Signal = {}): Promise<PeerInfo> {
+    const r = await this.#call('id', () => this.#client.id({ signal: opts.signal }))
+    return { peerId: r.id.toString(), addresses: r.addresses.map((a) => a.toString()) }
+  }
+
+  async connect(addr: string, opts: Signal = {}): Promise<void> {
+    await this.#call('swarm/connect', () =>
+      this.#client.swarm.connect(multiaddr(addr), { signal: opts.signal }),
+    )
+  }
+
+  async referenceFile(absPath: string, opts: ReferenceOptions = {}): Promise<string> {
+    const path = resolve(absPath)
+    let size: number
+    try {
+      size = statSync(path).size
+    } catch (err) {
+      throw fsError(path, err)
+    }
+    const boundary = `cidmirror-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`
+    const head = Buffer.from(
+      `--${boundary}\r\n` +
+        `Content-Disposition: form-data; name="file"; filename="${encodeURIComponent(basename(path))}"\r\n` +
+        'Content-Type: application/octet-stream\r\n' +
+        // Kubo records this path for the file's blocks and reads them from it later: it must be
+        // absolute, and %-encoded (Go's url.QueryUnescape reads it back; `+` stays `%2B`).
+        `Abspath-Encoded: ${encodeURIComponent(path)}\r\n\r\n`,
+    )
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+    async function* body(): AsyncGenerator<Buffer> {
+      yield head
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) yield chunk as Buffer
+      yield tail
+    }
+    let answer: { Hash: string }
+    try {
+      answer = await this.#http.json<{ Hash: string }>(
+        'add',
+        [...ADD_PARAMS, ['pin', String(opts.pin ?? false)]],
+        {
+          body: Readable.from(body()),
+          headers: {
+            'content-type': `multipart/form-data; boundary=${boundary}`,
+            'content-length': String(head.length + size + tail.length),
+          },
+          signal: opts.signal,
+        },
+      )
+    } catch (err) {
+      throw await this.#filestoreError(path, err)
+    }
+    if (opts.expect !== undefined && answer.Hash !== opts.expect) {
+      throw new ReferenceMismatchError(path, opts.expect, answer.Hash)
+    }
+    return answer.Hash
+  }
+
+  async putBlocks(car: AsyncIterable<Uint8Array>, opts: Signal = {}): Promise<void> {
+    await this.#call('dag/import', async () => {
+      for await (const _ of this.#client.dag.import(car, { pinRoots: false, signal: opts.signal })) {
+        // Only roots are reported, and none are pinned; draining the stream waits for the import.
+      }
+    })
+  }
+
+  async pin(cid: string, opts: PinOptions = {}): Promise<void> {
+    const c = parseCid(cid)
+    await this.#call('pin/add', () =>
+      this.#client.pin.add(c, { recursive: opts.recursive ?? true, name: opts.name, signal: opts.signal }),
+    )
+  }
+
+  async pinUpdate(from: string, to: string, opts: Signal & { unpin?: boolean } = {}): Promise<void> {
+    const [f, t] = [parseCid(from), parseCid(to)]
+    await this.#call('pin/update', () =>
+      this.#client.pin.update(f, t, { unpin: opts.unpin ?? true, signal: opts.signal }),
+    )
+  }
+
+  async unpin(cid: string, opts: Signal & { recursive?: boolean } = {}): Promise<void> {
+    const c = parseCid(cid)
+    try {
+      await this.#call('pin/rm', () =>
+        this.#client.pin.rm(c, { recursive: opts.recursive ?? true, signal: opts.signal }),
+      )
+    } catch (err) {
+      if (err instanceof IpfsCommandError && /not pinned/.test(err.detail)) return
+      throw err
+    }
+  }
+
+  async pinned(cid: string, opts: Signal = {}): Promise<PinType | undefined> {
+    const c = parseCid(cid)
+    try {
+      return await this.#call('pin/ls', async () => {
+        for await (const p of this.#client.pin.ls({ paths: c, type: 'all', signal: opts.signal })) {
+          // Kubo says `indirect through <cid>` for an indirect pin.
+          const type = String(p.type).split(' ')[0]
+          if (type === 'recursive' || type === 'direct' || type === 'indirect') return type
+        }
+        return undefined
+      })
+    } catch (err) {
+      if (err instanceof IpfsCommandError && /is not pinned/.test(err.detail)) return undefined
+      throw err
+    }
+  }
+
+  async has(cid: string, opts: Signal = {}): Promise<boolean> {
+    const c = parseCid(cid)
+    try {
+      // block/stat reads the block, so a reference whose file is gone or changed fails here too.
+      await this.#http.json(
+        'block/stat',
+        [
+          ['arg', c.toString()],
+          ['offline', 'true'],
+        ],
+        { signal: opts.signal },
+      )
+      return true
+    } catch (err) {
+      if (err instanceof IpfsCommandError && (isNotFound(err.detail) || isBrokenReference(err.detail)))
+        return false
+      throw err
+    }
+  }
+
+  async getBlock(cid: string, opts: BlockOptions = {}): Promise<Uint8Array> {
+    const c = parseCid(cid)
+    let bytes: Uint8Array
+    try {
+      bytes = await this.#call('block/get', () =>
+        this.#client.block.get(c, { offline: opts.offline ?? false, signal: opts.signal } as never),
+      )
+    } catch (err) {
+      if (err instanceof IpfsCommandError && (isNotFound(err.detail) || isBrokenReference(err.detail))) {
+        throw new BlockNotFoundError(cid, this.label, { cause: err })
+      }
+      throw err
+    }
+    verifyBlock(c, bytes, this.label)
+    return bytes
+  }
+
+  async *car(cid: string, opts: CarOptions = {}): AsyncGenerator<Uint8Array> {
+    const root = parseCid(cid)
+    const scope = opts.scope ?? 'all'
+    if (scope === 'all') {
+      yield* this.#http.bytes(
+        'dag/export',
+        [
+          ['arg', root.toString()],
+          ['offline', String(opts.offline ?? false)],
+        ],
+        { signal: opts.signal },
+      )
+      return
+    }
+    const get = (c: CID) => this.getBlock(c.toString(), opts)
+    const blocks =
+      scope === 'block'
+        ? (async function* () {
+            yield { cid: root, bytes: await get(root) }
+          })()
+        : entityBlocks(root, get)
+    const { writer, out } = CarWriter.create([root])
+    const feed = (async () => {
+      try {
+        for await (const b of blocks) await writer.put(b)
+      } finally {
+        await writer.close()
+      }
+    })()
+    // Surface a failure of the feeding side after the bytes written so far.
+    feed.catch(() => {})
+    yield* out
+    await feed
+  }
+
+  async provide(cids: string[], opts: Signal & { recursive?: boolean } = {}): Promise<void> {
+    for (let i = 0; i < cids.length; i += ARG_BATCH) {
+      const params: Params = cids.slice(i, i + ARG_BATCH).map((c) => ['arg', parseCid(c).toString()])
+      if (opts.recursive) params.push(['recursive', 'true'])
+      for await (const _ of this.#http.ndjson('provide/once', params, { signal: opts.signal })) {
+        // One {"Queued": cid} per CID; draining waits until all are queued.
+      }
+    }
+  }
+
+  async *findProviders(cid: string, opts: FindProvidersOptions = {}): AsyncGenerator<PeerInfo> {
+    const c = parseCid(cid)
+    const limit = opts.limit ?? 20
+    const seen = new Set<string>()
+    const events = this.#client.routing.findProvs(c, { numProviders: limit, signal: opts.signal } as never)
+    try {
+      for await (const e of events) {
+        if (e.name !== 'PROVIDER') continue
+        for (const p of e.providers) {
+          const peerId = p.id.toString()
+          if (seen.has(peerId)) continue
+          seen.add(peerId)
+          yield { peerId, addresses: p.multiaddrs.map((a) => a.toString()) }
+          if (seen.size >= limit) return
+        }
+      }
+    } catch (err) {
+      throw this.#clientError('routing/findprovs', err)
+    }
+  }
+
+  async *verifyReferences(opts: VerifyOptions = {}): AsyncGenerator<ReferenceCheck> {
+    const root = await this.filestoreRoot(opts)
+    const batches = opts.cids
+      ? chunk(
+          opts.cids.map((c) => parseCid(c).toString()),
+          ARG_BATCH,
+        )
+      : [[]]
+    for (const batch of batches) {
+      const params: Params = batch.map((c) => ['arg', c])
+      for await (const line of this.#http.ndjson<VerifyLine>('filestore/verify', params, {
+        signal: opts.signal,
+      })) {
+        yield toCheck(line, root)
+      }
+    }
+  }
+
+  async dropReference(cid: string, opts: Signal = {}): Promise<DropResult> {
+    const root = parseCid(cid)
+    let complete = true
+    const local = async (c: CID) => {
+      try {
+        return await this.getBlock(c.toString(), { offline: true, signal: opts.signal })
+      } catch (err) {
+        if (!(err instanceof BlockNotFoundError)) throw err
+        complete = false
+        return undefined
+      }
+    }
+    const leaves: string[] = []
+    for await (const leaf of rawLeaves(root, local)) leaves.push(leaf.toString())
+    const bad: string[] = []
+    for await (const check of this.verifyReferences({ cids: leaves, signal: opts.signal })) {
+      if (check.status === 'ok') continue
+      if (check.status === 'missing') {
+        // Not referenced in place; the same bytes may be stored in the blockstore proper.
+        if (!(await this.has(check.cid, opts))) complete = false
+        continue
+      }
+      complete = false
+      bad.push(check.cid)
+    }
+    let dropped = 0
+    // `remove-bad-blocks` removes the reference itself, unlike `block rm`, which refuses blocks under a
+    // pin: a pinned tree keeps its pin while the file's blocks are referenced again from the new path.
+    // Kubo checks each block again before removing it, so one that reads again by now is kept.
+    for (const batch of chunk(bad, ARG_BATCH)) {
+      const params: Params = [
+        ...batch.map((c): [string, string] => ['arg', c]),
+        ['remove-bad-blocks', 'true'],
+      ]
+      for await (const line of this.#http.ndjson<VerifyLine>('filestore/verify', params, {
+        signal: opts.signal,
+      })) {
+        if (line.Status === 10 || line.Status === 11 || line.Status === 12) dropped++
+      }
+    }
+    return { dropped, complete }
+  }
+
+  /**
+   * The folder this Kubo may reference files under (the parent of its repo, from `repo stat`), which
+   * `filestore verify` paths are relative to.
+   */
+  filestoreRoot(opts: Signal = {}): Promise<string> {
+    this.#fsRoot ??= this.#repoPath(opts).then(filestoreRoot)
+    this.#fsRoot.catch(() => {
+      this.#fsRoot = undefined
+    })
+    return this.#fsRoot
+  }
+
+  /**
+   * What stops this Kubo from referencing the files of mirrors at `mirrorRoots` in place, one line each
+   * (empty when nothing does): the filestore switched off, or the repo in a folder that does not hold
+   * the mirrors. For `cidmirror doctor` and the daemon's start.
+   */
+  async filestoreProblems(mirrorRoots: string[], opts: Signal = {}): Promise<string[]> {
+    const problems: string[] = []
+    const enabled = await this.#call('config', () =>
+      this.#client.config.get('Experimental.FilestoreEnabled', { signal: opts.signal }),
+    ).catch((err) => {
+      if (err instanceof IpfsCommandError && /not found|no such|key has no attributes/i.test(err.detail))
+        return false
+      throw err
+    })
+    if (enabled !== true) problems.push(filestoreOff(this.label))
+    const layout = checkFilestoreLayout(await this.#repoPath(opts), mirrorRoots)
+    if (layout) problems.push(`IPFS node at ${this.label}: ${layout}`)
+    return problems
+  }
+
+  async close(): Promise<void> {
+    await this.#http.close()
+  }
+
+  async #repoPath(opts: Signal): Promise<string> {
+    // Only the full `repo stat` names the repo (`size-only` leaves RepoPath empty); it counts the
+    // blocks too, so the answer is kept (see filestoreRoot).
+    const stat = await this.#http.json<{ RepoPath: string }>('repo/stat', [], { signal: opts.signal })
+    if (!stat.RepoPath) throw new IpfsCommandError(this.label, 'repo/stat', 'the node did not name its repo')
+    return stat.RepoPath
+  }
+
+  /** Turn an add failure that is about the filestore into one line that says what to change. */
+  async #filestoreError(path: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof IpfsCommandError)) return err
+    if (/filestore is not enabled/i.test(err.detail))
+      return new FilestoreLayoutError(filestoreOff(this.label), { cause: err })
+    if (/outside ipfs root|outside the ipfs root/i.test(err.detail)) {
+      const repo = await this.#repoPath({}).catch(() => undefined)
+      const hint = repo ? checkFilestoreLayout(repo, path) : undefined
+      return new FilestoreLayoutError(`cannot reference ${path} in place: ${hint ?? err.detail}`, {
+        cause: err,
+      })
+    }
+    return err
+  }
+
+  /** Run a kubo-rpc-client call, turning its errors into ours. */
+  async #call<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw this.#clientError(command, err)
+    }
+  }
+
+  #clientError(command: string, err: unknown): unknown {
+    if (err instanceof IpfsCommandError || err instanceof IpfsUnreachableError) return err
+    const e = err as { name?: string; message?: string; response?: unknown }
+    if (e?.name === 'AbortError') return err
+    if (e?.name === 'HTTPError' || e?.name === 'TimeoutError') {
+      return new IpfsCommandError(this.label, command, e.message ?? String(err), { cause: err })
+    }
+    const mapped = this.#http.networkError(err)
+    if (mapped !== err) return mapped
+    // fetch wraps connection failures in a TypeError whose cause carries the code.
+    if (e?.name === 'TypeError' && /fetch failed/.test(e.message ?? '')) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause
+      return new IpfsUnreachableError(this.label, cause?.code ?? cause?.message ?? 'fetch failed', {
+        cause: err,
+      })
+    }
+    return err
+  }
+}
+
+function filestoreOff(label: string): string {
+  return `IPFS node at ${label} has its filestore off, so it cannot reference mirror files in place: run \`ipfs config --json Experimental.FilestoreEnabled true\` and restart it`
+}
+
+function isNotFound(detail: string): boolean {
+  return /not found|could not find/i.test(detail)
+}
+
+/** The errors Kubo's filestore gives when a referenced file is gone, shorter, or changed. */
+function isBrokenReference(detail: string): boolean {
+  return /no such file|did not match|expected to read|unexpected EOF|is a directory|permission denied/i.test(
+    detail,
+  )
+}
+
+function toCheck(line: VerifyLine, root: string): ReferenceCheck {
+  const status = STATUS[line.Status] ?? 'error'
+  const check: ReferenceCheck = { cid: line.Key['/'], status }
+  if (line.FilePath) {
+    check.path = join(root, line.FilePath)
+    check.offset = line.Offset
+    check.size = line.Size
+  }
+  if (status !== 'ok' && line.ErrorMsg) check.message = line.ErrorMsg
+  return check
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
