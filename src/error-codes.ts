@@ -63,6 +63,15 @@ export const ERROR_CODES = {
   NOT_INDEXED:             { room: 'index', exit: USER, http: 404, summary: 'a path is in no indexed mirror, or not in its index' },
   MIRROR_NOT_INDEXED:      { room: 'index', exit: USER, http: 404, summary: 'no mirror of that name has been indexed in this database' },
   INDEX_NAME_TAKEN:        { room: 'index', exit: USER,            summary: 'a mirror name taken from a folder name is the index of another folder' },
+  // ipfs: the IPFS node interface (src/ipfs)
+  IPFS_UNREACHABLE:        { room: 'ipfs',  exit: USER,            summary: "nothing answered at the IPFS node's API address" },
+  IPFS_COMMAND:            { room: 'ipfs',  exit: USER,            summary: 'the IPFS node answered a command with an error' },
+  IPFS_BLOCK_NOT_FOUND:    { room: 'ipfs',  exit: USER,            summary: 'a block is not held by the IPFS node (offline), or the network did not give it' },
+  IPFS_BLOCK_MISMATCH:     { room: 'ipfs',  exit: USER,            summary: 'an IPFS node returned bytes that do not hash to the CID asked for' },
+  IPFS_UNSUPPORTED_HASH:   { room: 'ipfs',  exit: USER,            summary: 'a CID whose hash function cidmirror cannot check (only sha2-256 and identity)' },
+  IPFS_REFERENCE_MISMATCH: { room: 'ipfs',  exit: USER,            summary: 'the IPFS node computed another CID for a file than the index holds' },
+  IPFS_FILESTORE:          { room: 'ipfs',  exit: USER,            summary: "the IPFS node cannot reference mirror files in place (filestore off, or the repo's folder does not hold the mirror)" },
+  IPFS_INVALID_CID:        { room: 'ipfs',  exit: USER,            summary: 'a string that is not a CID' },
   // sync: config files
   CONFIG_READ:             { room: 'sync',  exit: USER,            summary: 'a config file cannot be read (missing, permissions)' },
   CONFIG_SYNTAX:           { room: 'sync',  exit: USER,            summary: 'a config file is not valid TOML' },

@@ -4,7 +4,7 @@ import { CidmirrorError } from '../errors.ts'
 export class IpfsUnreachableError extends CidmirrorError {
   readonly url: string
   constructor(url: string, reason: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_IPFS_UNREACHABLE', `cannot reach the IPFS node's API at ${url}: ${reason}`, options)
+    super('IPFS_UNREACHABLE', `cannot reach the IPFS node's API at ${url}: ${reason}`, options)
     this.name = 'IpfsUnreachableError'
     this.url = url
   }
@@ -15,7 +15,7 @@ export class IpfsCommandError extends CidmirrorError {
   readonly command: string
   readonly detail: string
   constructor(url: string, command: string, detail: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_IPFS_COMMAND', `IPFS node at ${url}: ${command} failed: ${detail}`, options)
+    super('IPFS_COMMAND', `IPFS node at ${url}: ${command} failed: ${detail}`, options)
     this.name = 'IpfsCommandError'
     this.command = command
     this.detail = detail
@@ -26,7 +26,7 @@ export class IpfsCommandError extends CidmirrorError {
 export class BlockNotFoundError extends CidmirrorError {
   readonly cid: string
   constructor(cid: string, where: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_IPFS_BLOCK_NOT_FOUND', `block ${cid} is not held by ${where}`, options)
+    super('IPFS_BLOCK_NOT_FOUND', `block ${cid} is not held by ${where}`, options)
     this.name = 'BlockNotFoundError'
     this.cid = cid
   }
@@ -36,7 +36,7 @@ export class BlockNotFoundError extends CidmirrorError {
 export class BlockMismatchError extends CidmirrorError {
   readonly cid: string
   constructor(cid: string, where: string) {
-    super('CIDMIRROR_ERR_IPFS_BLOCK_MISMATCH', `${where} returned bytes for ${cid} that do not hash to it`)
+    super('IPFS_BLOCK_MISMATCH', `${where} returned bytes for ${cid} that do not hash to it`)
     this.name = 'BlockMismatchError'
     this.cid = cid
   }
@@ -46,7 +46,7 @@ export class BlockMismatchError extends CidmirrorError {
 export class UnsupportedHashError extends CidmirrorError {
   constructor(cid: string, code: number) {
     super(
-      'CIDMIRROR_ERR_IPFS_UNSUPPORTED_HASH',
+      'IPFS_UNSUPPORTED_HASH',
       `cannot verify ${cid}: multihash 0x${code.toString(16)} (only sha2-256 and identity are checked)`,
     )
     this.name = 'UnsupportedHashError'
@@ -58,7 +58,7 @@ export class ReferenceMismatchError extends CidmirrorError {
   readonly path: string
   constructor(path: string, expected: string, got: string) {
     super(
-      'CIDMIRROR_ERR_IPFS_REFERENCE_MISMATCH',
+      'IPFS_REFERENCE_MISMATCH',
       `the IPFS node computed ${got} for ${path}, the index holds ${expected}: the file changed, or the node's import settings differ from unixfs-v1-2025`,
     )
     this.name = 'ReferenceMismatchError'
@@ -69,7 +69,7 @@ export class ReferenceMismatchError extends CidmirrorError {
 /** The node cannot reference files in place: its filestore is off, or the file lies outside what it may reference. */
 export class FilestoreLayoutError extends CidmirrorError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_IPFS_FILESTORE', message, options)
+    super('IPFS_FILESTORE', message, options)
     this.name = 'FilestoreLayoutError'
   }
 }
@@ -77,7 +77,7 @@ export class FilestoreLayoutError extends CidmirrorError {
 /** A CID string that does not parse. */
 export class InvalidCidError extends CidmirrorError {
   constructor(cid: string, options?: { cause?: unknown }) {
-    super('CIDMIRROR_ERR_IPFS_INVALID_CID', `not a CID: ${JSON.stringify(cid)}`, options)
+    super('IPFS_INVALID_CID', `not a CID: ${JSON.stringify(cid)}`, options)
     this.name = 'InvalidCidError'
   }
 }
