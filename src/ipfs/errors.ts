@@ -15,6 +15,8 @@ export class IpfsCommandError extends CidmirrorError {
   readonly command: string
   readonly detail: string
   constructor(url: string, command: string, detail: string, options?: { cause?: unknown }) {
+    // Kubo lists each failed dial on a line of its own: one line here, as every user error.
+    detail = detail.replace(/\s*\n\s*/g, ' ').trim()
     super('IPFS_COMMAND', `IPFS node at ${url}: ${command} failed: ${detail}`, options)
     this.name = 'IpfsCommandError'
     this.command = command

@@ -79,18 +79,18 @@ export class Kubo {
 
   /**
    * `n` online daemons on loopback that know only each other: one private-network key, no bootstrap,
-   * every pair connected by hand. Dispose them with `disposeAll`.
+   * every pair connected by hand (unless `connect: false`). Dispose them with `disposeAll`.
    */
   static async swarm(
     n: number,
-    opts: Omit<KuboCreateOptions, 'swarmKey'> & { swarmKey?: string | false } = {},
+    opts: Omit<KuboCreateOptions, 'swarmKey'> & { swarmKey?: string | false; connect?: boolean } = {},
   ): Promise<Kubo[]> {
     const swarmKey = opts.swarmKey === false ? undefined : (opts.swarmKey ?? randomBytes(32).toString('hex'))
     const nodes: Kubo[] = []
     try {
       for (let i = 0; i < n; i++) nodes.push(await Kubo.create({ ...opts, swarmKey }))
       await Promise.all(nodes.map((k) => k.start({ online: true })))
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; opts.connect !== false && i < n; i++) {
         for (let j = i + 1; j < n; j++) await nodes[i]!.connect(nodes[j]!)
       }
     } catch (err) {
