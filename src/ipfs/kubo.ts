@@ -101,8 +101,11 @@ export class KuboNode implements IpfsNode {
   }
 
   async id(opts: Signal = {}): Promise<PeerInfo> {
-    const r = await this.#call('id', () => this.#client.id({ signal: opts.signal }))
-    return { peerId: r.id.toString(), addresses: r.addresses.map((a) => a.toString()) }
+    // Direct: kubo-rpc-client's id() fails on an offline daemon, whose Addresses are null.
+    const r = await this.#http.json<{ ID: string; Addresses: string[] | null }>('id', [], {
+      signal: opts.signal,
+    })
+    return { peerId: r.ID, addresses: r.Addresses ?? [] }
   }
 
   async connect(addr: string, opts: Signal = {}): Promise<void> {

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { register as registerCar } from './car.ts'
 import { register as registerCid } from './cid.ts'
 import { register as registerDaemon } from './daemon.ts'
+import { register as registerDoctor } from './doctor.ts'
 import { register as registerIndex } from './index-cmd.ts'
 import { register as registerJobs } from './jobs.ts'
 import { register as registerManager } from './manager.ts'
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerJobs(program)
   registerIndex(program)
   registerStat(program)
+  registerDoctor(program)
 }
