@@ -4,6 +4,17 @@
 export const BATCH = 1024
 
 /**
+ * What an entry is, as a batch carries it, the stat cache stores it (statcache.ts) and the scanner
+ * merges it. `Absent`: nothing the index holds is on disk at that key (a stored path the walk did not
+ * find; a socket, FIFO or device, which the walk skips).
+ */
+export const Kind = { Absent: -1, File: 0, Dir: 1, Symlink: 2 } as const
+export type Kind = (typeof Kind)[keyof typeof Kind]
+
+/** Numbers per entry in a batch's `nums` (`WalkMessage`): kind, size, mtimeMs, ctimeMs, ino. */
+export const NUMS_PER_ENTRY = 5
+
+/**
  * A walker thread, started before its part is known (thread start overlaps reading the stat cache);
  * its part comes as the first message (`WalkPartConfig`).
  */
@@ -51,7 +62,7 @@ export interface WalkPartConfig {
 
 /**
  * A batch: `keys` is the batch's path keys (see keys.ts) joined by `/` (a byte no key holds: names
- * cannot, and keys separate names with `\x00`); `nums[5i..5i+4]` are kind (0 file, 1 dir, 2 symlink),
+ * cannot, and keys separate names with `\x00`); `nums[5i..5i+4]` (`NUMS_PER_ENTRY`) are kind (`Kind`),
  * size, mtimeMs, ctimeMs, ino of the i-th key. One string clones far cheaper than a thousand.
  */
 export type WalkMessage =
