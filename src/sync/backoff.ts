@@ -21,18 +21,5 @@ export function backoffDelay(b: Backoff, n: number, random: () => number = Math.
   return Math.max(0, Math.round(raw * factor))
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
+/** Resolves after `ms` (any length: long delays are chained timers), or rejects when the signal aborts. */
+export { sleep } from '../util/long-timer.ts'

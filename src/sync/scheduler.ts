@@ -1,3 +1,4 @@
+import { clearLongTimeout, type LongTimeout, setLongTimeout } from '../util/long-timer.ts'
 import { type Backoff, backoffDelay } from './backoff.ts'
 
 /**
@@ -9,7 +10,7 @@ export class Scheduler {
   readonly #entries = new Map<string, number>()
   readonly #onDue: (names: string[]) => void
   readonly #now: () => number
-  #timer: NodeJS.Timeout | undefined
+  #timer: LongTimeout | undefined
   #stopped = false
 
   constructor(onDue: (names: string[]) => void, now: () => number = Date.now) {
@@ -40,18 +41,17 @@ export class Scheduler {
 
   stop(): void {
     this.#stopped = true
-    clearTimeout(this.#timer)
+    clearLongTimeout(this.#timer)
     this.#timer = undefined
   }
 
   #arm(): void {
-    clearTimeout(this.#timer)
+    clearLongTimeout(this.#timer)
     this.#timer = undefined
     if (this.#stopped || this.#entries.size === 0) return
     let earliest = Number.POSITIVE_INFINITY
     for (const at of this.#entries.values()) earliest = Math.min(earliest, at)
-    const delay = Math.min(Math.max(0, earliest - this.#now()), 2 ** 31 - 1)
-    this.#timer = setTimeout(() => this.#fire(), delay)
+    this.#timer = setLongTimeout(() => this.#fire(), earliest - this.#now())
   }
 
   #fire(): void {

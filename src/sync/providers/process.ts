@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { execa } from 'execa'
+import { clearLongTimeout, type LongTimeout, setLongTimeout } from '../../util/long-timer.ts'
 import { endGroup } from './process-group.ts'
 
 /**
@@ -72,7 +73,7 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
   const fd = openSync(spec.logFile, 'a')
   let why: 'timeout' | 'abort' | undefined
   let ending: Promise<ProcessOutcome['ended']> | undefined
-  let timeoutTimer: NodeJS.Timeout | undefined
+  let timeoutTimer: LongTimeout | undefined
   let pid: number | undefined
   const stop = (reason: 'timeout' | 'abort') => {
     if (why || pid === undefined) return
@@ -99,12 +100,12 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
     if (pid !== undefined) {
       spec.signal.addEventListener('abort', onAbort, { once: true })
       if (spec.deadline !== undefined) {
-        timeoutTimer = setTimeout(() => stop('timeout'), Math.max(0, spec.deadline - Date.now()))
+        timeoutTimer = setLongTimeout(() => stop('timeout'), Math.max(0, spec.deadline - Date.now()))
       }
     }
     const result = await child
     spec.signal.removeEventListener('abort', onAbort)
-    clearTimeout(timeoutTimer)
+    clearLongTimeout(timeoutTimer)
     // The leader is gone; whatever it left in its group goes too (TERM first), and the run lasts
     // until the last of them has exited.
     const ended = pid === undefined ? undefined : await (ending ?? endGroup(pid, spec.killGraceMs))
@@ -122,7 +123,7 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
     }
   } finally {
     spec.signal.removeEventListener('abort', onAbort)
-    clearTimeout(timeoutTimer)
+    clearLongTimeout(timeoutTimer)
     closeSync(fd)
   }
 }
