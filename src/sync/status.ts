@@ -95,9 +95,21 @@ const GO_ZERO_RFC3339 = '0001-01-01T00:00:00Z'
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0')
 
-/** Go's `"2006-01-02 15:04:05 -0700"` in this process's local zone; the zero time for null. */
+/** The last instant Go's formats can write (year 9999); later times are no times. */
+const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/**
+ * A time the JSON shapes can carry: a finite epoch-ms between Go's zero time and year 9999. Others
+ * (a record from before durations were bounded, a `Date` overflow) are shown as never set rather
+ * than failing the whole answer, so one bad status never takes `/jobs` or the status pushes down.
+ */
+export function isShowableTime(ms: number | null | undefined): ms is number {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > GO_ZERO_UNIX * 1000 && ms <= MAX_TIME_MS
+}
+
+/** Go's `"2006-01-02 15:04:05 -0700"` in this process's local zone; the zero time for null (or no time). */
 export function formatGoTime(ms: number | null): string {
-  if (ms === null) return GO_ZERO_TEXT
+  if (!isShowableTime(ms)) return GO_ZERO_TEXT
   const d = new Date(ms)
   const off = -d.getTimezoneOffset()
   const sign = off < 0 ? '-' : '+'
@@ -111,20 +123,20 @@ export function formatGoTime(ms: number | null): string {
 
 /** Unix seconds (floored, as Go's `Unix()`); Go's zero time for null. */
 export function unixSeconds(ms: number | null): number {
-  return ms === null ? GO_ZERO_UNIX : Math.floor(ms / 1000)
+  return isShowableTime(ms) ? Math.floor(ms / 1000) : GO_ZERO_UNIX
 }
 
 /** RFC 3339 as Go's `encoding/json` writes `time.Time` (UTC here); the zero time for null. */
 export function formatRfc3339(ms: number | null): string {
-  return ms === null ? GO_ZERO_RFC3339 : new Date(ms).toISOString()
+  return isShowableTime(ms) ? new Date(ms).toISOString() : GO_ZERO_RFC3339
 }
 
-/** Parses an RFC 3339 time; Go's zero time (or anything before year 2) is null. Undefined if invalid. */
+/** Parses an RFC 3339 time; Go's zero time (or anything before year 2) is null. Undefined if invalid or past year 9999. */
 export function parseRfc3339(value: unknown): number | null | undefined {
   if (value === null || value === undefined || value === '') return null
   if (typeof value !== 'string') return undefined
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) return undefined
+  if (Number.isNaN(ms) || ms > MAX_TIME_MS) return undefined
   return ms <= GO_ZERO_UNIX * 1000 + 86_400_000 * 366 ? null : ms
 }
 

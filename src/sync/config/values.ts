@@ -1,6 +1,6 @@
 import { homedir } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
-import { type DurationUnit, parseDuration, parseSize } from '../../util/units.ts'
+import { type DurationUnit, formatDuration, parseDuration, parseSize } from '../../util/units.ts'
 import { ConfigError } from '../errors.ts'
 
 /** Where a value was read: the file (for messages) and its folder (for relative paths). */
@@ -85,7 +85,18 @@ export const strMap: Check<Record<string, string>> = (v, key, w) => {
   return out
 }
 
-export function duration(bareUnit: DurationUnit): Check<number> {
+/**
+ * The longest duration a key takes: 100 years. Every time the daemon derives from one (the next run,
+ * a deadline) must fit a JavaScript Date and the four-digit years of tunasync's time formats; past
+ * that, a status could not be written (`Invalid time value`) and a job would show `syncing` for ever.
+ * Up to it, every delay is honoured (timers past 24.8 days are chained, src/util/long-timer.ts).
+ */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000
+
+/** rsync's `--timeout` is a 32-bit count of seconds (and rsync adds 1 to it): at most 68 years. */
+export const MAX_RSYNC_TIMEOUT_MS = 68 * 365 * 86_400_000
+
+export function duration(bareUnit: DurationUnit, maxMs = MAX_DURATION_MS): Check<number> {
   const unitName = {
     ms: 'milliseconds',
     s: 'seconds',
@@ -105,6 +116,9 @@ export function duration(bareUnit: DurationUnit): Check<number> {
         key,
         `${show(v)} is not a duration (use e.g. "30m", "6h", "1d", or a number of ${unitName[bareUnit]})`,
       )
+    }
+    if (ms > maxMs) {
+      return badValue(w, key, `${show(v)} is out of range: must be at most "${formatDuration(maxMs)}"`)
     }
     return ms
   }

@@ -130,10 +130,21 @@ export class ManagerLink {
           this.#registered = false
           continue
         }
-        if (err instanceof RemoteError && err.statusCode >= 400 && err.statusCode < 500) {
+        if (
+          err instanceof RemoteError &&
+          err.statusCode >= 400 &&
+          err.statusCode < 500 &&
+          err.remoteCode !== 'CIDMIRROR_ERR_UNAUTHORIZED'
+        ) {
           this.#log.error({ err: err.message, job: name }, 'manager refused a status; dropped')
           if (this.#pending.get(name) === status) this.#pending.delete(name)
           continue
+        }
+        // To the back of the queue: a status the manager cannot take now never holds up the others.
+        // A refused token is retried too (the manager's token may be changing, and a reload follows).
+        if (this.#pending.get(name) === status) {
+          this.#pending.delete(name)
+          this.#pending.set(name, status)
         }
         this.#fail(err, 'cannot push a status to the manager; retrying')
         await this.#pause(backoffDelay(this.#backoff, this.#failures - 1))
