@@ -93,6 +93,7 @@ export const ERROR_CODES = {
   // sync: the manager's and the worker's HTTP APIs, and their client
   UNAUTHORIZED:            { room: 'sync',  exit: USER, http: 401, summary: 'a write or control call without the right bearer token' },
   BAD_REQUEST:             { room: 'sync',  exit: USER, http: 400, summary: 'a request body or parameter the API cannot use' },
+  BAD_NAME:                { room: 'sync',  exit: USER, http: 400, summary: 'a mirror name or worker id that breaks the name rules (as in the config)' },
   BAD_MEDIA_TYPE:          { room: 'sync',  exit: USER, http: 415, summary: 'a request body that is not JSON' },
   BODY_TOO_LARGE:          { room: 'sync',  exit: USER, http: 413, summary: 'a request body above 1 MiB' },
   NO_ROUTE:                { room: 'sync',  exit: USER, http: 404, summary: 'no such API route' },

@@ -565,7 +565,25 @@ describe('config: errors name the file and the key', () => {
       'a name with a slash',
       `${MIN}[[mirrors]]\nname = "a/b"\nupstream = "rsync://h/a/"`,
       'BAD_VALUE',
-      'mirrors[0].name: "a/b" cannot be a folder name',
+      'mirrors[0].name: "a/b" is not a valid name: it contains "/"',
+    ],
+    [
+      'a name that is a folder of its own',
+      `${MIN}[[mirrors]]\nname = ".."\nupstream = "rsync://h/a/"`,
+      'BAD_VALUE',
+      'mirrors[0].name: ".." is not a valid name: it cannot be a folder name',
+    ],
+    [
+      'a worker name with control characters',
+      `[global]\nname = "a\\r\\nb"`,
+      'BAD_VALUE',
+      'global.name: "a\\r\\nb" is not a valid name: it contains a control character',
+    ],
+    [
+      'a name too long for a URL or a folder',
+      `${MIN}[[mirrors]]\nname = "${'x'.repeat(200)}"\nupstream = "rsync://h/a/"`,
+      'BAD_VALUE',
+      `mirrors[0].name: "${'x'.repeat(40)}..." is not a valid name: it has 200 bytes, at most 128 are allowed`,
     ],
     [
       'an escaping mirror_subdir',

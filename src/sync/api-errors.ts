@@ -27,6 +27,13 @@ export class BadRequestError extends ApiError {
   }
 }
 
+/** A mirror name or worker id that breaks the name rules (src/sync/names.ts), as the config does. */
+export class BadNameError extends ApiError {
+  constructor(what: string, problem: string) {
+    super('BAD_NAME', `${what}: ${problem}`)
+  }
+}
+
 export class UnknownWorkerError extends ApiError {
   constructor(id: string) {
     super('UNKNOWN_WORKER', `worker ${JSON.stringify(id)} is not registered`)

@@ -2,8 +2,15 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import type { Logger } from 'pino'
 import { errorCode, errorInfo, type HttpErrorKey, httpStatusOf } from '../error-codes.ts'
 import { isCidmirrorError } from '../errors.ts'
-import { RemoteError, UnauthorizedError, UnreachableError } from './api-errors.ts'
+import {
+  BadNameError,
+  BadRequestError,
+  RemoteError,
+  UnauthorizedError,
+  UnreachableError,
+} from './api-errors.ts'
 import { bearerMatches } from './auth.ts'
+import { invalidName } from './names.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,6 +46,9 @@ export function createApiServer(opts: { log: Logger; token: string; tls?: Server
     loggerInstance: opts.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1 << 20,
+    // Long enough that an over-long name in a path reaches the name check (400) instead of
+    // missing every route (find-my-way's default is 100 characters).
+    routerOptions: { maxParamLength: 2048 },
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   }) as unknown as FastifyInstance
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {
@@ -64,6 +74,14 @@ export function createApiServer(opts: { log: Logger; token: string; tls?: Server
     if (!bearerMatches(req.headers.authorization, opts.token)) throw new UnauthorizedError()
   })
   return app
+}
+
+/** A mirror name or worker id from a request (path or body); BadNameError when it breaks the rules. */
+export function validName(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new BadRequestError(`${what}: expected a string`)
+  const problem = invalidName(value)
+  if (problem !== undefined) throw new BadNameError(what, problem)
+  return value
 }
 
 /** Body of a JSON request, or a BadRequestError-worthy description of why it is not an object. */

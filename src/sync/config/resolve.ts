@@ -222,9 +222,6 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
     throw new ConfigError('CONFIG_MISSING_KEY', w.file, key('name'), 'missing')
   }
   const name = v.name
-  if (name.includes('/') || name === '.' || name === '..' || name.includes('\0')) {
-    badValue(w, key('name'), `"${name}" cannot be a folder name`)
-  }
   const provider: ProviderKind = v.provider ?? 'rsync'
   const upstream = v.upstream ?? ''
   if (provider !== 'command') {

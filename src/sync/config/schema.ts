@@ -4,6 +4,7 @@ import {
   exitCodes,
   int,
   MAX_RSYNC_TIMEOUT_MS,
+  name,
   nonEmpty,
   oneOf,
   optStr,
@@ -24,7 +25,7 @@ import {
 const concurrent = int(1, 1024, ' (tunasync deadlocks on 0; leave the key out for the default, 4)')
 
 export const GLOBAL = {
-  name: nonEmpty,
+  name,
   mirror_dir: path,
   log_dir: pathTemplate,
   concurrent,
@@ -75,7 +76,7 @@ export const BTRFS = { enable: bool, snapshot_path: str }
 export const DOCKER = { enable: bool, volumes: strList, options: strList }
 
 export const MIRROR = {
-  name: nonEmpty,
+  name,
   provider: oneOf(['rsync', 'two-stage-rsync', 'command'] as const),
   upstream: str,
   role: oneOf(['master', 'slave'] as const),

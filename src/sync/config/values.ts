@@ -2,6 +2,7 @@ import { homedir } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { type DurationUnit, formatDuration, parseDuration, parseSize } from '../../util/units.ts'
 import { ConfigError } from '../errors.ts'
+import { invalidName } from '../names.ts'
 
 /** Where a value was read: the file (for messages) and its folder (for relative paths). */
 export interface Where {
@@ -35,6 +36,13 @@ export function isTable(value: unknown): value is Record<string, unknown> {
 
 export const str: Check<string> = (v, key, w) =>
   typeof v === 'string' ? v : badValue(w, key, `${show(v)} is not a string`)
+
+/** A mirror name or worker id (src/sync/names.ts: the API holds them to the same rules). */
+export const name: Check<string> = (v, key, w) => {
+  const s = str(v, key, w)
+  const problem = invalidName(s)
+  return problem === undefined ? s : badValue(w, key, problem)
+}
 
 export const nonEmpty: Check<string> = (v, key, w) => {
   const s = str(v, key, w)

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createApiServer, isObject, requestJson, type ServerTls } from '../http.ts'
+import { createApiServer, isObject, requestJson, type ServerTls, validName } from '../http.ts'
 import { COMMANDS, isCommandVerb } from '../protocol.ts'
 import {
   applyEvent,
@@ -24,6 +24,10 @@ import {
   WorkerUnreachableError,
 } from './errors.ts'
 import type { ManagerStore, WorkerRecord } from './store.ts'
+
+/** Longest worker URL and token a registration may carry. */
+const MAX_URL_LENGTH = 2048
+const MAX_TOKEN_LENGTH = 4096
 
 export interface ManagerServerOptions {
   store: ManagerStore
@@ -66,13 +70,15 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
   app.post('/workers', auth, async (req) => {
     const body = req.body
     if (!isObject(body)) throw new BadRequestError('expected a JSON object {id, url, token}')
-    const id = body.id
-    if (typeof id !== 'string' || id === '' || id.includes('/')) {
-      throw new BadRequestError('id: expected a non-empty worker name without "/"')
-    }
+    const id = validName(body.id, 'id')
     const url = body.url
-    if (typeof url !== 'string' || !isHttpUrl(url)) throw new BadRequestError('url: expected an http(s) URL')
+    if (typeof url !== 'string' || url.length > MAX_URL_LENGTH || !isHttpUrl(url)) {
+      throw new BadRequestError(`url: expected an http(s) URL of at most ${MAX_URL_LENGTH} characters`)
+    }
     const token = typeof body.token === 'string' ? body.token : ''
+    if (token.length > MAX_TOKEN_LENGTH) {
+      throw new BadRequestError(`token: at most ${MAX_TOKEN_LENGTH} characters`)
+    }
     const now = Date.now()
     const rec: WorkerRecord = { id, url, token, lastOnline: now, lastRegister: now }
     await store.exclusive(() => store.putWorker(rec))
@@ -81,21 +87,24 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
   })
 
   app.delete<{ Params: { id: string } }>('/workers/:id', auth, async (req) => {
+    const id = validName(req.params.id, 'worker id')
     await store.exclusive(async () => {
-      await worker(req.params.id)
-      await store.deleteWorker(req.params.id)
+      await worker(id)
+      await store.deleteWorker(id)
     })
-    req.log.info({ worker: req.params.id }, 'worker deleted')
+    req.log.info({ worker: id }, 'worker deleted')
     return { message: 'deleted' }
   })
 
   app.get<{ Params: { id: string } }>('/workers/:id/jobs', async (req) => {
-    await worker(req.params.id)
-    return (await store.listJobs(req.params.id)).map(toWire)
+    const id = validName(req.params.id, 'worker id')
+    await worker(id)
+    return (await store.listJobs(id)).map(toWire)
   })
 
   app.post<{ Params: { id: string; job: string } }>('/workers/:id/jobs/:job', auth, async (req) => {
-    const { id, job } = req.params
+    const id = validName(req.params.id, 'worker id')
+    const job = validName(req.params.job, 'mirror name')
     return store.exclusive(async () => {
       const w = await worker(id)
       const cur = await store.getJob(id, job)
@@ -115,7 +124,8 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
   })
 
   app.post<{ Params: { id: string; job: string } }>('/workers/:id/jobs/:job/size', auth, async (req) => {
-    const { id, job } = req.params
+    const id = validName(req.params.id, 'worker id')
+    const job = validName(req.params.job, 'mirror name')
     const body = req.body
     if (!isObject(body) || typeof body.size !== 'string')
       throw new BadRequestError('expected {"name", "size"}')
@@ -134,18 +144,17 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
   })
 
   app.post<{ Params: { id: string } }>('/workers/:id/schedules', auth, async (req) => {
-    const { id } = req.params
+    const id = validName(req.params.id, 'worker id')
     const body = req.body
     if (!isObject(body) || !Array.isArray(body.schedules))
       throw new BadRequestError('expected {"schedules": [...]}')
     const updates: { name: string; at: number | null }[] = []
     for (const s of body.schedules) {
-      if (!isObject(s) || typeof s.name !== 'string' || s.name === '') {
-        throw new BadRequestError('schedules[]: expected {"name", "next_schedule"}')
-      }
+      if (!isObject(s)) throw new BadRequestError('schedules[]: expected {"name", "next_schedule"}')
+      const name = validName(s.name, 'schedules[].name')
       const at = parseRfc3339(s.next_schedule)
-      if (at === undefined) throw new BadRequestError(`schedules[${s.name}]: bad next_schedule`)
-      updates.push({ name: s.name, at })
+      if (at === undefined) throw new BadRequestError(`schedules[${name}]: bad next_schedule`)
+      updates.push({ name, at })
     }
     await store.exclusive(async () => {
       const w = await worker(id)
@@ -171,6 +180,8 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
     if (typeof mirror !== 'string' || typeof workerId !== 'string') {
       throw new BadRequestError('mirror_id and worker_id must be strings')
     }
+    if (mirror !== '') validName(mirror, 'mirror_id')
+    if (workerId !== '') validName(workerId, 'worker_id')
     if (mirror === '' && cmd !== 'reload') throw new BadRequestError(`${cmd}: mirror_id is required`)
     const options = isObject(body.options) ? body.options : {}
     const args = Array.isArray(body.args) ? body.args.filter((a): a is string => typeof a === 'string') : []

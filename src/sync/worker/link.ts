@@ -134,7 +134,7 @@ export class ManagerLink {
           err instanceof RemoteError &&
           err.statusCode >= 400 &&
           err.statusCode < 500 &&
-          err.remoteCode !== 'CIDMIRROR_ERR_UNAUTHORIZED'
+          err.code !== errorCode('UNAUTHORIZED')
         ) {
           this.#log.error({ err: err.message, job: name }, 'manager refused a status; dropped')
           if (this.#pending.get(name) === status) this.#pending.delete(name)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
 import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../backoff.ts'
-import type { ServerTls } from '../http.ts'
+import { type ServerTls, validName } from '../http.ts'
 import { Job, type JobReport, type JobSpec, KILLED_BY_HALT } from '../job.ts'
 import { isCommandVerb } from '../protocol.ts'
 import { firstRunAt, nextRunAfterFailure, Scheduler } from '../scheduler.ts'
@@ -167,7 +167,7 @@ export class Worker {
   async #command(c: WorkerCommand): Promise<void> {
     const cmd = c.cmd
     if (!isCommandVerb(cmd)) throw new InvalidCommandError(cmd)
-    const mirror = typeof c.mirror_id === 'string' ? c.mirror_id : ''
+    const mirror = c.mirror_id === undefined || c.mirror_id === '' ? '' : validName(c.mirror_id, 'mirror_id')
     const force =
       typeof c.options === 'object' &&
       c.options !== null &&
