@@ -9,7 +9,6 @@
 /** The longest name, in UTF-8 bytes (a log file adds 26 bytes to it and must fit a 255-byte name). */
 export const MAX_NAME_BYTES = 128
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
 /** Why `name` is not a valid name, or undefined when it is. */
