@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   CONFIG_UNSUPPORTED:      { room: 'sync',  exit: USER,            summary: 'a tunasync feature cidmirror does not have (docker, cgroups, zfs, btrfs)' },
   CONFIG_INCLUDE:          { room: 'sync',  exit: USER,            summary: 'an include cycle, or a file included twice' },
   CONFIG_DUPLICATE:        { room: 'sync',  exit: USER,            summary: 'a key set in two files, or two mirrors with one name' },
+  CONFIG_UNSAFE_PATH:      { room: 'sync',  exit: USER,            summary: 'a path a sync would harm: a system folder, overlapping mirrors, a mirror folder holding the database, logs or the config' },
   TOKEN_MISSING:           { room: 'sync',  exit: USER,            summary: 'the manager or worker API has no token configured' },
   // sync: a failed run (the job status shows its message)
   SYNC_EXIT:               { room: 'sync',  exit: USER,            summary: 'the sync program exited with a code not counted as success' },

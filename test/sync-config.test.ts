@@ -589,7 +589,7 @@ describe('config: errors name the file and the key', () => {
       'an escaping mirror_subdir',
       `${MIN}[[mirrors]]\nname = "a"\nupstream = "rsync://h/a/"\nmirror_subdir = "../x"`,
       'BAD_VALUE',
-      'mirrors[0].mirror_subdir: "../x" must be a relative folder inside global.mirror_dir',
+      'mirrors[0].mirror_subdir: "../x" must be a relative folder inside global.mirror_dir, without ".."',
     ],
     [
       'no mirror_dir anywhere',

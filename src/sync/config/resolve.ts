@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
-import { join, normalize, resolve, sep } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { ConfigError } from '../errors.ts'
+import { checkPaths, type KeptPath, type MirrorPlace } from './paths.ts'
 import type { FileDoc, RawMirror } from './read.ts'
 import type { DATABASE, GLOBAL, MANAGER, SERVER } from './schema.ts'
 import type { Config, GlobalConfig, ManagerConfig, MirrorConfig, ProviderKind } from './types.ts'
@@ -110,11 +111,18 @@ export function resolveConfig(docs: FileDoc[]): Config {
   const database = { path: d.values.path ?? join(stateDir, 'db') }
 
   const mirrors: MirrorConfig[] = []
+  const places: MirrorPlace[] = []
+  const kept: KeptPath[] = docs.map((doc) => ({ what: 'the config file', path: doc.where.file }))
   const names = new Map<string, MirrorConfig>()
   for (const doc of docs) {
     for (const raw of doc.mirrors) {
       for (const leaf of flatten(raw, undefined)) {
-        const mirror = resolveMirror(leaf, global, g.from.mirror_dir ?? main.where)
+        const { mirror, place } = resolveMirror(
+          leaf,
+          global,
+          g.from.mirror_dir ?? main.where,
+          g.from.log_dir ?? main.where,
+        )
         const dup = names.get(mirror.name)
         if (dup) {
           throw new ConfigError(
@@ -126,9 +134,29 @@ export function resolveConfig(docs: FileDoc[]): Config {
         }
         names.set(mirror.name, mirror)
         mirrors.push(mirror)
+        places.push(place)
+        if (mirror.excludeFile)
+          kept.push({ what: `the exclude_file of mirror "${mirror.name}"`, path: mirror.excludeFile })
       }
     }
   }
+  if (m.values.token_file) kept.push({ what: 'manager.token_file', path: m.values.token_file })
+  for (const [what, path] of [
+    ['manager.ca_cert', manager.caCert],
+    ['manager.ssl_cert', manager.sslCert],
+    ['manager.ssl_key', manager.sslKey],
+    ['server.ssl_cert', server.sslCert],
+    ['server.ssl_key', server.sslKey],
+  ] as const) {
+    if (path) kept.push({ what, path })
+  }
+  checkPaths({
+    mirrorRoot:
+      global.mirrorDir === '' ? undefined : { dir: global.mirrorDir, where: g.from.mirror_dir ?? main.where },
+    mirrors: places,
+    database: { dir: database.path, key: 'database.path', where: d.from.path ?? main.where },
+    kept,
+  })
 
   return {
     file: main.where.file,
@@ -214,7 +242,12 @@ function* flatten(raw: RawMirror, parent: Leaf | undefined): Generator<Leaf> {
   for (const child of raw.children) yield* flatten(child, here)
 }
 
-function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where): MirrorConfig {
+function resolveMirror(
+  leaf: Leaf,
+  global: GlobalConfig,
+  globalDirWhere: Where,
+  globalLogWhere: Where,
+): { mirror: MirrorConfig; place: MirrorPlace } {
   const v = leaf.values
   const w = leaf.where
   const key = (k: string) => `${leaf.key}.${k}`
@@ -237,8 +270,12 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
 
   let mirrorDir = v.mirror_dir
   const subdir = v.mirror_subdir ?? ''
-  if (subdir !== '' && (subdir.startsWith('/') || normalize(subdir).split(sep).includes('..'))) {
-    badValue(w, key('mirror_subdir'), `"${subdir}" must be a relative folder inside global.mirror_dir`)
+  if (subdir !== '' && (isAbsolute(subdir) || subdir.split(/[/\\]/).includes('..'))) {
+    badValue(
+      w,
+      key('mirror_subdir'),
+      `"${subdir}" must be a relative folder inside global.mirror_dir, without ".."`,
+    )
   }
   if (mirrorDir === undefined) {
     if (global.mirrorDir === '') {
@@ -252,19 +289,37 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
     mirrorDir = resolve(global.mirrorDir, subdir, name)
   }
   const logTemplate = v.log_dir ?? global.logDir
-  const logDir = resolve(
-    w.dir,
-    expandTemplate(logTemplate, {
-      Name: name,
-      Upstream: upstream,
-      MirrorDir: v.mirror_dir ?? '',
-      MirrorSubDir: subdir,
-      Role: v.role ?? '',
-    }),
-  )
+  const logKey = v.log_dir === undefined ? 'global.log_dir' : key('log_dir')
+  const logWhere = v.log_dir === undefined ? globalLogWhere : w
+  const fields: Record<string, string> = {
+    Name: name,
+    Upstream: upstream,
+    MirrorDir: v.mirror_dir ?? '',
+    MirrorSubDir: subdir,
+    Role: v.role ?? '',
+  }
+  for (const [field, value] of Object.entries(fields)) {
+    if (logTemplate.includes(`.${field}`) && value.split(/[/\\]/).includes('..')) {
+      badValue(
+        logWhere,
+        logKey,
+        `{{.${field}}} of mirror "${name}" is ${JSON.stringify(value)}: a ".." there would move its logs out of their folder`,
+      )
+    }
+  }
+  const logDir = resolve(w.dir, expandTemplate(logTemplate, fields))
 
   const isRsync = provider !== 'command'
-  return {
+  const place: MirrorPlace = {
+    name,
+    dir: mirrorDir,
+    key: v.mirror_dir !== undefined ? key('mirror_dir') : leaf.key,
+    where: w,
+    logDir,
+    logKey,
+    logWhere,
+  }
+  const mirror: MirrorConfig = {
     name,
     provider,
     upstream,
@@ -306,6 +361,7 @@ function resolveMirror(leaf: Leaf, global: GlobalConfig, globalDirWhere: Where):
     killGraceMs: v.kill_grace ?? global.killGraceMs,
     source: { file: w.file, key: leaf.key },
   }
+  return { mirror, place }
 }
 
 function uniq(xs: number[]): number[] {

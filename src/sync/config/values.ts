@@ -167,6 +167,11 @@ export const pathTemplate: Check<string | undefined> = (v, key, w) => {
     return ''
   })
   if (rest.includes('{{')) badValue(w, key, `${show(s)}: only {{.Field}} templates are supported`)
+  // `{{.Name}}/../../x` would put every mirror's logs in one folder outside the template's own.
+  const first = s.indexOf('{{')
+  if (first >= 0 && s.slice(first).split(/[/\\]/).includes('..')) {
+    badValue(w, key, `${show(s)}: ".." after a template field moves the logs out of the folder it names`)
+  }
   return s.startsWith('{{') ? s : resolvePath(s, w.dir)
 }
 
