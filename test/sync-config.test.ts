@@ -583,7 +583,7 @@ describe('config: errors name the file and the key', () => {
       'a name too long for a URL or a folder',
       `${MIN}[[mirrors]]\nname = "${'x'.repeat(200)}"\nupstream = "rsync://h/a/"`,
       'BAD_VALUE',
-      `mirrors[0].name: "${'x'.repeat(40)}..." is not a valid name: it has 200 bytes, at most 128 are allowed`,
+      `mirrors[0].name: "${'x'.repeat(40)}..." is not a valid name: it has 200 bytes, at most 100 are allowed`,
     ],
     [
       'an escaping mirror_subdir',

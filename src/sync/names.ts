@@ -6,8 +6,8 @@
  * be stored but never deleted (the DELETE's request line is refused with 431).
  */
 
-/** The longest name, in UTF-8 bytes (a log file adds 26 bytes to it and must fit a 255-byte name). */
-export const MAX_NAME_BYTES = 128
+/** The longest name, in UTF-8 bytes: the CID index holds names of up to 100 characters, and a log file adds 26 bytes to a name that must fit in 255. */
+export const MAX_NAME_BYTES = 100
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
