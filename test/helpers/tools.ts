@@ -8,12 +8,17 @@ const INSTALL: Record<string, string> = {
   ipfs: 'run `.ci/install-kubo` (builds Kubo v0.43.0 into ~/.cache/cidmirror/bin) or put Kubo >= 0.40 on PATH',
   rsync: 'run `apt-get install rsync`',
   openssl: 'run `apt-get install openssl`',
+  'ipfs-cluster-service':
+    'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
+  'ipfs-cluster-ctl': 'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
 }
 
 const found = new Map<string, string>()
 
 /** Absolute path of a tool, or throws naming the install step. */
-export function tool(name: 'ipfs' | 'rsync' | 'openssl'): string {
+export function tool(
+  name: 'ipfs' | 'rsync' | 'openssl' | 'ipfs-cluster-service' | 'ipfs-cluster-ctl',
+): string {
   const cached = found.get(name)
   if (cached) return cached
   const override = name === 'ipfs' ? process.env.CIDMIRROR_IPFS_BIN : undefined
