@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { Agent, type Dispatcher, request } from 'undici'
 import { IpfsCommandError, IpfsUnreachableError } from './errors.ts'
@@ -19,6 +21,37 @@ const UNREACHABLE = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CLOSED',
 ])
+
+/** One file part of a multipart body, as Kubo's `add` and `dag import` take them. */
+export interface FilePart {
+  filename: string
+  /** Extra part headers (`Abspath-Encoded` for a nocopy add). */
+  headers?: Record<string, string>
+  content: AsyncIterable<Uint8Array>
+  /** The content's length when known: the request then carries a Content-Length. */
+  size?: number
+}
+
+/** A `multipart/form-data` body of one file part, streamed, with its request headers. */
+export function multipart(part: FilePart): { body: Readable; headers: Record<string, string> } {
+  const boundary = `cidmirror-${randomBytes(12).toString('hex')}`
+  const extra = Object.entries(part.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(part.filename)}"\r\n` +
+      `Content-Type: application/octet-stream\r\n${extra}\r\n`,
+  )
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+  async function* body(): AsyncGenerator<Uint8Array> {
+    yield head
+    yield* part.content
+    yield tail
+  }
+  const headers: Record<string, string> = { 'content-type': `multipart/form-data; boundary=${boundary}` }
+  if (part.size !== undefined) headers['content-length'] = String(head.length + part.size + tail.length)
+  return { body: Readable.from(body()), headers }
+}
 
 /** The RPC base URL (`http://host:port`) from a multiaddr (`/ip4/127.0.0.1/tcp/5001`) or a URL. */
 export function rpcUrl(api: string): string {

@@ -1,11 +1,10 @@
 import { createReadStream, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { Readable } from 'node:stream'
 import { CarWriter } from '@ipld/car/writer'
 import { multiaddr } from '@multiformats/multiaddr'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
-import { fsError } from '../cid/index.ts'
+import { FileChangedError, fsError } from '../cid/index.ts'
 import { entityBlocks, rawLeaves } from './dag-walk.ts'
 import {
   BlockNotFoundError,
@@ -16,7 +15,7 @@ import {
 } from './errors.ts'
 import { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
 import type { IpfsNode } from './index.ts'
-import { KuboHttp, type Params } from './kubo-http.ts'
+import { KuboHttp, multipart, type Params } from './kubo-http.ts'
 import type {
   BlockOptions,
   CarOptions,
@@ -82,8 +81,12 @@ export interface KuboNodeOptions {
 }
 
 /**
- * Kubo over its RPC API. Most calls go through `kubo-rpc-client`; the ones it cannot make (a nocopy
- * add, `filestore verify` with removal, `provide once`, an offline `dag export`) go through undici.
+ * Kubo over its RPC API. Calls that answer at once go through `kubo-rpc-client` (connect, pin ls and
+ * rm, block get, find providers, config); the rest through undici (`kubo-http.ts`): what the client
+ * cannot send (a nocopy add with an `Abspath-Encoded` part, `filestore verify` with removal,
+ * `provide once`, an offline `dag export`), what it misreads (`id` of an offline daemon), and the
+ * commands that answer only when done (pin add of a tree, pin update, dag import), which Node's fetch
+ * abandons after 300 s without response headers.
  */
 export class KuboNode implements IpfsNode {
   readonly kind = 'kubo' as const
@@ -122,37 +125,31 @@ export class KuboNode implements IpfsNode {
     } catch (err) {
       throw fsError(path, err)
     }
-    const boundary = `cidmirror-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`
-    const head = Buffer.from(
-      `--${boundary}\r\n` +
-        `Content-Disposition: form-data; name="file"; filename="${encodeURIComponent(basename(path))}"\r\n` +
-        'Content-Type: application/octet-stream\r\n' +
-        // Kubo records this path for the file's blocks and reads them from it later: it must be
-        // absolute, and %-encoded (Go's url.QueryUnescape reads it back; `+` stays `%2B`).
-        `Abspath-Encoded: ${encodeURIComponent(path)}\r\n\r\n`,
-    )
-    const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
-    async function* body(): AsyncGenerator<Buffer> {
-      yield head
-      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) yield chunk as Buffer
-      yield tail
-    }
+    // Read no further than the size stat'ed: a file that grows meanwhile is sent as it was; one that
+    // shrinks breaks the Content-Length and is reported as changed.
+    const content =
+      size === 0 ? [] : createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 })
+    const { body, headers } = multipart({
+      filename: basename(path),
+      // Kubo records this path for the file's blocks and reads them from it later: it must be
+      // absolute, and %-encoded (Go's url.QueryUnescape reads it back; `+` stays `%2B`).
+      headers: { 'Abspath-Encoded': encodeURIComponent(path) },
+      content: content as AsyncIterable<Uint8Array>,
+      size,
+    })
     let answer: { Hash: string }
     try {
       answer = await this.#http.json<{ Hash: string }>(
         'add',
         [...ADD_PARAMS, ['pin', String(opts.pin ?? false)]],
         {
-          body: Readable.from(body()),
-          headers: {
-            'content-type': `multipart/form-data; boundary=${boundary}`,
-            'content-length': String(head.length + size + tail.length),
-          },
+          body,
+          headers,
           signal: opts.signal,
         },
       )
     } catch (err) {
-      throw await this.#filestoreError(path, err)
+      throw await this.#referenceError(path, err)
     }
     if (opts.expect !== undefined && answer.Hash !== opts.expect) {
       throw new ReferenceMismatchError(path, opts.expect, answer.Hash)
@@ -161,24 +158,41 @@ export class KuboNode implements IpfsNode {
   }
 
   async putBlocks(car: AsyncIterable<Uint8Array>, opts: Signal = {}): Promise<void> {
-    await this.#call('dag/import', async () => {
-      for await (const _ of this.#client.dag.import(car, { pinRoots: false, signal: opts.signal })) {
-        // Only roots are reported, and none are pinned; draining the stream waits for the import.
-      }
-    })
+    // Direct: Kubo answers a dag import only when it is done, and fetch gives up after 300 s
+    // without response headers; undici here waits.
+    const { body, headers } = multipart({ filename: 'blocks.car', content: car })
+    for await (const _ of this.#http.ndjson('dag/import', [['pin-roots', 'false']], {
+      body,
+      headers,
+      signal: opts.signal,
+    })) {
+      // Nothing is pinned, so nothing is reported but errors; draining waits for the import.
+    }
   }
 
   async pin(cid: string, opts: PinOptions = {}): Promise<void> {
-    const c = parseCid(cid)
-    await this.#call('pin/add', () =>
-      this.#client.pin.add(c, { recursive: opts.recursive ?? true, name: opts.name, signal: opts.signal }),
-    )
+    const params: Params = [
+      ['arg', parseCid(cid).toString()],
+      ['recursive', String(opts.recursive ?? true)],
+      // Progress lines every half second keep a long pin (a whole mirror tree) talking.
+      ['progress', 'true'],
+    ]
+    if (opts.name) params.push(['name', opts.name])
+    for await (const _ of this.#http.ndjson('pin/add', params, { signal: opts.signal })) {
+      // {"Progress": n, "Bytes": b} while fetching, then {"Pins": [cid]}.
+    }
   }
 
   async pinUpdate(from: string, to: string, opts: Signal & { unpin?: boolean } = {}): Promise<void> {
-    const [f, t] = [parseCid(from), parseCid(to)]
-    await this.#call('pin/update', () =>
-      this.#client.pin.update(f, t, { unpin: opts.unpin ?? true, signal: opts.signal }),
+    // Direct, as putBlocks: `pin update` of a big change answers only when every new block is in.
+    await this.#http.json(
+      'pin/update',
+      [
+        ['arg', parseCid(from).toString()],
+        ['arg', parseCid(to).toString()],
+        ['unpin', String(opts.unpin ?? true)],
+      ],
+      { signal: opts.signal },
     )
   }
 
@@ -419,8 +433,16 @@ export class KuboNode implements IpfsNode {
     return stat.RepoPath
   }
 
-  /** Turn an add failure that is about the filestore into one line that says what to change. */
-  async #filestoreError(path: string, err: unknown): Promise<unknown> {
+  /**
+   * Our error for a failed add: the file changed or went while it was sent, or the filestore cannot
+   * take it (one line that says what to change).
+   */
+  async #referenceError(path: string, err: unknown): Promise<unknown> {
+    const code = (err as { code?: string } | undefined)?.code
+    if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+      return new FileChangedError(path, 'its size changed while it was referenced')
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code) && !(err instanceof IpfsUnreachableError))
+      return fsError(path, err)
     if (!(err instanceof IpfsCommandError)) return err
     if (/filestore is not enabled/i.test(err.detail))
       return new FilestoreLayoutError(filestoreOff(this.label), { cause: err })
