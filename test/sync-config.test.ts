@@ -147,6 +147,7 @@ mirror_dir = "/data/own"
       caCert: join(etc, 'ca.pem'),
       listenAddr: '0.0.0.0',
       listenPort: 9000,
+      listensAtApiBase: false,
       sslCert: join(etc, 'm.crt'),
       sslKey: join(etc, 'm.key'),
     })
@@ -164,6 +165,7 @@ mirror_dir = "/data/own"
       provider: 'rsync',
       upstream: 'rsync://up.example.org/full/',
       isMaster: false,
+      role: 'slave',
       intervalMs: 90 * 60_000,
       retry: 4,
       timeoutMs: 600_000,
@@ -539,7 +541,7 @@ describe('config: errors name the file and the key', () => {
       'an unknown log_dir field',
       `[global]\nlog_dir = "/l/{{.Nmae}}"`,
       'BAD_VALUE',
-      'global.log_dir: unknown template field {{.Nmae}} (known: Name, Upstream, MirrorDir, MirrorSubDir, Role)',
+      'global.log_dir: unknown template field {{.Nmae}} (known: Name, Provider, Upstream, MirrorDir, MirrorSubDir, Role, Interval, Retry, Timeout, Command, ExcludeFile, Username, Stage1Profile, RsyncTimeout)',
     ],
     ['a section that is not a table', 'global = 5', 'BAD_VALUE', 'global: 5 is not a table'],
     [

@@ -5,17 +5,20 @@ import { type Database, openDatabase } from '../db.ts'
 import {
   type Backoff,
   type Config,
+  checkManagerListener,
   DEFAULT_RETRY_BACKOFF,
   loadConfig,
   type ManagerHandle,
   type ServerTls,
   startManager,
   TokenMissingError,
+  trustConfiguredCa,
   Worker,
 } from '../sync/index.ts'
 import { defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
+import { keysNeedingRestart } from './reload.ts'
 
 export { createIndexHook, defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
@@ -44,7 +47,10 @@ export interface Daemon {
   log: Logger
   manager?: ManagerHandle
   worker?: Worker
-  /** Re-reads the config file and applies its mirrors to the worker (SIGHUP, `jobs reload`). */
+  /**
+   * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
+   * token to both halves, and logs the changed keys that need a restart.
+   */
   reload(): Promise<void>
   close(): Promise<void>
 }
@@ -64,6 +70,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log ?? createLogger()
   if (!config.manager.token) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager')
   const token = config.manager.token
+  if (opts.manager) checkManagerListener(config)
+  trustConfiguredCa(config)
+  for (const w of config.warnings) log.warn(w)
   const dbPath = !opts.worker ? `${config.database.path}-manager` : config.database.path
   const db = opts.db ?? (await openDatabase(dbPath))
   const closers: (() => Promise<void>)[] = []
@@ -72,12 +81,34 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     db,
     log,
     reload: async () => {
-      throw new Error('no worker in this process')
+      await reloadConfig()
     },
     close: async () => {
       for (const c of closers.reverse()) await c().catch((err) => log.error({ err }, 'close failed'))
       if (!opts.db) await db.close()
     },
+  }
+  /** Reads the config again and applies what can be applied while running; the new config. */
+  const reloadConfig = async (): Promise<Config> => {
+    const next = await loadConfig(config.file)
+    const nextToken = next.manager.token
+    if (!nextToken) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager')
+    for (const w of next.warnings) log.warn(w)
+    const later = keysNeedingRestart(config, next, opts)
+    if (later.length > 0) {
+      log.warn(
+        { keys: later },
+        `config changed where a reload cannot apply it; restart to apply: ${later.join(', ')}`,
+      )
+    }
+    if (nextToken !== config.manager.token) {
+      daemon.manager?.setToken(nextToken)
+      daemon.worker?.setToken(nextToken)
+      log.info('manager.token changed: the new token is in use, the old one is refused from now on')
+    }
+    config = next
+    daemon.config = next
+    return next
   }
   try {
     if (opts.manager) {
@@ -133,11 +164,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           maxMs: config.global.retryBackoffMaxMs,
         },
         ...(opts.linkBackoff ? { linkBackoff: opts.linkBackoff } : {}),
-        reload: async () => {
-          config = await loadConfig(config.file)
-          daemon.config = config
-          return specsOf(config)
-        },
+        reload: async () => specsOf(await reloadConfig()),
       })
       await worker.start()
       daemon.worker = worker

@@ -39,7 +39,13 @@ const FASTIFY_CODES: Record<string, HttpErrorKey> = {
  * structured logs through the given pino logger, and `auth` to guard write and control routes with
  * `Authorization: Bearer <token>`.
  */
-export function createApiServer(opts: { log: Logger; token: string; tls?: ServerTls }): FastifyInstance {
+export function createApiServer(opts: {
+  log: Logger
+  /** The token, or a function giving the current one (a reload may change it). */
+  token: string | (() => string)
+  tls?: ServerTls
+}): FastifyInstance {
+  const token = typeof opts.token === 'function' ? opts.token : () => opts.token as string
   // Typed as a plain FastifyInstance: fastify's instance typed with pino's Logger does not widen to its
   // FastifyBaseLogger default, and every route module takes the default.
   const app = Fastify({
@@ -71,7 +77,7 @@ export function createApiServer(opts: { log: Logger; token: string; tls?: Server
       .send({ error: `no route ${req.method} ${req.url}`, code: errorCode('NO_ROUTE') })
   })
   app.decorate('auth', async (req: FastifyRequest): Promise<void> => {
-    if (!bearerMatches(req.headers.authorization, opts.token)) throw new UnauthorizedError()
+    if (!bearerMatches(req.headers.authorization, token())) throw new UnauthorizedError()
   })
   return app
 }

@@ -9,7 +9,7 @@
  */
 
 export { type Backoff, DEFAULT_RETRY_BACKOFF } from './backoff.ts'
-export { loadConfig } from './config/index.ts'
+export { checkManagerListener, loadConfig } from './config/index.ts'
 export type * from './config/types.ts'
 export { ConfigError } from './errors.ts'
 export { createExecPostHook, createLogRotationHook, HookError, type JobHook } from './hooks/index.ts'
@@ -22,4 +22,5 @@ export type { CommandVerb } from './protocol.ts'
 export { ProviderError } from './provider.ts'
 export { createProvider } from './providers/index.ts'
 export { isSyncStatus, type SyncStatus, type WebMirrorStatus, type WireMirrorStatus } from './status.ts'
+export { trustConfiguredCa } from './trust.ts'
 export { InvalidCommandError, ReloadUnsupportedError, Worker } from './worker/index.ts'

@@ -18,7 +18,8 @@ export async function runRoles(
   const { loadConfig } = await import('../../sync/index.ts')
   const { createLogger, runUntilSignal, startDaemon } = await import('../../daemon/index.ts')
   const config = await loadConfig(configPath(opts.config))
-  const log = createLogger()
+  // tunasync's `debug = true` logs at debug level; CIDMIRROR_LOG_LEVEL still wins.
+  const log = createLogger(config.debug ? { level: process.env.CIDMIRROR_LOG_LEVEL ?? 'debug' } : {})
   const daemon = await startDaemon({ config, ...roles, log })
   if (opts.pidfile) await writeFile(opts.pidfile, `${process.pid}\n`)
   try {

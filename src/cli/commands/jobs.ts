@@ -27,8 +27,9 @@ export async function managerClient(o: GlobalOpts): Promise<ManagerClient> {
   let token = o.token
   const file = o.config ?? (base && token ? undefined : process.env.CIDMIRROR_CONFIG)
   if (file && (!base || !token)) {
-    const { loadConfig } = await import('../../sync/index.ts')
+    const { loadConfig, trustConfiguredCa } = await import('../../sync/index.ts')
     const config = await loadConfig(file)
+    trustConfiguredCa(config)
     base ??= config.manager.apiBase
     token ??= config.manager.token
   }

@@ -2,6 +2,7 @@ import { readConfigFiles } from './read.ts'
 import { resolveConfig } from './resolve.ts'
 import type { Config } from './types.ts'
 
+export { checkManagerListener } from './listener.ts'
 export { DEFAULTS } from './resolve.ts'
 export type * from './types.ts'
 

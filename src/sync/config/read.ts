@@ -12,9 +12,21 @@ import {
   MIRROR,
   MIRROR_UNSUPPORTED,
   SERVER,
+  TUNASYNC_FILES,
+  TUNASYNC_MANAGER_SERVER,
   ZFS,
 } from './schema.ts'
-import { badValue, isTable, type Parsed, resolvePath, type Spec, show, str, type Where } from './values.ts'
+import {
+  badValue,
+  bool,
+  isTable,
+  type Parsed,
+  resolvePath,
+  type Spec,
+  show,
+  str,
+  type Where,
+} from './values.ts'
 
 /** One `[[mirrors]]` entry as written, with its children. */
 export interface RawMirror {
@@ -32,6 +44,10 @@ export interface FileDoc {
   server: Parsed<typeof SERVER>
   database: Parsed<typeof DATABASE>
   mirrors: RawMirror[]
+  /** tunasync's top-level `debug` (its manager config): debug logging. */
+  debug: boolean | undefined
+  /** Accepted forms that do nothing here, one line each (`config FILE: key: why`). */
+  warnings: string[]
 }
 
 const SECTIONS = ['global', 'manager', 'server', 'database'] as const
@@ -101,8 +117,19 @@ async function readOne(
     })
   }
 
-  const out: FileDoc = { where, global: {}, manager: {}, server: {}, database: {}, mirrors: [] }
+  const out: FileDoc = {
+    where,
+    global: {},
+    manager: {},
+    server: {},
+    database: {},
+    mirrors: [],
+    debug: undefined,
+    warnings: [],
+  }
   const includes: string[] = []
+  // tunasync's manager config, read into [manager] once the file's own [manager] is known.
+  const forManager: { from: string; key: keyof Parsed<typeof MANAGER>; value: unknown }[] = []
   for (const [key, value] of Object.entries(doc)) {
     switch (key) {
       case 'global':
@@ -112,7 +139,27 @@ async function readOne(
         out.manager = readTable(value, MANAGER, key, where)
         break
       case 'server':
-        out.server = readTable(value, SERVER, key, where)
+        if (isTable(value) && ('addr' in value || 'port' in value)) {
+          forManager.push(...tunasyncManagerServer(value, where))
+        } else {
+          out.server = readTable(value, SERVER, key, where)
+        }
+        break
+      case 'files': {
+        const files = readTable(value, TUNASYNC_FILES, key, where)
+        if (files.ca_cert !== undefined)
+          forManager.push({ from: 'files.ca_cert', key: 'ca_cert', value: files.ca_cert })
+        for (const k of ['db_type', 'db_file', 'status_file'] as const) {
+          if (files[k] !== undefined) {
+            out.warnings.push(
+              `config ${where.file}: files.${k}: ignored: cidmirror keeps job statuses in [database] path (workers send theirs again when they register), not in tunasync's database`,
+            )
+          }
+        }
+        break
+      }
+      case 'debug':
+        out.debug = bool(value, key, where)
         break
       case 'database':
         out.database = readTable(value, DATABASE, key, where)
@@ -158,10 +205,22 @@ async function readOne(
       default:
         unknownKey(
           key,
-          [...SECTIONS, 'cgroup', 'zfs', 'btrfs_snapshot', 'docker', 'include', 'mirrors'],
+          [...SECTIONS, 'cgroup', 'zfs', 'btrfs_snapshot', 'docker', 'include', 'mirrors', 'files', 'debug'],
           where,
         )
     }
+  }
+  const manager = out.manager as Record<string, unknown>
+  for (const m of forManager) {
+    if (manager[m.key] !== undefined) {
+      throw new ConfigError(
+        'CONFIG_DUPLICATE',
+        where.file,
+        m.from,
+        `also set as manager.${m.key} in this file`,
+      )
+    }
+    manager[m.key] = m.value
   }
   docs.push(out)
 
@@ -169,6 +228,33 @@ async function readOne(
     const files = await expandInclude(pattern, where)
     for (const f of files) await readOne(f, [...stack, real], where, docs, seen)
   }
+}
+
+const MANAGER_KEY_OF = {
+  addr: 'listen_addr',
+  port: 'listen_port',
+  ssl_cert: 'ssl_cert',
+  ssl_key: 'ssl_key',
+} as const
+
+/** tunasync's manager `[server]` (addr, port, ssl_cert, ssl_key): the manager's listener, as [manager] keys. */
+function tunasyncManagerServer(
+  value: Record<string, unknown>,
+  where: Where,
+): { from: string; key: keyof Parsed<typeof MANAGER>; value: unknown }[] {
+  for (const k of Object.keys(value)) {
+    if (k in SERVER && !(k in TUNASYNC_MANAGER_SERVER)) {
+      return badValue(
+        where,
+        `server.${k}`,
+        "a [server] with addr or port is tunasync's manager section (the manager's address); the worker's own server takes listen_addr, listen_port and hostname: use one form",
+      )
+    }
+  }
+  const v = readTable(value, TUNASYNC_MANAGER_SERVER, 'server', where)
+  return (Object.keys(v) as (keyof typeof v)[])
+    .filter((k) => v[k] !== undefined)
+    .map((k) => ({ from: `server.${k}`, key: MANAGER_KEY_OF[k], value: v[k] }))
 }
 
 function firstLine(s: string): string {

@@ -6,7 +6,7 @@ import { checkPaths, type KeptPath, type MirrorPlace } from './paths.ts'
 import type { FileDoc, RawMirror } from './read.ts'
 import type { DATABASE, GLOBAL, MANAGER, SERVER } from './schema.ts'
 import type { Config, GlobalConfig, ManagerConfig, MirrorConfig, ProviderKind } from './types.ts'
-import { badValue, expandTemplate, type Parsed, type Where } from './values.ts'
+import { badValue, expandTemplate, type LOG_DIR_FIELDS, type Parsed, type Where } from './values.ts'
 
 export const DEFAULTS = {
   concurrent: 4,
@@ -114,6 +114,7 @@ export function resolveConfig(docs: FileDoc[]): Config {
   const places: MirrorPlace[] = []
   const kept: KeptPath[] = docs.map((doc) => ({ what: 'the config file', path: doc.where.file }))
   const names = new Map<string, MirrorConfig>()
+  const warnings = docs.flatMap((doc) => doc.warnings)
   for (const doc of docs) {
     for (const raw of doc.mirrors) {
       for (const leaf of flatten(raw, undefined)) {
@@ -123,6 +124,11 @@ export function resolveConfig(docs: FileDoc[]): Config {
           g.from.mirror_dir ?? main.where,
           g.from.log_dir ?? main.where,
         )
+        if (mirror.role !== undefined && mirror.role !== 'master' && mirror.role !== 'slave') {
+          warnings.push(
+            `config ${mirror.source.file}: ${mirror.source.key}.role: "${mirror.role}" is neither "master" nor "slave": read as "master", as tunasync does`,
+          )
+        }
         const dup = names.get(mirror.name)
         if (dup) {
           throw new ConfigError(
@@ -158,9 +164,32 @@ export function resolveConfig(docs: FileDoc[]): Config {
     kept,
   })
 
+  const debugFrom = docs.filter((doc) => doc.debug !== undefined)
+  if (debugFrom.length > 1) {
+    const [first, second] = debugFrom as [FileDoc, FileDoc]
+    throw new ConfigError(
+      'CONFIG_DUPLICATE',
+      second.where.file,
+      'debug',
+      `already set in ${first.where.file}`,
+    )
+  }
+  const keyFiles: Record<string, string> = {}
+  for (const [section, merged] of [
+    ['global', g],
+    ['manager', m],
+    ['server', s],
+    ['database', d],
+  ] as const) {
+    for (const [k, w] of Object.entries(merged.from)) keyFiles[`${section}.${k}`] = w.file
+  }
+
   return {
     file: main.where.file,
     files: docs.map((x) => x.where.file),
+    keyFiles,
+    debug: debugFrom[0]?.debug ?? false,
+    warnings,
     global,
     manager,
     server,
@@ -218,6 +247,7 @@ function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): Ma
     caCert: v.ca_cert,
     listenAddr: v.listen_addr ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
     listenPort: v.listen_port ?? defaultPort,
+    listensAtApiBase: v.listen_addr === undefined && v.listen_port === undefined,
     sslCert: v.ssl_cert,
     sslKey: v.ssl_key,
   }
@@ -291,12 +321,25 @@ function resolveMirror(
   const logTemplate = v.log_dir ?? global.logDir
   const logKey = v.log_dir === undefined ? 'global.log_dir' : key('log_dir')
   const logWhere = v.log_dir === undefined ? globalLogWhere : w
-  const fields: Record<string, string> = {
+  const intervalMs = v.interval || global.intervalMs
+  const retry = v.retry || global.retry
+  const timeoutMs = v.timeout || global.timeoutMs
+  // tunasync's values, in its units (minutes, seconds); the provider by name (tunasync prints 0, 1, 2).
+  const fields: Record<(typeof LOG_DIR_FIELDS)[number], string> = {
     Name: name,
+    Provider: provider,
     Upstream: upstream,
     MirrorDir: v.mirror_dir ?? '',
     MirrorSubDir: subdir,
     Role: v.role ?? '',
+    Interval: String(intervalMs / 60_000),
+    Retry: String(retry),
+    Timeout: String(timeoutMs / 1000),
+    Command: v.command ?? '',
+    ExcludeFile: v.exclude_file ?? '',
+    Username: v.username ?? '',
+    Stage1Profile: v.stage1_profile ?? '',
+    RsyncTimeout: String((v.rsync_timeout ?? 0) / 1000),
   }
   for (const [field, value] of Object.entries(fields)) {
     if (logTemplate.includes(`.${field}`) && value.split(/[/\\]/).includes('..')) {
@@ -324,9 +367,10 @@ function resolveMirror(
     provider,
     upstream,
     isMaster: v.role !== 'slave',
-    intervalMs: v.interval || global.intervalMs,
-    retry: v.retry || global.retry,
-    timeoutMs: v.timeout || global.timeoutMs,
+    role: v.role,
+    intervalMs,
+    retry,
+    timeoutMs,
     mirrorDir,
     logDir,
     env: v.env ?? {},

@@ -69,6 +69,28 @@ export const DATABASE = {
   path: path,
 }
 
+/**
+ * tunasync's manager config: `[server]` with `addr` and `port` is the manager's listener there (read
+ * as `[manager] listen_addr`, `listen_port`, `ssl_cert`, `ssl_key`).
+ */
+export const TUNASYNC_MANAGER_SERVER = {
+  addr: nonEmpty,
+  port: int(0, 65535),
+  ssl_cert: path,
+  ssl_key: path,
+}
+
+/**
+ * tunasync's manager `[files]`: `ca_cert` is read as `[manager] ca_cert`; the others name tunasync's
+ * own status database, which cidmirror does not read (warned about at load).
+ */
+export const TUNASYNC_FILES = {
+  ca_cert: path,
+  db_type: str,
+  db_file: str,
+  status_file: str,
+}
+
 /** tunasync's optional features: accepted while disabled. */
 export const CGROUP = { enable: bool, base_path: str, group: str, subsystem: str }
 export const ZFS = { enable: bool, zpool: str }
@@ -79,7 +101,8 @@ export const MIRROR = {
   name,
   provider: oneOf(['rsync', 'two-stage-rsync', 'command'] as const),
   upstream: str,
-  role: oneOf(['master', 'slave'] as const),
+  // Any string, as tunasync: "slave" is not the master, anything else is (a warning names others).
+  role: str,
   interval: duration('m'),
   retry: int(0, 100),
   timeout: duration('s'),

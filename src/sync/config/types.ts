@@ -59,6 +59,8 @@ export interface ManagerConfig {
   /** Where the manager listens when this process runs one; default: host and port of `apiBase`. */
   listenAddr: string
   listenPort: number
+  /** Neither `listen_addr` nor `listen_port` is set: the manager listens where `apiBase` points. */
+  listensAtApiBase: boolean
   sslCert: string | undefined
   sslKey: string | undefined
 }
@@ -86,8 +88,10 @@ export interface MirrorConfig {
   name: string
   provider: ProviderKind
   upstream: string
-  /** tunasync's `role`: false for `role = "slave"`. */
+  /** tunasync's `role`: false for `role = "slave"`, true for anything else. */
   isMaster: boolean
+  /** `role` as written (tunasync reads any value; only "slave" is not the master). */
+  role: string | undefined
   intervalMs: number
   retry: number
   /** Wall-clock limit of one run (all stages), enforced by the provider itself; 0 = none. The job must not add its own. */
@@ -143,6 +147,12 @@ export interface Config {
   file: string
   /** Every file read (main file first, then includes in order). */
   files: string[]
+  /** The file each key of `[global]`, `[manager]`, `[server]`, `[database]` was set in (`"manager.token"`). */
+  keyFiles: Record<string, string>
+  /** tunasync's top-level `debug`: log at debug level (unless `CIDMIRROR_LOG_LEVEL` says otherwise). */
+  debug: boolean
+  /** What the config holds that is accepted but does nothing, one line each (`config FILE: key: why`). */
+  warnings: string[]
   global: GlobalConfig
   manager: ManagerConfig
   server: ServerConfig

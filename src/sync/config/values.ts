@@ -152,8 +152,26 @@ export const path: Check<string | undefined> = (v, key, w) => {
   return s === '' ? undefined : resolvePath(s, w.dir)
 }
 
-/** Template fields of `log_dir` (tunasync's Go template over its mirror config). */
-export const LOG_DIR_FIELDS = ['Name', 'Upstream', 'MirrorDir', 'MirrorSubDir', 'Role'] as const
+/**
+ * Template fields of `log_dir`: tunasync runs a Go template over its mirror config, so any of its
+ * fields works there. These are its fields that make sense in a path (not `Password`, `Env`, lists).
+ */
+export const LOG_DIR_FIELDS = [
+  'Name',
+  'Provider',
+  'Upstream',
+  'MirrorDir',
+  'MirrorSubDir',
+  'Role',
+  'Interval',
+  'Retry',
+  'Timeout',
+  'Command',
+  'ExcludeFile',
+  'Username',
+  'Stage1Profile',
+  'RsyncTimeout',
+] as const
 const TEMPLATE = /\{\{-?\s*\.(\w+)\s*-?\}\}/g
 
 /** A path that may hold `{{.Name}}`; resolved against the file's folder unless it starts with a field. */

@@ -21,7 +21,7 @@ export interface ClientCommand {
 /** The manager's HTTP API, for the CLI and for workers. Errors: RemoteError, UnreachableError. */
 export class ManagerClient {
   readonly base: string
-  readonly #token: string | undefined
+  #token: string | undefined
   readonly #timeoutMs: number
 
   constructor(base: string, token?: string, opts: { timeoutMs?: number } = {}) {
@@ -36,6 +36,11 @@ export class ManagerClient {
       ...(body === undefined ? {} : { body }),
       timeoutMs: timeoutMs ?? this.#timeoutMs,
     })
+  }
+
+  /** The token later calls carry. */
+  setToken(token: string | undefined): void {
+    this.#token = token
   }
 
   ping(): Promise<{ message: string }> {

@@ -24,6 +24,8 @@ export interface ManagerHandle {
   /** Base URL it listens on, e.g. `http://127.0.0.1:14242`. */
   url: string
   port: number
+  /** Replaces the token every write and control call must carry (a reload changed it). */
+  setToken(token: string): void
   close(): Promise<void>
 }
 
@@ -32,12 +34,20 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
   if (!opts.token) throw new TokenMissingError('the manager')
   const store = new ManagerStore(opts.db)
   const log = opts.log.child({ role: 'manager' })
-  const app = createManagerServer({ store, token: opts.token, log, ...(opts.tls ? { tls: opts.tls } : {}) })
+  let token = opts.token
+  const app = createManagerServer({ store, token: () => token, log, ...(opts.tls ? { tls: opts.tls } : {}) })
   await app.listen({ host: opts.listenAddr, port: opts.listenPort })
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr ? addr.port : opts.listenPort
   const host = opts.listenAddr.includes(':') ? `[${opts.listenAddr}]` : opts.listenAddr
   const url = `${opts.tls ? 'https' : 'http'}://${host}:${port}`
   log.info({ url }, 'manager listening')
-  return { url, port, close: () => app.close() }
+  return {
+    url,
+    port,
+    setToken: (t) => {
+      token = t
+    },
+    close: () => app.close(),
+  }
 }

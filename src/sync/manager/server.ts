@@ -31,7 +31,8 @@ const MAX_TOKEN_LENGTH = 4096
 
 export interface ManagerServerOptions {
   store: ManagerStore
-  token: string
+  /** The token, or a function giving the current one. */
+  token: string | (() => string)
   log: Logger
   tls?: ServerTls
   /** How long a worker may take to answer a forwarded command. */

@@ -48,6 +48,17 @@ export class ManagerLink {
     return this.#registered
   }
 
+  /**
+   * A new token (a reload changed it): later calls carry it, and the worker registers again so the
+   * manager sends its commands with it. Every status goes again with the registration.
+   */
+  setToken(token: string): void {
+    this.client.setToken(token)
+    this.#self.token = token
+    this.#registered = false
+    this.#wake?.()
+  }
+
   /** Calls to the manager that failed in a row (0 after any success). */
   get failures(): number {
     return this.#failures

@@ -12,7 +12,8 @@ import type { Worker } from './worker.ts'
  */
 export function createWorkerServer(opts: {
   worker: Worker
-  token: string
+  /** The token, or a function giving the current one. */
+  token: string | (() => string)
   log: Logger
   tls?: ServerTls | undefined
 }): FastifyInstance {

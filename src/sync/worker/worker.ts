@@ -50,6 +50,7 @@ export interface WorkerCommand {
 export class Worker {
   readonly name: string
   readonly #opts: WorkerOptions
+  #token: string
   readonly #log: Logger
   readonly #store: WorkerStore
   readonly #semaphore: Semaphore
@@ -68,6 +69,7 @@ export class Worker {
   constructor(opts: WorkerOptions) {
     this.name = opts.name
     this.#opts = opts
+    this.#token = opts.token
     this.#log = opts.log.child({ role: 'worker', worker: opts.name })
     this.#store = new WorkerStore(opts.db)
     this.#semaphore = new Semaphore(opts.concurrent >= 1 ? opts.concurrent : DEFAULT_CONCURRENT)
@@ -86,6 +88,12 @@ export class Worker {
 
   get links(): readonly ManagerLink[] {
     return this.#links
+  }
+
+  /** Replaces the token of its control API and of its calls to the managers (a reload changed it). */
+  setToken(token: string): void {
+    this.#token = token
+    for (const link of this.#links) link.setToken(token)
   }
 
   job(name: string): Job | undefined {
@@ -116,7 +124,12 @@ export class Worker {
     }
 
     const { server } = this.#opts
-    this.#app = createWorkerServer({ worker: this, token: this.#opts.token, log: this.#log, tls: server.tls })
+    this.#app = createWorkerServer({
+      worker: this,
+      token: () => this.#token,
+      log: this.#log,
+      tls: server.tls,
+    })
     await this.#app.listen({ host: server.listenAddr, port: server.listenPort })
     const addr = this.#app.server.address()
     const port = typeof addr === 'object' && addr ? addr.port : server.listenPort
@@ -131,8 +144,8 @@ export class Worker {
       (apiBase) =>
         new ManagerLink({
           apiBase,
-          token: this.#opts.token,
-          self: { id: this.name, url: this.#url, token: this.#opts.token },
+          token: this.#token,
+          self: { id: this.name, url: this.#url, token: this.#token },
           all: () => this.statuses(),
           log: this.#log,
           ...(this.#opts.linkBackoff ? { backoff: this.#opts.linkBackoff } : {}),

@@ -1,0 +1,38 @@
+import type { Config } from '../sync/index.ts'
+
+/**
+ * Config keys a reload does not apply: the listeners, the database, the worker's name and limits
+ * are set up once at start. Mirrors (and the global defaults they inherit) and the token are applied
+ * by a reload; a change to one of these is logged as needing a restart, so it is never silently
+ * ignored. TLS certificate files are read at start too: a renewed certificate needs a restart.
+ */
+const RESTART_KEYS: { key: string; role: 'manager' | 'worker' | 'both'; of: (c: Config) => unknown }[] = [
+  { key: 'global.name', role: 'worker', of: (c) => c.global.name },
+  { key: 'global.concurrent', role: 'worker', of: (c) => c.global.concurrent },
+  { key: 'global.retry_backoff', role: 'worker', of: (c) => c.global.retryBackoffMs },
+  { key: 'global.retry_backoff_max', role: 'worker', of: (c) => c.global.retryBackoffMaxMs },
+  { key: 'manager.api_base', role: 'worker', of: (c) => c.manager.apiBaseList },
+  { key: 'manager.ca_cert', role: 'both', of: (c) => c.manager.caCert },
+  { key: 'manager.listen_addr', role: 'manager', of: (c) => c.manager.listenAddr },
+  { key: 'manager.listen_port', role: 'manager', of: (c) => c.manager.listenPort },
+  { key: 'manager.ssl_cert', role: 'manager', of: (c) => c.manager.sslCert },
+  { key: 'manager.ssl_key', role: 'manager', of: (c) => c.manager.sslKey },
+  { key: 'server.hostname', role: 'worker', of: (c) => c.server.hostname },
+  { key: 'server.listen_addr', role: 'worker', of: (c) => c.server.listenAddr },
+  { key: 'server.listen_port', role: 'worker', of: (c) => c.server.listenPort },
+  { key: 'server.ssl_cert', role: 'worker', of: (c) => c.server.sslCert },
+  { key: 'server.ssl_key', role: 'worker', of: (c) => c.server.sslKey },
+  { key: 'database.path', role: 'both', of: (c) => c.database.path },
+  { key: 'debug', role: 'both', of: (c) => c.debug },
+]
+
+/** The keys that changed from `prev` to `next` and only take effect after a restart of this process. */
+export function keysNeedingRestart(
+  prev: Config,
+  next: Config,
+  roles: { manager: boolean; worker: boolean },
+): string[] {
+  return RESTART_KEYS.filter(
+    (k) => (k.role === 'both' || roles[k.role]) && JSON.stringify(k.of(prev)) !== JSON.stringify(k.of(next)),
+  ).map((k) => k.key)
+}
