@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   // core: the database (src/db.ts)
   DB_LOCKED:               { room: 'core',  exit: USER,            summary: 'the database is held by another process (a running daemon)' },
   DB_OPEN:                 { room: 'core',  exit: USER,            summary: 'the database cannot be opened or created' },
+  DB_WRITE:                { room: 'core',  exit: USER, http: 507, summary: 'the database cannot store a write (disk full, I/O error); what it holds in memory is served and stored when it can be' },
   // cli: the command line
   USAGE:                   { room: 'cli',   exit: USER,            summary: 'a command-line mistake: a bad option value, a missing argument' },
   CAR_OUTPUT:              { room: 'cli',   exit: USER,            summary: 'the CAR output file cannot be written' },

@@ -3,7 +3,7 @@
  * holding it), the scans that built it, and the incremental scanner. One typed API over `level`;
  * only this room knows the keys (see store.ts for the schema).
  */
-import type { Database } from '../db.ts'
+import { type Database, readRange } from '../db.ts'
 import { InvalidMirrorNameError, ScanInProgressError } from './errors.ts'
 import { keyOf } from './keys.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
@@ -100,8 +100,8 @@ export function openMirrorIndex(db: Database, mirror: string, root: string): Mir
 
 /** Mirrors with an index in `db`, with the root each was last scanned at. */
 export async function listMirrors(db: Database): Promise<{ mirror: string; root: string }[]> {
-  const out: { mirror: string; root: string }[] = []
-  for await (const [mirror, info] of mirrorsLevel(db).iterator())
-    out.push({ mirror, root: (info as MirrorInfo).root })
-  return out
+  return (await readRange(mirrorsLevel(db))).map(([mirror, info]) => ({
+    mirror,
+    root: (info as MirrorInfo).root,
+  }))
 }

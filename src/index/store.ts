@@ -24,7 +24,7 @@
  * deletes that key in its final batch, and anything else that changes path records (an eviction) must
  * call `dropStatCache()` in the same breath, so that a stale cache is never believed.
  */
-import type { Database } from '../db.ts'
+import { type Database, prefixUpperBound, rangePages, readKeys, readRange } from '../db.ts'
 import { pathOf, SEP, sublevelName } from './keys.ts'
 import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
 
@@ -190,11 +190,6 @@ export class RawWriter {
 
 export type RawOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string }
 
-/** The first string above every key that starts with `prefix` (sublevel prefixes end in `!`). */
-function upperBound(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
-}
-
 /**
  * Iterates one sublevel's entries through the root database with utf8 keys and values, and strips
  * and parses them itself: the sublevel layer's per-entry decoding costs more than the read.
@@ -209,7 +204,7 @@ export class RawReader<V> {
     this.#decode = decode
     this.#it = db.iterator<string, string>({
       gte: prefix,
-      lt: upperBound(prefix),
+      lt: prefixUpperBound(prefix),
       keyEncoding: 'utf8',
       valueEncoding: 'utf8',
     })
@@ -302,8 +297,7 @@ export class MirrorStore {
   }
 
   async hasJournal(): Promise<boolean> {
-    const k = await this.journal.keys({ limit: 1 }).all()
-    return k.length > 0
+    return (await readKeys(this.journal, { limit: 1 })).length > 0
   }
 
   /**
@@ -389,16 +383,14 @@ export class MirrorStore {
 
   async *scanHistory(opts: { reverse?: boolean } = {}): AsyncGenerator<ScanSummary> {
     await this.ready()
-    for await (const s of this.scans.values({ reverse: opts.reverse ?? false })) yield s
+    for await (const page of rangePages(this.scans, { reverse: opts.reverse ?? false }))
+      for (const [, s] of page) yield s
   }
 
   async pathsOf(cid: string): Promise<string[]> {
     await this.ready()
-    const out: string[] = []
     const prefix = `${cid}${SEP}`
-    for await (const [k, scan] of this.cids.iterator({ gte: prefix, lt: `${cid}\x01` })) {
-      if (scan <= this.last) out.push(k.slice(prefix.length))
-    }
-    return out
+    const entries = await readRange(this.cids, { gte: prefix, lt: `${cid}\x01` })
+    return entries.filter(([, scan]) => scan <= this.last).map(([k]) => k.slice(prefix.length))
   }
 }
