@@ -4,7 +4,8 @@
  *
  *   BENCH_DIR=/path       where the trees live (default bench/out)
  *   BENCH_SCALE=0.1       shrink every tree (a quick look; the issue's figures need 1)
- *   BENCH_ONLY=index,rescan,rss   run a subset
+ *   BENCH_ONLY=index,rescan,rss,soak   run a subset (soak: 100,000 GETs of a real daemon's /jobs,
+ *                         its RSS before and after; BENCH_SOAK_READS to change the count)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -15,11 +16,12 @@ import { join, resolve } from 'node:path'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { initKuboRepo } from './lib/kubo.ts'
 import { printTable, type Row } from './lib/report.ts'
+import { soakJobs } from './lib/soak.ts'
 import { ensureBigTree, ensureMillionTree } from './lib/trees.ts'
 
 const root = resolve(process.env.BENCH_DIR ?? join(import.meta.dirname, 'out'))
 const scale = Number(process.env.BENCH_SCALE ?? '1')
-const only = new Set((process.env.BENCH_ONLY ?? 'index,rescan,rss').split(','))
+const only = new Set((process.env.BENCH_ONLY ?? 'index,rescan,rss,soak').split(','))
 // The built CLI, as users run it (`npm run bench` builds first).
 const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
 const rssHook = join(import.meta.dirname, 'lib', 'report-rss.ts')
@@ -49,11 +51,15 @@ function cidmirror(args: string[]): { seconds: number; rssMiB: number } {
   return { seconds, rssMiB: m ? Number(m[1]) / 1024 : Number.NaN }
 }
 
-const big = ensureBigTree(join(root, 'tree-2g'), scale)
-const bytes = treeBytes(big)
-warmCache(big)
+// The 2 GiB tree only for the figures that read it (BENCH_ONLY=soak needs none).
+const needsBig = only.has('index') || only.has('rescan')
+const big = needsBig ? ensureBigTree(join(root, 'tree-2g'), scale) : ''
+const bytes = needsBig ? treeBytes(big) : 0
+if (needsBig) {
+  warmCache(big)
+  process.stderr.write(`bench: ${big} holds ${(bytes / 2 ** 30).toFixed(2)} GiB\n`)
+}
 const gb = bytes / 1e9
-process.stderr.write(`bench: ${big} holds ${(bytes / 2 ** 30).toFixed(2)} GiB\n`)
 
 /** Best of `rounds` runs of each of `fns`, taken in turn (this machine's speed drifts: each gets its best moment). */
 function bestOf(fns: Array<() => number>): number[] {
@@ -166,6 +172,24 @@ if (only.has('rss')) {
     ours: `${ours.rssMiB.toFixed(0)} MiB (${ours.seconds.toFixed(1)} s)`,
     peer: 'budget: 512 MiB',
     ratio: 512 / ours.rssMiB,
+    goal: '> 1',
+  })
+}
+
+if (only.has('soak')) {
+  const reads = Number(process.env.BENCH_SOAK_READS ?? '100000')
+  const r = await soakJobs({ main: cli, warm: 10_000, reads })
+  if (r.failed > 0) throw new Error(`soak: ${r.failed} of the GETs of /jobs did not answer 200`)
+  const mib = (x: number) => `${x.toFixed(0)} MiB`
+  process.stderr.write(
+    `bench: soak: daemon RSS ${mib(r.startMiB)} after its ${r.jobs} jobs ran, ${mib(r.warmMiB)} after 10,000 warm-up reads, ` +
+      `${mib(r.endMiB)} after ${reads.toLocaleString('en')} more (peak ${mib(r.peakMiB)}), ${(reads / r.seconds).toFixed(0)} reads/s over ${r.connections} connections\n`,
+  )
+  rows.push({
+    figure: `RSS growth over ${reads.toLocaleString('en')} GETs of /jobs`,
+    ours: `${mib(r.warmMiB)} -> ${mib(r.endMiB)} (peak ${mib(r.peakMiB)})`,
+    peer: 'budget: +64 MiB',
+    ratio: 64 / Math.max(1, r.peakMiB - r.warmMiB),
     goal: '> 1',
   })
 }

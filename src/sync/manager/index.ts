@@ -32,11 +32,16 @@ export interface ManagerHandle {
 /** Starts the manager's HTTP API on the given address. */
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
   if (!opts.token) throw new TokenMissingError('the manager')
-  const store = new ManagerStore(opts.db)
   const log = opts.log.child({ role: 'manager' })
+  const store = await ManagerStore.open(opts.db, log)
   let token = opts.token
   const app = createManagerServer({ store, token: () => token, log, ...(opts.tls ? { tls: opts.tls } : {}) })
-  await app.listen({ host: opts.listenAddr, port: opts.listenPort })
+  try {
+    await app.listen({ host: opts.listenAddr, port: opts.listenPort })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr ? addr.port : opts.listenPort
   const host = opts.listenAddr.includes(':') ? `[${opts.listenAddr}]` : opts.listenAddr
@@ -48,6 +53,9 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
     setToken: (t) => {
       token = t
     },
-    close: () => app.close(),
+    close: async () => {
+      await app.close()
+      await store.close()
+    },
   }
 }

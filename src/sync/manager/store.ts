@@ -1,4 +1,6 @@
-import type { Database } from '../../db.ts'
+import type { Logger } from 'pino'
+import { type Database, readRange, sublevelOf } from '../../db.ts'
+import { DurableWriter } from '../../db-writes.ts'
 import type { JobStatus } from '../status.ts'
 
 /** A registered worker (tunasync's WorkerStatus). Times are epoch ms. */
@@ -12,17 +14,49 @@ export interface WorkerRecord {
 }
 
 /**
- * The manager's records in the one LevelDB: `jobs` (`<mirror>/<worker>` -> JobStatus) and `workers`
- * (id -> WorkerRecord). Writes are serialized so read-modify-write updates never interleave.
+ * The manager's records: served from memory, written through to the one LevelDB as their record
+ * (`jobs`: `<mirror>/<worker>` -> JobStatus, `workers`: id -> WorkerRecord), loaded at start. The
+ * public reads (`GET /jobs`, `/workers`) touch no database: a range read per request keeps native
+ * memory until a full GC (src/db.ts, `rangePages`), and a status is small and written far less often
+ * than read.
+ *
+ * A change is in memory at once, whatever the disk says: when LevelDB cannot store it (the disk is
+ * full), the write throws a DatabaseWriteError naming the database and the errno, the manager goes on
+ * serving the change, and DurableWriter stores it once the disk takes writes again. Writes are
+ * serialized so read-modify-write updates never interleave.
  */
 export class ManagerStore {
-  readonly #jobs
-  readonly #workers
+  readonly #jobsRoom
+  readonly #workersRoom
+  readonly #jobs = new Map<string, JobStatus>()
+  readonly #workers = new Map<string, WorkerRecord>()
+  readonly #writer: DurableWriter
+  /** Every job sorted by name then worker, until the next change. */
+  #sorted: JobStatus[] | undefined
   #lock: Promise<unknown> = Promise.resolve()
 
-  constructor(db: Database) {
-    this.#jobs = db.sublevel<string, JobStatus>('jobs', { valueEncoding: 'json' })
-    this.#workers = db.sublevel<string, WorkerRecord>('workers', { valueEncoding: 'json' })
+  private constructor(db: Database, log: Logger) {
+    this.#jobsRoom = sublevelOf<JobStatus>(db, 'jobs')
+    this.#workersRoom = sublevelOf<WorkerRecord>(db, 'workers')
+    this.#writer = new DurableWriter(db, log)
+  }
+
+  /** The store of `db`, with every record loaded. */
+  static async open(db: Database, log: Logger): Promise<ManagerStore> {
+    const s = new ManagerStore(db, log)
+    for (const [key, job] of await readRange(s.#jobsRoom)) s.#jobs.set(key, job)
+    for (const [id, w] of await readRange(s.#workersRoom)) s.#workers.set(id, w)
+    return s
+  }
+
+  /** Stores what is still queued (one last try) and stops retrying. */
+  close(): Promise<void> {
+    return this.#writer.close()
+  }
+
+  /** Writes that the database has not stored yet (the disk was full). */
+  get unstored(): number {
+    return this.#writer.pending
   }
 
   /** Runs `fn` alone among the store's writers. */
@@ -33,46 +67,54 @@ export class ManagerStore {
   }
 
   async getWorker(id: string): Promise<WorkerRecord | undefined> {
-    return (await this.#workers.get(id)) ?? undefined
+    return this.#workers.get(id)
   }
 
   async putWorker(w: WorkerRecord): Promise<void> {
-    await this.#workers.put(w.id, w)
+    this.#workers.set(w.id, w)
+    await this.#writer.write([{ room: this.#workersRoom, key: w.id, value: w }])
   }
 
   async deleteWorker(id: string): Promise<void> {
-    const keys: string[] = []
-    for await (const [key, s] of this.#jobs.iterator()) if (s.worker === id) keys.push(key)
-    await this.#jobs.batch(keys.map((key) => ({ type: 'del' as const, key })))
-    await this.#workers.del(id)
+    const keys = [...this.#jobs].filter(([, s]) => s.worker === id).map(([key]) => key)
+    for (const key of keys) this.#jobs.delete(key)
+    this.#workers.delete(id)
+    this.#sorted = undefined
+    await this.#writer.write([
+      ...keys.map((key) => ({ room: this.#jobsRoom, key })),
+      { room: this.#workersRoom, key: id },
+    ])
   }
 
   async listWorkers(): Promise<WorkerRecord[]> {
-    const out: WorkerRecord[] = []
-    for await (const w of this.#workers.values()) out.push(w)
-    return out
+    return [...this.#workers.values()].sort((a, b) => cmp(a.id, b.id))
   }
 
   async getJob(worker: string, mirror: string): Promise<JobStatus | undefined> {
-    return (await this.#jobs.get(`${mirror}/${worker}`)) ?? undefined
+    return this.#jobs.get(`${mirror}/${worker}`)
   }
 
   async putJob(s: JobStatus): Promise<void> {
-    await this.#jobs.put(`${s.name}/${s.worker}`, s)
+    const key = `${s.name}/${s.worker}`
+    this.#jobs.set(key, s)
+    this.#sorted = undefined
+    await this.#writer.write([{ room: this.#jobsRoom, key, value: s }])
   }
 
   /** Every job, by name then worker. */
   async listJobs(worker?: string): Promise<JobStatus[]> {
-    const out: JobStatus[] = []
-    for await (const s of this.#jobs.values()) if (worker === undefined || s.worker === worker) out.push(s)
-    return out.sort((a, b) => (a.name === b.name ? cmp(a.worker, b.worker) : cmp(a.name, b.name)))
+    this.#sorted ??= [...this.#jobs.values()].sort((a, b) =>
+      a.name === b.name ? cmp(a.worker, b.worker) : cmp(a.name, b.name),
+    )
+    return worker === undefined ? this.#sorted : this.#sorted.filter((s) => s.worker === worker)
   }
 
   /** Removes disabled jobs (tunasync: also nameless ones); returns how many. */
   async flushDisabled(): Promise<number> {
-    const keys: string[] = []
-    for await (const [key, s] of this.#jobs.iterator()) if (s.status === 'disabled' || !s.name) keys.push(key)
-    await this.#jobs.batch(keys.map((key) => ({ type: 'del' as const, key })))
+    const keys = [...this.#jobs].filter(([, s]) => s.status === 'disabled' || !s.name).map(([key]) => key)
+    for (const key of keys) this.#jobs.delete(key)
+    this.#sorted = undefined
+    await this.#writer.write(keys.map((key) => ({ room: this.#jobsRoom, key })))
     return keys.length
   }
 }

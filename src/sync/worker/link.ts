@@ -21,6 +21,8 @@ export class ManagerLink {
   readonly #log: Logger
   readonly #backoff: Backoff
   readonly #pending = new Map<string, JobStatus>()
+  /** Pending statuses the manager took into memory but could not store (DB_WRITE) this round. */
+  readonly #heldInMemory = new Set<string>()
   #registered = false
   #stopped = false
   #wake: (() => void) | undefined
@@ -76,6 +78,7 @@ export class ManagerLink {
 
   update(status: JobStatus): void {
     this.#pending.set(status.name, status)
+    this.#heldInMemory.delete(status.name)
     if (this.#wakeOnUpdate) this.#wake?.()
   }
 
@@ -115,7 +118,14 @@ export class ManagerLink {
     while (!this.#stopped) {
       if (!this.#registered) {
         try {
-          await this.client.register(this.#self)
+          try {
+            await this.client.register(this.#self)
+          } catch (err) {
+            // The manager holds the registration in memory and stores it when its disk has room:
+            // registered, so that the statuses go on reaching it.
+            if (!(err instanceof RemoteError && err.code === errorCode('DB_WRITE'))) throw err
+            this.#log.warn({ err: err.message }, 'registered; the manager cannot store it yet')
+          }
           this.#registered = true
           this.#failures = 0
           this.#log.info({ worker: this.#self.id }, 'registered with the manager')
@@ -131,7 +141,15 @@ export class ManagerLink {
         await this.#pause(2 ** 31 - 1, true)
         continue
       }
-      const [name, status] = this.#pending.entries().next().value as [string, JobStatus]
+      const next = [...this.#pending].find(([n]) => !this.#heldInMemory.has(n))
+      if (!next) {
+        // Every status pending is in the manager's memory, not on its disk: retry them later, so
+        // they are stored even if the manager restarts before its disk has room.
+        this.#heldInMemory.clear()
+        await this.#pause(backoffDelay(this.#backoff, this.#failures - 1), true)
+        continue
+      }
+      const [name, status] = next
       try {
         await this.client.updateJob(this.#self.id, toWire(status))
         if (this.#pending.get(name) === status) this.#pending.delete(name)
@@ -139,6 +157,12 @@ export class ManagerLink {
       } catch (err) {
         if (err instanceof RemoteError && err.code === errorCode('UNKNOWN_WORKER')) {
           this.#registered = false
+          continue
+        }
+        if (err instanceof RemoteError && err.code === errorCode('DB_WRITE')) {
+          // The manager serves this status but cannot store it: go on with the others.
+          this.#heldInMemory.add(name)
+          this.#fail(err, 'the manager cannot store statuses (its database); it serves them, retrying')
           continue
         }
         if (
