@@ -149,7 +149,7 @@ describe('long durations are honoured', () => {
   })
 
   it('one stored status with a time no format can write does not take /jobs down, nor the pushes of the others', async () => {
-    const store = new ManagerStore(mdb)
+    const store = await ManagerStore.open(mdb, quietLog())
     await store.putWorker({
       id: 'w1',
       url: 'http://127.0.0.1:1/',
@@ -165,6 +165,7 @@ describe('long durations are honoured', () => {
       lastEnded: Date.now(),
       nextSchedule: Date.now() + 1_000_000 * YEAR,
     })
+    await store.close()
     manager = await startManager({
       db: mdb,
       token: TOKEN,
