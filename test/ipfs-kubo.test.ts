@@ -369,3 +369,31 @@ describe('errors', () => {
     await expect(node.pin('not-a-cid')).rejects.toMatchObject({ code: 'CIDMIRROR_ERR_IPFS_INVALID_CID' })
   })
 })
+
+describe('retain', () => {
+  it("keeps a tree's present blocks through repo gc without a pin, evicted parts not needed", async () => {
+    const keptBytes = randomBytes(MiB + 5)
+    const kept = write('retain/tree/kept.bin', keptBytes)
+    const evicted = write('retain/tree/evicted.bin', randomBytes(2 * MiB))
+    const [keptCid, evictedCid] = [await node.referenceFile(kept), await node.referenceFile(evicted)]
+    const dir = await rootBlock(join(kept, '..'))
+    await node.putBlocks(carOf(dir.cid, [dir]))
+    // The janitor evicts one file; its references go, so the tree is no longer whole here.
+    rmSync(evicted)
+    expect((await followIndex(node, [{ cid: evictedCid, paths: [] }])).dropped).toBe(2)
+
+    await node.retain('debian/main', dir.cid.toString())
+    await kubo.ok(['repo', 'gc'])
+    expect(await node.has(dir.cid.toString())).toBe(true)
+    expect((await kubo.cat(keptCid)).equals(keptBytes)).toBe(true)
+    expect(await node.pinned(dir.cid.toString())).toBeUndefined()
+
+    // A new root replaces the old entry; none removes it, and the next gc collects the tree.
+    await node.retain('debian/main', dir.cid.toString())
+    await node.retain('debian/main', undefined)
+    await node.retain('debian/main', undefined)
+    await kubo.ok(['repo', 'gc'])
+    expect(await node.has(dir.cid.toString())).toBe(false)
+    expect(await node.has(keptCid)).toBe(false)
+  })
+})

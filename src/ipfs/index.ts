@@ -48,6 +48,14 @@ export interface IpfsNode {
    */
   referenceFile(absPath: string, opts?: ReferenceOptions): Promise<string>
 
+  /**
+   * Keep the DAG under `root` from the node's garbage collection without a pin, best effort: blocks
+   * it holds stay, blocks it lacks (evicted files') are neither fetched nor required, so this works
+   * for the local node, which cannot pin a root whose files were evicted. One entry per `name` (a
+   * mirror); a new root replaces the old, undefined removes it. Kubo: an MFS entry `/cidmirror/<name>`.
+   */
+  retain(name: string, root: string | undefined, opts?: Signal): Promise<void>
+
   /** Store the blocks of a CAR stream (directory nodes built from the index), pinning nothing. */
   putBlocks(car: AsyncIterable<Uint8Array>, opts?: Signal): Promise<void>
 

@@ -118,6 +118,12 @@ export class KuboHttp {
     }
   }
 
+  /** POST for the effect only: the answer (often empty) is read and dropped. */
+  async call(command: string, params: Params, opts: Parameters<KuboHttp['post']>[2] = {}): Promise<void> {
+    const res = await this.post(command, params, opts)
+    await this.read(command, res)
+  }
+
   /** POST and yield each object of Kubo's newline-delimited JSON stream, as it arrives. */
   async *ndjson<T>(
     command: string,

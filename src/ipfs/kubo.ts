@@ -51,6 +51,14 @@ const ADD_PARAMS: Params = [
   ['fast-provide-dag', 'false'],
 ]
 
+/** The MFS folder under which `retain` keeps each mirror's tree. */
+const MFS_ROOT = '/cidmirror'
+
+/** A mirror name as one MFS path component (`/` would nest, and MFS rejects an empty name). */
+function mfsName(name: string): string {
+  return encodeURIComponent(name) || '_'
+}
+
 /** CIDs per RPC call where Kubo takes them as repeated `arg`s (keeps the URL well under limits). */
 const ARG_BATCH = 256
 
@@ -155,6 +163,36 @@ export class KuboNode implements IpfsNode {
       throw new ReferenceMismatchError(path, opts.expect, answer.Hash)
     }
     return answer.Hash
+  }
+
+  async retain(name: string, root: string | undefined, opts: Signal = {}): Promise<void> {
+    const entry = `${MFS_ROOT}/${mfsName(name)}`
+    // MFS is a GC root that Kubo walks best effort (absent blocks are skipped), unlike a pin; and
+    // `files cp` links the root without fetching anything below it.
+    try {
+      await this.#http.call(
+        'files/rm',
+        [
+          ['arg', entry],
+          ['recursive', 'true'],
+          ['force', 'true'],
+        ],
+        { signal: opts.signal },
+      )
+    } catch (err) {
+      if (!(err instanceof IpfsCommandError && /does not exist|not found/i.test(err.detail))) throw err
+    }
+    if (root === undefined) return
+    await this.#http.call(
+      'files/cp',
+      [
+        ['arg', `/ipfs/${parseCid(root).toString()}`],
+        ['arg', entry],
+        ['parents', 'true'],
+        ['offline', 'true'],
+      ],
+      { signal: opts.signal },
+    )
   }
 
   async putBlocks(car: AsyncIterable<Uint8Array>, opts: Signal = {}): Promise<void> {
