@@ -101,6 +101,45 @@ describe('referenceFile', () => {
     }
   })
 
+  it('referenceFiles: many files per request, one result each in order, failures per file', async () => {
+    const paths = Array.from({ length: 300 }, (_, i) =>
+      // Same basenames in different folders: the results map back by position, not by name.
+      write(`many/${i % 3}/pkg-${i % 100}.deb`, randomBytes(i % 7 === 0 ? MiB + i : 100 + i)),
+    )
+    const missing = join(mirror, 'many', 'missing.deb')
+    const changed = write('many/changed.deb', Buffer.from('old'))
+    const files = [
+      ...paths.slice(0, 150),
+      missing,
+      { path: changed, expect: (await cidOfFile(write('many/other', Buffer.from('other')))).cid.toString() },
+      ...paths.slice(150),
+    ]
+    const results = await collect(node.referenceFiles(files))
+    expect(results.map((r) => r.path)).toEqual(files.map((f) => (typeof f === 'string' ? f : f.path)))
+    for (const [i, p] of paths.entries()) {
+      const r = results[i < 150 ? i : i + 2]!
+      expect(r).toEqual({ path: p, cid: (await cidOfFile(p)).cid.toString() })
+    }
+    expect(results[150]).toMatchObject({ error: { code: 'CIDMIRROR_ERR_PATH_NOT_FOUND' } })
+    expect((results[151] as { error: Error }).error).toBeInstanceOf(ReferenceMismatchError)
+  })
+
+  it('referenceFiles: a file Kubo refuses fails alone, the rest of its batch is referenced', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'cidmirror-ipfs-outside-'))
+    try {
+      const refused = join(outside, 'f')
+      writeFileSync(refused, 'outside the folder the repo may reference')
+      const a = write('batch/a', Buffer.from('a file'))
+      const b = write('batch/b', randomBytes(2 * MiB))
+      const results = await collect(node.referenceFiles([a, refused, b]))
+      expect(results[0]).toEqual({ path: a, cid: (await cidOfFile(a)).cid.toString() })
+      expect((results[1] as { error: Error }).error).toBeInstanceOf(FilestoreLayoutError)
+      expect(results[2]).toEqual({ path: b, cid: (await cidOfFile(b)).cid.toString() })
+    } finally {
+      rmSync(outside, { recursive: true, force: true })
+    }
+  })
+
   it('references in place: the repo grows by far less than the file', async () => {
     const path = write('pool/large.bin', randomBytes(24 * MiB))
     const before = repoBytes()
@@ -298,7 +337,8 @@ describe('followIndex', () => {
 
     const result = await followIndex(node, [
       { cid: renamedCid, paths: [to] },
-      { cid: dupCid, paths: [second] },
+      // A path gone since the scan gives way to the CID's next one.
+      { cid: dupCid, paths: [first, second] },
       { cid: smallCid, paths: [smallTo] },
     ])
     expect(result.failed).toEqual([])

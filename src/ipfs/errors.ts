@@ -70,9 +70,12 @@ export class ReferenceMismatchError extends CidmirrorError {
 
 /** The node cannot reference files in place: its filestore is off, or the file lies outside what it may reference. */
 export class FilestoreLayoutError extends CidmirrorError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** `off`: the node references nothing in place; `outside`: this path lies where it may not. */
+  readonly reason: 'off' | 'outside'
+  constructor(reason: 'off' | 'outside', message: string, options?: { cause?: unknown }) {
     super('IPFS_FILESTORE', message, options)
     this.name = 'FilestoreLayoutError'
+    this.reason = reason
   }
 }
 

@@ -45,13 +45,17 @@ export async function followIndex(
     byCid.set(c.cid, paths)
     for (const p of c.paths) paths.add(p)
   }
+  // Drop what no longer reads, a few CIDs at a time (each reads its blocks back through the node).
   const queue = [...byCid]
+  const incomplete: { cid: string; paths: string[] }[] = []
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       opts.signal?.throwIfAborted()
       const [cid, paths] = next
       try {
-        await follow(node, cid, [...paths], result, opts.signal)
+        const { dropped, complete } = await node.dropReference(cid, { signal: opts.signal })
+        result.dropped += dropped
+        if (!complete && paths.size > 0) incomplete.push({ cid, paths: [...paths] })
       } catch (err) {
         if (!isCidmirrorError(err)) throw err
         result.failed.push({ cid, error: err })
@@ -59,30 +63,26 @@ export async function followIndex(
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker))
-  return result
-}
 
-async function follow(
-  node: IpfsNode,
-  cid: string,
-  paths: string[],
-  result: FollowResult,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const { dropped, complete } = await node.dropReference(cid, { signal })
-  result.dropped += dropped
-  if (complete || paths.length === 0) return
-  let last: { path: string; error: Error } | undefined
-  for (const path of paths) {
-    try {
-      await node.referenceFile(path, { expect: cid, signal })
-      result.referenced++
-      return
-    } catch (err) {
-      // A path that is gone or changed since the scan: try the next copy.
-      if (!isCidmirrorError(err)) throw err
-      last = { path, error: err }
+  // Reference the rest from a current path, many per request; a path that is gone or holds other
+  // bytes by now gives way to the CID's next path.
+  let round = incomplete.map((c) => ({ ...c, tried: 0 }))
+  const last = new Map<string, { path: string; error: Error }>()
+  while (round.length > 0) {
+    const files = round.map((c) => ({ path: c.paths[c.tried]!, expect: c.cid }))
+    const next: typeof round = []
+    let i = 0
+    for await (const r of node.referenceFiles(files, { signal: opts.signal })) {
+      const c = round[i++]!
+      if ('cid' in r) {
+        result.referenced++
+        continue
+      }
+      last.set(c.cid, { path: r.path, error: r.error })
+      if (c.tried + 1 < c.paths.length) next.push({ ...c, tried: c.tried + 1 })
+      else result.failed.push({ cid: c.cid, ...last.get(c.cid)! })
     }
+    round = next
   }
-  if (last) result.failed.push({ cid, ...last })
+  return result
 }

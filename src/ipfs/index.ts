@@ -8,12 +8,14 @@ import type {
   BlockOptions,
   CarOptions,
   DropResult,
+  FileToReference,
   FindProvidersOptions,
   PeerInfo,
   PinOptions,
   PinType,
   ReferenceCheck,
   ReferenceOptions,
+  ReferenceResult,
   Signal,
   VerifyOptions,
 } from './types.ts'
@@ -47,6 +49,16 @@ export interface IpfsNode {
    * referenced from (see `dropReference`). Does not announce: `provide` decides what is announced.
    */
   referenceFile(absPath: string, opts?: ReferenceOptions): Promise<string>
+
+  /**
+   * referenceFile for many files, several per request (a scan's new files): one result per file, in
+   * order, a file that cannot be referenced giving its error rather than stopping the others. Throws
+   * only when the node cannot be reached or references nothing in place.
+   */
+  referenceFiles(
+    files: Iterable<string | FileToReference>,
+    opts?: Signal & { pin?: boolean },
+  ): AsyncIterable<ReferenceResult>
 
   /**
    * Keep the DAG under `root` from the node's garbage collection without a pin, best effort: blocks

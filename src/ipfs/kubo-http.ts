@@ -27,29 +27,41 @@ export interface FilePart {
   filename: string
   /** Extra part headers (`Abspath-Encoded` for a nocopy add). */
   headers?: Record<string, string>
-  content: AsyncIterable<Uint8Array>
-  /** The content's length when known: the request then carries a Content-Length. */
+  /** The part's bytes, opened only when the body reaches the part. */
+  content: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  /** The content's length when known: with every part's known, the request carries a Content-Length. */
   size?: number
+  /** A directory part (no content): the parts after it named `<its name>/...` are its entries. */
+  directory?: boolean
 }
 
-/** A `multipart/form-data` body of one file part, streamed, with its request headers. */
-export function multipart(part: FilePart): { body: Readable; headers: Record<string, string> } {
+/** A streamed `multipart/form-data` body of file parts, and its request headers. */
+export function multipart(parts: FilePart[]): { body: Readable; headers: Record<string, string> } {
   const boundary = `cidmirror-${randomBytes(12).toString('hex')}`
-  const extra = Object.entries(part.headers ?? {})
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(part.filename)}"\r\n` +
-      `Content-Type: application/octet-stream\r\n${extra}\r\n`,
-  )
+  const heads = parts.map((part, i) => {
+    const extra = Object.entries(part.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')
+    return Buffer.from(
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\n` +
+        `Content-Disposition: form-data; name="file"; filename="${encodeURIComponent(part.filename)}"\r\n` +
+        `Content-Type: ${part.directory ? 'application/x-directory' : 'application/octet-stream'}\r\n${extra}\r\n`,
+    )
+  })
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
   async function* body(): AsyncGenerator<Uint8Array> {
-    yield head
-    yield* part.content
+    for (const [i, part] of parts.entries()) {
+      yield heads[i]!
+      yield* part.content()
+    }
     yield tail
   }
   const headers: Record<string, string> = { 'content-type': `multipart/form-data; boundary=${boundary}` }
-  if (part.size !== undefined) headers['content-length'] = String(head.length + part.size + tail.length)
+  if (parts.every((p) => p.directory || p.size !== undefined)) {
+    const length =
+      heads.reduce((n, h) => n + h.length, tail.length) + parts.reduce((n, p) => n + (p.size ?? 0), 0)
+    headers['content-length'] = String(length)
+  }
   return { body: Readable.from(body()), headers }
 }
 

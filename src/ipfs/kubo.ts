@@ -1,10 +1,12 @@
-import { createReadStream, statSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+import { statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { CarWriter } from '@ipld/car/writer'
 import { multiaddr } from '@multiformats/multiaddr'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
 import { FileChangedError, fsError } from '../cid/index.ts'
+import { type CidmirrorError, isCidmirrorError } from '../errors.ts'
 import { entityBlocks, rawLeaves } from './dag-walk.ts'
 import {
   BlockNotFoundError,
@@ -15,17 +17,19 @@ import {
 } from './errors.ts'
 import { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
 import type { IpfsNode } from './index.ts'
-import { KuboHttp, multipart, type Params } from './kubo-http.ts'
+import { type FilePart, KuboHttp, multipart, type Params } from './kubo-http.ts'
 import type {
   BlockOptions,
   CarOptions,
   DropResult,
+  FileToReference,
   FindProvidersOptions,
   PeerInfo,
   PinOptions,
   PinType,
   ReferenceCheck,
   ReferenceOptions,
+  ReferenceResult,
   ReferenceStatus,
   Signal,
   VerifyOptions,
@@ -57,6 +61,54 @@ const MFS_ROOT = '/cidmirror'
 /** A mirror name as one MFS path component (`/` would nest, and MFS rejects an empty name). */
 function mfsName(name: string): string {
   return encodeURIComponent(name) || '_'
+}
+
+/** The name of the directory part that holds a batch of files (the answers name `batch/<index>`). */
+const BATCH_DIR = 'batch'
+
+/** Files, and bytes, per nocopy `add` request of referenceFiles. */
+const ADD_BATCH_FILES = 256
+const ADD_BATCH_BYTES = 256 * 1024 * 1024
+
+/**
+ * The first `size` bytes of a file, read in chunks of at most 1 MiB through one descriptor (a read
+ * stream per file costs several times more for the small files most mirrors hold). A file that
+ * shrank ends early, which the request's Content-Length then reports.
+ */
+async function* fileBytes(path: string, size: number): AsyncGenerator<Uint8Array> {
+  if (size === 0) return
+  const fh = await open(path, 'r')
+  try {
+    for (let off = 0; off < size; ) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, size - off))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, off)
+      if (bytesRead === 0) return
+      off += bytesRead
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** A file's size, or undefined when it cannot be stat'ed (the add then reports why). */
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size
+  } catch {
+    return undefined
+  }
+}
+
+/** Our error for a file that cannot be stat'ed. */
+function fsErrorOf(path: string): CidmirrorError {
+  try {
+    statSync(path)
+  } catch (err) {
+    const e = fsError(path, err)
+    if (isCidmirrorError(e)) return e
+  }
+  return new FileChangedError(path, "it could not be stat'ed")
 }
 
 /** CIDs per RPC call where Kubo takes them as repeated `arg`s (keeps the URL well under limits). */
@@ -126,43 +178,105 @@ export class KuboNode implements IpfsNode {
   }
 
   async referenceFile(absPath: string, opts: ReferenceOptions = {}): Promise<string> {
-    const path = resolve(absPath)
-    let size: number
-    try {
-      size = statSync(path).size
-    } catch (err) {
-      throw fsError(path, err)
+    const [r] = await this.#addBatch([{ path: resolve(absPath), expect: opts.expect }], opts)
+    if ('error' in r!) throw r.error
+    return r!.cid
+  }
+
+  async *referenceFiles(
+    files: Iterable<string | FileToReference>,
+    opts: Signal & { pin?: boolean } = {},
+  ): AsyncGenerator<ReferenceResult> {
+    let batch: FileToReference[] = []
+    let bytes = 0
+    for (const f of files) {
+      const file = typeof f === 'string' ? { path: resolve(f) } : { ...f, path: resolve(f.path) }
+      batch.push(file)
+      bytes += sizeOf(file.path) ?? 0
+      if (batch.length >= ADD_BATCH_FILES || bytes >= ADD_BATCH_BYTES) {
+        yield* await this.#addBatch(batch, opts)
+        batch = []
+        bytes = 0
+      }
     }
-    // Read no further than the size stat'ed: a file that grows meanwhile is sent as it was; one that
-    // shrinks breaks the Content-Length and is reported as changed.
-    const content =
-      size === 0 ? [] : createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 })
-    const { body, headers } = multipart({
-      filename: basename(path),
-      // Kubo records this path for the file's blocks and reads them from it later: it must be
-      // absolute, and %-encoded (Go's url.QueryUnescape reads it back; `+` stays `%2B`).
-      headers: { 'Abspath-Encoded': encodeURIComponent(path) },
-      content: content as AsyncIterable<Uint8Array>,
-      size,
-    })
-    let answer: { Hash: string }
-    try {
-      answer = await this.#http.json<{ Hash: string }>(
-        'add',
-        [...ADD_PARAMS, ['pin', String(opts.pin ?? false)]],
-        {
+    if (batch.length > 0) yield* await this.#addBatch(batch, opts)
+  }
+
+  /**
+   * One nocopy `add` of several files, one multipart part each (named by its index, so the answers
+   * map back whatever the file names, and a name Kubo would refuse never reaches it). A batch that fails as a whole is tried file by file, so one
+   * file that vanished or shrank costs only its own result; a node that cannot be reached, or has its
+   * filestore off, fails the call.
+   */
+  async #addBatch(files: FileToReference[], opts: Signal & { pin?: boolean }): Promise<ReferenceResult[]> {
+    const results: (ReferenceResult | undefined)[] = files.map(() => undefined)
+    const parts: FilePart[] = []
+    const sent: number[] = []
+    for (const [i, f] of files.entries()) {
+      const size = sizeOf(f.path)
+      if (size === undefined) {
+        results[i] = { path: f.path, error: fsErrorOf(f.path) }
+        continue
+      }
+      sent.push(i)
+      parts.push({
+        filename: `${BATCH_DIR}/${i}`,
+        // Kubo records this path for the file's blocks and reads them from it later: it must be
+        // absolute, and %-encoded (Go's url.QueryUnescape reads it back; `+` stays `%2B`).
+        headers: { 'Abspath-Encoded': encodeURIComponent(f.path) },
+        // No further than the size stat'ed: a file that grows meanwhile is sent as it was; one that
+        // shrinks breaks the Content-Length and is reported as changed.
+        content: () => fileBytes(f.path, size),
+        size,
+      })
+    }
+    if (parts.length > 0) {
+      try {
+        // The files as entries of one directory part, as `ipfs add -r` sends a tree: Kubo adds
+        // several top-level files 3-4x slower than the same files inside a directory. The
+        // directory's own node is left unpinned in the blockstore (a few KiB per batch).
+        const { body, headers } = multipart([
+          { filename: BATCH_DIR, directory: true, content: () => [] },
+          ...parts,
+        ])
+        const params: Params = [...ADD_PARAMS, ['pin', String(opts.pin ?? false)]]
+        for await (const line of this.#http.ndjson<{ Name: string; Hash: string }>('add', params, {
           body,
           headers,
           signal: opts.signal,
+        })) {
+          if (!line.Name.startsWith(`${BATCH_DIR}/`)) continue
+          const i = Number(line.Name.slice(BATCH_DIR.length + 1))
+          const f = files[i]
+          if (!f || !line.Hash) continue
+          results[i] =
+            f.expect !== undefined && line.Hash !== f.expect
+              ? { path: f.path, error: new ReferenceMismatchError(f.path, f.expect, line.Hash) }
+              : { path: f.path, cid: line.Hash }
+        }
+      } catch (caught) {
+        const err = await this.#referenceError(files[sent[0]!]!.path, caught)
+        if (
+          err instanceof IpfsUnreachableError ||
+          (err instanceof FilestoreLayoutError && err.reason === 'off')
+        )
+          throw err
+        if ((err as { name?: string })?.name === 'AbortError') throw err
+        if (sent.length === 1) {
+          if (!isCidmirrorError(err)) throw err
+          results[sent[0]!] = { path: files[sent[0]!]!.path, error: err }
+        } else {
+          for (const i of sent) results[i] = (await this.#addBatch([files[i]!], opts))[0]
+        }
+      }
+    }
+    return results.map(
+      (r, i) =>
+        r ?? {
+          path: files[i]!.path,
+          error: new IpfsCommandError(this.label, 'add', `no answer for ${files[i]!.path}`),
         },
-      )
-    } catch (err) {
-      throw await this.#referenceError(path, err)
-    }
-    if (opts.expect !== undefined && answer.Hash !== opts.expect) {
-      throw new ReferenceMismatchError(path, opts.expect, answer.Hash)
-    }
-    return answer.Hash
+    )
   }
 
   async retain(name: string, root: string | undefined, opts: Signal = {}): Promise<void> {
@@ -198,7 +312,7 @@ export class KuboNode implements IpfsNode {
   async putBlocks(car: AsyncIterable<Uint8Array>, opts: Signal = {}): Promise<void> {
     // Direct: Kubo answers a dag import only when it is done, and fetch gives up after 300 s
     // without response headers; undici here waits.
-    const { body, headers } = multipart({ filename: 'blocks.car', content: car })
+    const { body, headers } = multipart([{ filename: 'blocks.car', content: () => car }])
     for await (const _ of this.#http.ndjson('dag/import', [['pin-roots', 'false']], {
       body,
       headers,
@@ -483,11 +597,11 @@ export class KuboNode implements IpfsNode {
       return fsError(path, err)
     if (!(err instanceof IpfsCommandError)) return err
     if (/filestore is not enabled/i.test(err.detail))
-      return new FilestoreLayoutError(filestoreOff(this.label), { cause: err })
+      return new FilestoreLayoutError('off', filestoreOff(this.label), { cause: err })
     if (/outside ipfs root|outside the ipfs root/i.test(err.detail)) {
       const repo = await this.#repoPath({}).catch(() => undefined)
       const hint = repo ? checkFilestoreLayout(repo, path) : undefined
-      return new FilestoreLayoutError(`cannot reference ${path} in place: ${hint ?? err.detail}`, {
+      return new FilestoreLayoutError('outside', `cannot reference ${path} in place: ${hint ?? err.detail}`, {
         cause: err,
       })
     }

@@ -1,3 +1,5 @@
+import type { CidmirrorError } from '../errors.ts'
+
 /** What every IPFS node operation accepts: a signal that stops it (the request is cancelled). */
 export interface Signal {
   signal?: AbortSignal
@@ -46,6 +48,15 @@ export interface ReferenceOptions extends Signal {
   /** Pin the file on the node too (default false: the local node's files are kept by the tree, not by a pin each). */
   pin?: boolean
 }
+
+/** A file for referenceFiles, with the CID the index holds for it when known. */
+export interface FileToReference {
+  path: string
+  expect?: string
+}
+
+/** What referenceFiles says of one file: the CID the node computed, or why it is not referenced. */
+export type ReferenceResult = { path: string; cid: string } | { path: string; error: CidmirrorError }
 
 export interface PinOptions extends Signal {
   /** Default true: the whole DAG; false pins the root block only. */
