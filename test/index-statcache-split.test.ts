@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { pathOf } from '../src/index/keys.ts'
-import { loadStatCache, splitStatCache, statCacheFiles } from '../src/index/statcache.ts'
+import { loadStatCache, STAT_CACHE_LAYOUT, splitStatCache, statCacheFiles } from '../src/index/statcache.ts'
 import { MirrorStore } from '../src/index/store.ts'
 import { kuboRepo } from './helpers/index-kubo.ts'
 
@@ -164,5 +164,65 @@ describe('a rescan split over two walker threads', () => {
     expect(t).toMatchObject({ changed: 1, unchanged: 59 })
     expect(t.rootCid).toBe(kubo.rootCid(m.tree))
     await expectQuiet(m, 60, t.rootCid)
+  })
+})
+
+/**
+ * The walker threads run from their source text and get what they share with the scanner passed in
+ * (walk-worker.ts): the name order and the stat cache layout. These fail when the two sides disagree.
+ */
+describe('the walker threads and the scanner', () => {
+  // UTF-8 order: a < é < U+FFFD < 😀; UTF-16 order puts the emoji (a surrogate pair) before U+FFFD.
+  const names = ['a', 'é', '\uFFFD', '😀']
+  function unicodeTree(): Record<string, string> {
+    const files: Record<string, string> = {}
+    for (const d of names) for (const f of names) files[`${d}/${f}-${d}`] = `${d} ${f}\n`
+    for (let i = 0; i < 8; i++) files[`\uFFFD/n${i}`] = `${i}\n`
+    return files
+  }
+
+  it('walk names in the scanner key order, split inside a directory named U+FFFD', async () => {
+    const m = mirror('unicode', unicodeTree())
+    const first = await m.scan()
+    expect(first.rootCid).toBe(kubo.rootCid(m.tree))
+    expect(m.split()).toMatch(/^\uFFFD\//)
+    await expectQuiet(m, 24, first.rootCid)
+    // A full merge (no stat cache believed): the walk and the stored records meet key for key.
+    await m.store.dropStatCache()
+    const merged = await m.scan()
+    expect(merged).toMatchObject({
+      unchanged: 24,
+      added: 0,
+      deleted: 0,
+      filesHashed: 0,
+      rootCid: first.rootCid,
+    })
+    writeFileSync(join(m.tree, '😀', 'a-😀'), 'changed, last part\n')
+    writeFileSync(join(m.tree, 'é', '😀-é'), 'changed, first part\n')
+    const s = await m.scan()
+    expect(s).toMatchObject({ changed: 2, unchanged: 22, added: 0, deleted: 0 })
+    expect(s.rootCid).toBe(kubo.rootCid(m.tree))
+    await expectQuiet(m, 24, s.rootCid)
+  })
+
+  it('write the same stat cache, byte for byte, for the same tree', async () => {
+    const m = mirror('same-cache', unicodeTree())
+    const file = statCacheFiles(db.location, 'same-cache').file
+    /** The cache's bytes up to the header JSON, which holds the scan id. */
+    const cacheBytes = (): Buffer => {
+      const c = loadStatCache(file)!
+      expect(c.checksumOk()).toBe(true)
+      return Buffer.from(c.sab).subarray(0, c.end + STAT_CACHE_LAYOUT.footer.header)
+    }
+    await m.scan() // a first scan: the scanner writes the cache (its walk has no stats)
+    const byScanner = cacheBytes()
+    rmSync(file)
+    await m.scan() // no cache: one walker thread writes it as it walks
+    const byWalker = cacheBytes()
+    await m.store.dropStatCache()
+    await m.scan() // a cache not believed: two threads compare with it, then send and write it again
+    const byTwoThreads = cacheBytes()
+    expect(byWalker.equals(byScanner)).toBe(true)
+    expect(byTwoThreads.equals(byScanner)).toBe(true)
   })
 })

@@ -28,44 +28,50 @@ export function isAncestor(dir: string, key: string): boolean {
   return key.length > dir.length && key.charCodeAt(dir.length) === 0 && key.startsWith(dir)
 }
 
-const HIGH = /[\ud800-\uffff]/
-
-/** UTF-16 units above U+D7FF mapped so that code-unit order becomes code-point (UTF-8 byte) order. */
-function fix(c: number): number {
-  return c >= 0xe000 ? c - 0x800 : c + 0x2000
-}
-
-function compareSlow(a: string, b: string): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i)
-    let y = b.charCodeAt(i)
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        x = fix(x)
-        y = fix(y)
-      }
-      return x < y ? -1 : 1
-    }
-  }
-  return a.length - b.length
-}
-
 /**
- * Compare two strings by their UTF-8 bytes, LevelDB's order. JavaScript's `<` compares UTF-16 units,
- * which agrees except between a surrogate pair and a unit in U+E000..U+FFFF.
+ * UTF-8 byte order (LevelDB's, and Kubo's link order) on JavaScript strings. JavaScript's `<` compares
+ * UTF-16 units, which agrees except between a surrogate pair and a unit in U+E000..U+FFFF, so only
+ * strings that both hold a unit >= U+D800 take the slow path.
+ *
+ * Self-contained (no reference outside its body): the walker threads run it from its source text
+ * (walker.ts), so they sort names exactly as the scanner compares keys.
  */
-export function compareKeys(a: string, b: string): number {
-  if (a === b) return 0
-  if (HIGH.test(a) && HIGH.test(b)) return compareSlow(a, b)
-  return a < b ? -1 : 1
+export function utf8Order() {
+  const HIGH = /[\ud800-\uffff]/
+  /** UTF-16 units above U+D7FF mapped so that code-unit order becomes code-point (UTF-8 byte) order. */
+  const fix = (c: number): number => (c >= 0xe000 ? c - 0x800 : c + 0x2000)
+  const compareSlow = (a: string, b: string): number => {
+    const n = Math.min(a.length, b.length)
+    for (let i = 0; i < n; i++) {
+      let x = a.charCodeAt(i)
+      let y = b.charCodeAt(i)
+      if (x !== y) {
+        if (x >= 0xd800 && y >= 0xd800) {
+          x = fix(x)
+          y = fix(y)
+        }
+        return x < y ? -1 : 1
+      }
+    }
+    return a.length - b.length
+  }
+  /** Whether `<` may disagree with UTF-8 order on `s` (it holds a unit >= U+D800). */
+  const hasHigh = (s: string): boolean => HIGH.test(s)
+  const compare = (a: string, b: string): number => {
+    if (a === b) return 0
+    if (HIGH.test(a) && HIGH.test(b)) return compareSlow(a, b)
+    return a < b ? -1 : 1
+  }
+  /** Sorts directory entry names in place. */
+  const sortNames = (names: string[]): string[] => {
+    for (const n of names) if (HIGH.test(n)) return names.sort(compare)
+    return names.sort()
+  }
+  return { compare, hasHigh, sortNames }
 }
 
-/** Sort directory entry names in UTF-8 byte order (Kubo's link order and the key order). */
-export function sortNames(names: string[]): string[] {
-  for (const n of names) if (HIGH.test(n)) return names.sort(compareKeys)
-  return names.sort()
-}
+/** Compares two keys (or names) by their UTF-8 bytes, LevelDB's order. */
+export const compareKeys = utf8Order().compare
 
 /** Mirror names become sublevel names, which LevelDB's sublevels restrict to bytes 0x23..0x7e. */
 export function sublevelName(mirror: string): string {

@@ -12,11 +12,12 @@
  * checks are done (they start before the database is read): what they send on a difference are entries
  * as they found them on disk, whatever the cache held, so only the verdict "identical" needs the checks.
  *
- * Format (little-endian), written by the walker threads (walk-worker.ts keeps its own copy), or for a
- * first scan, whose walker does not stat regular files, by the scanner (`StatCacheWriter`):
+ * Format (little-endian; the offsets are `STAT_CACHE_LAYOUT`), written by the walker threads
+ * (walk-worker.ts, which gets the layout in its `WalkerData`), or for a first scan, whose walker does not
+ * stat regular files, by the scanner (`StatCacheWriter`):
  *
  *   "CIDMSC02"
- *   entries:    u8 kind (0 file, 1 dir, 2 symlink)  u32 key length  f64 size  f64 mtimeMs  f64 ctimeMs
+ *   entries:    u8 kind (walk-protocol.ts `Kind`)  u32 key length  f64 size  f64 mtimeMs  f64 ctimeMs
  *               f64 ino  key (UTF-8, keys.ts form)
  *   footer:     u8 0xff  f64 entries  f64 files  f64 dirs  f64 bytes  header JSON { token, root }
  *               u32 header length
@@ -40,11 +41,29 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { sublevelName } from './keys.ts'
+import { Kind } from './walk-protocol.ts'
 
-const MAGIC = 'CIDMSC02'
-const ENTRY = 37
-const FOOTER = 33
-const SUM = 32
+/** Byte offsets of the format, for this file and the walker threads (which cannot import it). */
+export const STAT_CACHE_LAYOUT = {
+  magic: 'CIDMSC02',
+  /** Fields of an entry; the key's bytes start at `key`, the fixed part's length. */
+  entry: { kind: 0, keyLength: 1, size: 5, mtimeMs: 13, ctimeMs: 21, ino: 29, key: 37 },
+  /** Fields of the footer; the header JSON starts at `header`, the fixed part's length. */
+  footer: { mark: 0, entries: 1, files: 9, dirs: 17, bytes: 25, header: 33 },
+  /** The footer's first byte (no entry starts with it: kinds are small). */
+  footerMark: 0xff,
+  /** The sha256 at the end. */
+  sum: 32,
+} as const
+export type StatCacheLayout = typeof STAT_CACHE_LAYOUT
+
+const MAGIC = STAT_CACHE_LAYOUT.magic
+const E = STAT_CACHE_LAYOUT.entry
+const F = STAT_CACHE_LAYOUT.footer
+const ENTRY = E.key
+const FOOTER = F.header
+const MARK = STAT_CACHE_LAYOUT.footerMark
+const SUM = STAT_CACHE_LAYOUT.sum
 /** The most parts a walk is split into (part files `temp.<i>` to clean up). */
 export const MAX_PARTS = 8
 
@@ -106,8 +125,9 @@ export function statCacheEntries(file: string): number | undefined {
     if (readSync(fd, b, 0, 4, size - SUM - 4) !== 4) return undefined
     const hl = b.readUInt32LE(0)
     const end = size - SUM - 4 - hl - FOOTER
-    if (end < MAGIC.length || readSync(fd, b, 0, FOOTER, end) !== FOOTER || b[0] !== 0xff) return undefined
-    const count = b.readDoubleLE(1)
+    if (end < MAGIC.length || readSync(fd, b, 0, FOOTER, end) !== FOOTER || b[F.mark] !== MARK)
+      return undefined
+    const count = b.readDoubleLE(F.entries)
     return Number.isSafeInteger(count) && count >= 0 ? count : undefined
   } catch {
     return undefined
@@ -146,14 +166,14 @@ export function loadStatCache(file: string): LoadedStatCache | undefined {
   if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined
   const hl = buf.readUInt32LE(len - SUM - 4)
   const end = len - SUM - 4 - hl - FOOTER
-  if (end < MAGIC.length || buf[end] !== 0xff) return undefined
+  if (end < MAGIC.length || buf[end + F.mark] !== MARK) return undefined
   let header: { token?: unknown; root?: unknown }
   try {
     header = JSON.parse(buf.toString('utf8', end + FOOTER, end + FOOTER + hl))
   } catch {
     return undefined
   }
-  const count = buf.readDoubleLE(end + 1)
+  const count = buf.readDoubleLE(end + F.entries)
   if (!Number.isSafeInteger(count) || count < 0) return undefined
   return {
     sab,
@@ -195,7 +215,7 @@ export function splitStatCache(c: LoadedStatCache, parts: number): WalkPart[] {
   let target = Math.floor((c.count * next) / parts)
   for (let i = 0; i < c.count && next < parts; i++) {
     if (p + ENTRY > c.end) return whole
-    const kl = buf.readUInt32LE(p + 1)
+    const kl = buf.readUInt32LE(p + E.keyLength)
     if (p + ENTRY + kl > c.end) return whole
     if (i === target && i > 0) {
       const key = buf.toString('utf8', p + ENTRY, p + ENTRY + kl)
@@ -244,8 +264,8 @@ export class StatCacheWriter {
     while (off < chunk.length) off += writeSync(this.#fd, chunk, off, chunk.length - off)
   }
 
-  /** One entry: kind 0 file, 1 directory, 2 symlink. */
-  add(key: string, kind: number, size: number, mtimeMs: number, ctimeMs: number, ino: number): void {
+  /** One entry (kind: walk-protocol.ts `Kind`). */
+  add(key: string, kind: Kind, size: number, mtimeMs: number, ctimeMs: number, ino: number): void {
     let b = this.#buf
     if (!b) return
     try {
@@ -260,18 +280,18 @@ export class StatCacheWriter {
       }
       const p = this.#pos
       const kl = b.write(key, p + ENTRY, 'utf8')
-      b[p] = kind
-      b.writeUInt32LE(kl, p + 1)
-      b.writeDoubleLE(size, p + 5)
-      b.writeDoubleLE(mtimeMs, p + 13)
-      b.writeDoubleLE(ctimeMs, p + 21)
-      b.writeDoubleLE(ino, p + 29)
+      b[p + E.kind] = kind
+      b.writeUInt32LE(kl, p + E.keyLength)
+      b.writeDoubleLE(size, p + E.size)
+      b.writeDoubleLE(mtimeMs, p + E.mtimeMs)
+      b.writeDoubleLE(ctimeMs, p + E.ctimeMs)
+      b.writeDoubleLE(ino, p + E.ino)
       this.#pos = p + ENTRY + kl
       this.#entries++
-      if (kind === 1) this.#dirs++
+      if (kind === Kind.Dir) this.#dirs++
       else {
         this.#files++
-        if (kind === 0) this.#bytes += size
+        if (kind === Kind.File) this.#bytes += size
       }
     } catch {
       this.abort()
@@ -284,11 +304,11 @@ export class StatCacheWriter {
     if (!b) return false
     try {
       this.#out(b.subarray(0, this.#pos))
-      b[0] = 0xff
-      b.writeDoubleLE(this.#entries, 1)
-      b.writeDoubleLE(this.#files, 9)
-      b.writeDoubleLE(this.#dirs, 17)
-      b.writeDoubleLE(this.#bytes, 25)
+      b[F.mark] = MARK
+      b.writeDoubleLE(this.#entries, F.entries)
+      b.writeDoubleLE(this.#files, F.files)
+      b.writeDoubleLE(this.#dirs, F.dirs)
+      b.writeDoubleLE(this.#bytes, F.bytes)
       const hl = b.write(JSON.stringify({ token, root }), FOOTER, 'utf8')
       b.writeUInt32LE(hl, FOOTER + hl)
       this.#out(b.subarray(0, FOOTER + hl + 4))

@@ -1,4 +1,5 @@
 /** Messages between the walker threads and the scanner. */
+import type { StatCacheLayout } from './statcache.ts'
 
 /** Entries per batch. */
 export const BATCH = 1024
@@ -38,6 +39,14 @@ export interface WalkerData {
   stats: SharedArrayBuffer
   maxBatches: number
   batch: number
+  /**
+   * What the thread shares with the main thread and, running from its source text, cannot import:
+   * `Kind`, `NUMS_PER_ENTRY`, `REPLAY`, statcache.ts `STAT_CACHE_LAYOUT`.
+   */
+  kind: typeof Kind
+  numsPerEntry: number
+  replay: typeof REPLAY
+  layout: StatCacheLayout
 }
 
 /**

@@ -22,11 +22,14 @@
  * `walkerMain` runs from its source text (`new Worker(src, { eval: true })`), so the thread starts
  * without a module loader or the TypeScript stripper (each costs tens of milliseconds and ~15 MB per
  * thread). It must therefore be self-contained: no imports (built-ins come from
- * `process.getBuiltinModule`), no references to anything outside its body.
+ * `process.getBuiltinModule`), no references to anything outside its body. What it shares with the
+ * main thread comes in instead: the constants in its `WalkerData` (entry kinds, the batch and stat
+ * cache layouts, the replay word), and the name order as keys.ts `utf8Order`, whose source text walker.ts passes.
  */
+import type { utf8Order } from './keys.ts'
 import type { WalkerData, WalkMessage, WalkPartConfig } from './walk-protocol.ts'
 
-export function walkerMain(): void {
+export function walkerMain(makeUtf8Order: typeof utf8Order): void {
   const fs = process.getBuiltinModule('node:fs') as typeof import('node:fs')
   const crypto = process.getBuiltinModule('node:crypto') as typeof import('node:crypto')
   const wt = process.getBuiltinModule('node:worker_threads') as typeof import('node:worker_threads')
@@ -43,13 +46,15 @@ export function walkerMain(): void {
   const SEGDONE = parts + me
   const ID = 2 * parts
   const BATCH = data.batch
+  const NUMS = data.numsPerEntry
+  const { File: FILE, Dir: DIR, Symlink: SYMLINK, Absent: ABSENT } = data.kind
   const S_IFMT = 0o170000
   const S_IFREG = 0o100000
   const S_IFDIR = 0o040000
   const S_IFLNK = 0o120000
 
   let keys: string[] = []
-  let nums = new Float64Array(BATCH * 5)
+  let nums = new Float64Array(BATCH * NUMS)
 
   const flush = (): void => {
     if (keys.length === 0) return
@@ -59,16 +64,36 @@ export function walkerMain(): void {
       Atomics.wait(ctl, CREDITS, inFlight, 1000)
     }
     Atomics.add(ctl, CREDITS, 1)
-    const msg: WalkMessage = { type: 'batch', keys: keys.join('/'), nums: nums.subarray(0, keys.length * 5) }
+    const msg: WalkMessage = {
+      type: 'batch',
+      keys: keys.join('/'),
+      nums: nums.subarray(0, keys.length * NUMS),
+    }
     port.postMessage(msg, [nums.buffer])
     keys = []
-    nums = new Float64Array(BATCH * 5)
+    nums = new Float64Array(BATCH * NUMS)
   }
 
-  // The stat cache (format in statcache.ts; a copy of it here, since this body stands alone).
-  const MAGIC = 'CIDMSC02'
-  const ENTRY = 37
-  const FOOTER = 33
+  // The stat cache (format in statcache.ts, its layout in `data.layout`).
+  const MAGIC = data.layout.magic
+  const MARK = data.layout.footerMark
+  const {
+    kind: E_KIND,
+    keyLength: E_KEY_LENGTH,
+    size: E_SIZE,
+    mtimeMs: E_MTIME,
+    ctimeMs: E_CTIME,
+    ino: E_INO,
+    key: ENTRY,
+  } = data.layout.entry
+  const {
+    mark: F_MARK,
+    entries: F_ENTRIES,
+    files: F_FILES,
+    dirs: F_DIRS,
+    bytes: F_BYTES,
+  } = data.layout.footer
+  const FOOTER = data.layout.footer.header
   const counts = { files: 0, dirs: 0, bytes: 0 }
 
   interface Cache {
@@ -144,12 +169,12 @@ export function walkerMain(): void {
         }
       }
       const kl = b.write(key, wpos + ENTRY, 'utf8')
-      b[wpos] = kind
-      b.writeUInt32LE(kl, wpos + 1)
-      b.writeDoubleLE(size, wpos + 5)
-      b.writeDoubleLE(mtime, wpos + 13)
-      b.writeDoubleLE(ctime, wpos + 21)
-      b.writeDoubleLE(ino, wpos + 29)
+      b[wpos + E_KIND] = kind
+      b.writeUInt32LE(kl, wpos + E_KEY_LENGTH)
+      b.writeDoubleLE(size, wpos + E_SIZE)
+      b.writeDoubleLE(mtime, wpos + E_MTIME)
+      b.writeDoubleLE(ctime, wpos + E_CTIME)
+      b.writeDoubleLE(ino, wpos + E_INO)
       wpos += ENTRY + kl
       wn++
     } catch {
@@ -217,11 +242,11 @@ export function walkerMain(): void {
         bytes += stats[4 * i + 3]!
       }
       const id = waitSet(ID)
-      b[0] = 0xff
-      b.writeDoubleLE(entries, 1)
-      b.writeDoubleLE(files, 9)
-      b.writeDoubleLE(dirs, 17)
-      b.writeDoubleLE(bytes, 25)
+      b[F_MARK] = MARK
+      b.writeDoubleLE(entries, F_ENTRIES)
+      b.writeDoubleLE(files, F_FILES)
+      b.writeDoubleLE(dirs, F_DIRS)
+      b.writeDoubleLE(bytes, F_BYTES)
       const hl = b.write(JSON.stringify({ token: id, root: data.root }), FOOTER, 'utf8')
       b.writeUInt32LE(hl, FOOTER + hl)
       wwrite(b.subarray(0, FOOTER + hl + 4))
@@ -236,9 +261,9 @@ export function walkerMain(): void {
     }
   }
 
-  /** Sends one entry (kind 0 file, 1 directory, 2 symlink) to the main thread and the cache writer. */
+  /** Sends one entry to the main thread and the cache writer. */
   const send = (key: string, kind: number, size: number, mtime: number, ctime: number, ino: number): void => {
-    const o = keys.length * 5
+    const o = keys.length * NUMS
     keys.push(key)
     nums[o] = kind
     nums[o + 1] = size
@@ -255,15 +280,15 @@ export function walkerMain(): void {
     cmp = undefined
     const b = c.buf
     for (let p = c.start; p < c.pos; ) {
-      const kl = b.readUInt32LE(p + 1)
+      const kl = b.readUInt32LE(p + E_KEY_LENGTH)
       const key = b.toString('utf8', p + ENTRY, p + ENTRY + kl)
       send(
         key,
-        b[p]!,
-        b.readDoubleLE(p + 5),
-        b.readDoubleLE(p + 13),
-        b.readDoubleLE(p + 21),
-        b.readDoubleLE(p + 29),
+        b[p + E_KIND]!,
+        b.readDoubleLE(p + E_SIZE),
+        b.readDoubleLE(p + E_MTIME),
+        b.readDoubleLE(p + E_CTIME),
+        b.readDoubleLE(p + E_INO),
       )
       p += ENTRY + kl
     }
@@ -281,42 +306,22 @@ export function walkerMain(): void {
     const c = cmp!
     const b = c.buf
     const p = c.pos
-    if (p >= c.end || b[p] !== kind) return false
+    if (p >= c.end || b[p + E_KIND] !== kind) return false
     if (
-      b.readDoubleLE(p + 5) !== size ||
-      b.readDoubleLE(p + 13) !== mtime ||
-      b.readDoubleLE(p + 21) !== ctime ||
-      b.readDoubleLE(p + 29) !== ino
+      b.readDoubleLE(p + E_SIZE) !== size ||
+      b.readDoubleLE(p + E_MTIME) !== mtime ||
+      b.readDoubleLE(p + E_CTIME) !== ctime ||
+      b.readDoubleLE(p + E_INO) !== ino
     )
       return false
-    const kl = b.readUInt32LE(p + 1)
+    const kl = b.readUInt32LE(p + E_KEY_LENGTH)
     if (p + ENTRY + kl > c.end || b.toString('utf8', p + ENTRY, p + ENTRY + kl) !== key) return false
     c.pos = p + ENTRY + kl
     return true
   }
 
-  // Sorting as keys.ts `sortNames` does (UTF-8 byte order); a copy, since this body stands alone.
-  const HIGH = /[\ud800-\uffff]/
-  const fix = (c: number): number => (c >= 0xe000 ? c - 0x800 : c + 0x2000)
-  const compareUtf8 = (a: string, b: string): number => {
-    const n = Math.min(a.length, b.length)
-    for (let i = 0; i < n; i++) {
-      let x = a.charCodeAt(i)
-      let y = b.charCodeAt(i)
-      if (x !== y) {
-        if (x >= 0xd800 && y >= 0xd800) {
-          x = fix(x)
-          y = fix(y)
-        }
-        return x < y ? -1 : 1
-      }
-    }
-    return a.length - b.length
-  }
-  const sortNames = (names: string[]): string[] => {
-    for (const n of names) if (HIGH.test(n)) return names.sort(compareUtf8)
-    return names.sort()
-  }
+  // Names in UTF-8 byte order, the scanner's key order.
+  const { compare: compareUtf8, hasHigh, sortNames } = makeUtf8Order()
 
   function fail(path: string, err: unknown): never {
     const e = err as NodeJS.ErrnoException
@@ -347,16 +352,16 @@ export function walkerMain(): void {
     }
   }
 
-  /** Adds one entry; kind 0 file, 1 directory, 2 symlink; -1 (sockets, FIFOs, devices) is skipped. */
+  /** Adds one entry; gives its kind (sockets, FIFOs and devices are absent: skipped). */
   const emit = (key: string, st: import('node:fs').Stats): number => {
     const t = st.mode & S_IFMT
-    const kind = t === S_IFREG ? 0 : t === S_IFDIR ? 1 : t === S_IFLNK ? 2 : -1
-    if (kind < 0) return kind
-    const size = kind === 1 ? 0 : st.size
-    if (kind === 1) counts.dirs++
+    const kind = t === S_IFREG ? FILE : t === S_IFDIR ? DIR : t === S_IFLNK ? SYMLINK : ABSENT
+    if (kind === ABSENT) return kind
+    const size = kind === DIR ? 0 : st.size
+    if (kind === DIR) counts.dirs++
     else {
       counts.files++
-      if (kind === 0) counts.bytes += size
+      if (kind === FILE) counts.bytes += size
     }
     if (cmp) {
       if (matches(key, kind, size, st.mtimeMs, st.ctimeMs, st.ino)) return kind
@@ -435,7 +440,7 @@ export function walkerMain(): void {
     }
     const hi = part.hi
     // JavaScript's `<` is UTF-8 order unless both sides hold units >= U+D800 (keys.ts `compareKeys`).
-    const hiPlain = hi !== undefined && !HIGH.test(hi)
+    const hiPlain = hi !== undefined && !hasHigh(hi)
     while (stack.length > 0) {
       const f = stack[stack.length - 1]!
       if (f.i === f.names.length) {
@@ -448,12 +453,12 @@ export function walkerMain(): void {
       const path = f.path + name
       if (f.files?.has(name)) {
         counts.files++
-        send(key, 0, Number.NaN, Number.NaN, Number.NaN, Number.NaN)
+        send(key, FILE, Number.NaN, Number.NaN, Number.NaN, Number.NaN)
         continue
       }
       const s = lstatSync(path, { throwIfNoEntry: false })
       if (!s) continue
-      if (emit(key, s) === 1) {
+      if (emit(key, s) === DIR) {
         const files = listed ? new Set<string>() : undefined
         const sub = list(path, files)
         if (sub && sub.length > 0)
@@ -465,7 +470,7 @@ export function walkerMain(): void {
       if (cmp.pos === cmp.end) {
         const c = cmp
         port.on('message', (m: unknown) => {
-          if (m !== 'replay' || cmp !== c) return
+          if (m !== data.replay || cmp !== c) return
           replay()
           finish()
           port.unref()

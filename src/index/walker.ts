@@ -1,8 +1,11 @@
 import { Worker } from 'node:worker_threads'
 import { UnreadablePathError } from './errors.ts'
-import type { WalkPart } from './statcache.ts'
+import { utf8Order } from './keys.ts'
+import { STAT_CACHE_LAYOUT, type WalkPart } from './statcache.ts'
 import {
   BATCH,
+  Kind,
+  NUMS_PER_ENTRY,
   REPLAY,
   type WalkCounts,
   type WalkerData,
@@ -16,8 +19,11 @@ export interface WalkBatch {
   nums: Float64Array
 }
 
-/** The walker thread's program: its function's own text, run without a module loader. */
-const WORKER_SOURCE = `(${walkerMain.toString()})()`
+/**
+ * The walker thread's program: its function's own text, run without a module loader, given the name
+ * order's (keys.ts `utf8Order`, self-contained too).
+ */
+const WORKER_SOURCE = `(${walkerMain.toString()})(${utf8Order.toString()})`
 
 export interface WalkerOptions {
   /** Walker threads (the walk is split into this many parts when the stat cache allows). */
@@ -74,6 +80,10 @@ export class Walker {
         stats,
         maxBatches: opts.maxBatches ?? 8,
         batch: BATCH,
+        kind: Kind,
+        numsPerEntry: NUMS_PER_ENTRY,
+        replay: REPLAY,
+        layout: STAT_CACHE_LAYOUT,
       }
       if (opts.write !== undefined) data.write = opts.write
       const worker = new Worker(WORKER_SOURCE, {
