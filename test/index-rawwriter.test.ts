@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
-import { RawWriter } from '../src/index/store.ts'
+import { MirrorStore, RawWriter } from '../src/index/store.ts'
 
 const work = mkdtempSync(join(tmpdir(), 'cidmirror-index-rw-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -48,6 +48,18 @@ it('writes puts and deletes in order over reused batches, natively and through b
   expect(events).toBe(5)
   expect(viaBatch.map((e) => e.slice(2))).toEqual(native.map((e) => e.slice(2)))
   await db.close()
+})
+
+it('runs natively on the database cidmirror opens (classic-level private API still there)', async () => {
+  const db = await openDatabase(join(work, 'db3'))
+  try {
+    // The scan's writer, on a mirror's store, as runScan gets it.
+    expect(new MirrorStore(db, 'm').rawWriter().native).toBe(true)
+    db.on('write', () => {})
+    expect(new RawWriter(db).native).toBe(false)
+  } finally {
+    await db.close()
+  }
 })
 
 it('a send on a closed database fails instead of writing', async () => {

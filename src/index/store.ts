@@ -82,7 +82,11 @@ export function cidKey(cid: string, path: string): string {
 /** Keys and values as given: full keys on the root database, JSON text values. */
 const RAW = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
 
-/** The parts of a classic-level database that RawWriter uses (`_chainedBatch`: abstract-level's private API). */
+/**
+ * The parts of a classic-level database that RawWriter uses. `_chainedBatch` and the batch's `_put`,
+ * `_del`, `_clear`, `_write` are private API: package.json pins classic-level's exact version, and
+ * test/index-rawwriter.test.ts fails if the writer falls back to `batch()` on the database we open.
+ */
 interface RawBatchDb {
   status: string
   hooks: { prewrite: { noop: boolean } }
@@ -122,6 +126,11 @@ export class RawWriter {
     const d = this.#db
     this.#native =
       typeof d._chainedBatch === 'function' && d.hooks.prewrite.noop && d.listenerCount('write') === 0
+  }
+
+  /** Whether operations go straight into native write batches (else through the public `batch()`). */
+  get native(): boolean {
+    return this.#native
   }
 
   #batch(): NativeBatch {
