@@ -3,14 +3,18 @@ import { Level } from 'level'
 import { CidmirrorError } from './errors.ts'
 
 /**
- * The one LevelDB of a cidmirror process. Each room takes a sublevel of its own (`db.sublevel('index')`,
- * `db.sublevel('jobs')`) and only that room knows its keys.
+ * The one LevelDB of a cidmirror process. Each room takes a sublevel of its own (`sublevelOf(db,
+ * 'index')`, `sublevelOf(db, 'jobs')`) and only that room knows its keys.
  */
 export type Database = Level<string, unknown>
 
-/** A room's own part of the database; values are JSON, as in the root (sublevels do not inherit it). */
+/** A room's own part of the database; values are JSON, as in the root. */
 export type Room<V = unknown> = ReturnType<typeof sublevelOf<V>>
 
+/**
+ * The sublevel `name` of `db` with JSON values: a plain `sublevel()` does not inherit the encoding. A
+ * room's own parts are sublevels of its sublevel, made the same way (cast to Database).
+ */
 export function sublevelOf<V = unknown>(db: Database, name: string) {
   return db.sublevel<string, V>(name, { valueEncoding: 'json' })
 }

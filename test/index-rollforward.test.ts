@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
-import { decodeRecord } from '../src/index/records.ts'
-import { MirrorStore, scanKey } from '../src/index/store.ts'
+import { decodeRecord, encodeRecord } from '../src/index/records.ts'
+import { encodeJournal, MirrorStore, scanKey } from '../src/index/store.ts'
 
 const work = mkdtempSync(join(tmpdir(), 'cidmirror-index-rf-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -27,8 +27,9 @@ it('a commit killed half-way is finished when the index is next opened', async (
   await store.ready()
   expect(first.id).toBe(1)
   const f3 = decodeRecord(await store.paths.get('f3'))
-  await store.journal.put('f3', { scan: second.id, old: 'bafkreiold', rec: f3 })
-  await store.paths.put('f3', { ...f3, cid: 'bafkreiold', scan: 1 })
+  // Stored as the scanner stores them (the sublevels' JSON encoding parses and re-serializes the text).
+  await store.journal.put('f3', JSON.parse(encodeJournal(second.id, 'bafkreiold', f3)))
+  await store.paths.put('f3', JSON.parse(encodeRecord({ ...f3, cid: 'bafkreiold', scan: 1 })))
   await store.meta.put('commit', { id: second.id, summary: second } as never)
   await store.meta.put('last', 1)
   await store.scans.del(scanKey(second.id))

@@ -15,13 +15,6 @@ export function pathOf(key: string): string {
   return key.replaceAll(SEP, '/')
 }
 
-/** The key of the directory holding `key` ('' for a top-level entry); undefined for the root. */
-export function parentKey(key: string): string | undefined {
-  if (key === '') return undefined
-  const i = key.lastIndexOf(SEP)
-  return i < 0 ? '' : key.slice(0, i)
-}
-
 /** True when `dir` is a proper ancestor of `key`. */
 export function isAncestor(dir: string, key: string): boolean {
   if (dir === '') return key !== ''

@@ -110,8 +110,8 @@ const STATE_NAMES: PathState[] = ['present', 'evicted', 'deleted']
 
 /**
  * A record's stored text: a JSON array `[kind, cid, tsize, size, mtimeMs, ctimeMs, ino, firstSeen,
- * lastSynced, state, scan(, target)]` with kind and state as small numbers. Half the bytes of the object
- * form, and built without JSON.stringify. Records written as objects (before this form) still read.
+ * lastSynced, state, scan(, target)]` with kind and state as small numbers. Half the bytes of a JSON
+ * object, and built without JSON.stringify.
  */
 export function encodeRecord(r: StoredRecord): string {
   const head = `[${KIND_CODES[r.kind]},"${r.cid}",${r.tsize},${r.size},${r.mtimeMs},${r.ctimeMs},${r.ino},${r.firstSeen},${r.lastSynced},${STATE_CODES[r.state]},${r.scan}`
@@ -133,9 +133,8 @@ type RecordArray = [
   string?,
 ]
 
-/** A record from its parsed stored JSON: the array form, or the object form of older indexes. */
+/** A record from its parsed stored JSON (`encodeRecord`'s array). */
 export function decodeRecord(v: unknown): StoredRecord {
-  if (!Array.isArray(v)) return v as StoredRecord
   const a = v as RecordArray
   const r: StoredRecord = {
     kind: KIND_NAMES[a[0]]!,

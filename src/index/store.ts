@@ -24,7 +24,7 @@
  * deletes that key in its final batch, and anything else that changes path records (an eviction) must
  * call `dropStatCache()` in the same breath, so that a stale cache is never believed.
  */
-import { type Database, prefixUpperBound, rangePages, readKeys, readRange } from '../db.ts'
+import { type Database, prefixUpperBound, rangePages, readKeys, readRange, sublevelOf } from '../db.ts'
 import { pathOf, SEP, sublevelName } from './keys.ts'
 import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
 
@@ -40,11 +40,10 @@ export function encodeJournal(scan: number, old: string | null, rec: StoredRecor
   return `[${scan},${old === null ? 'null' : `"${old}"`},${encodeRecord(rec)}]`
 }
 
-/** A journal entry from its parsed stored JSON (array form, or the object form of older indexes). */
+/** A journal entry from its parsed stored JSON (`encodeJournal`'s array). */
 export function decodeJournal(v: unknown): JournalEntry {
-  if (Array.isArray(v)) return { scan: v[0], old: v[1], rec: decodeRecord(v[2]) }
-  const e = v as JournalEntry
-  return { scan: e.scan, old: e.old, rec: decodeRecord(e.rec) }
+  const [scan, old, rec] = v as [number, string | null, unknown]
+  return { scan, old, rec: decodeRecord(rec) }
 }
 
 export interface MirrorInfo {
@@ -59,16 +58,12 @@ interface CommitMarker {
 
 type Json = Record<string, unknown> | number | string | null
 
-function sub<V>(parent: Database | ReturnType<Database['sublevel']>, name: string) {
-  return (parent as Database).sublevel<string, V>(name, { valueEncoding: 'json' })
-}
-
 export function indexLevel(db: Database) {
-  return sub<Json>(db, 'index')
+  return sublevelOf<Json>(db, 'index')
 }
 
 export function mirrorsLevel(db: Database) {
-  return sub<MirrorInfo>(indexLevel(db) as unknown as Database, 'mirrors')
+  return sublevelOf<MirrorInfo>(indexLevel(db) as unknown as Database, 'mirrors')
 }
 
 export function scanKey(id: number): string {
@@ -255,14 +250,17 @@ export class MirrorStore {
   constructor(db: Database, mirror: string) {
     this.db = db
     this.mirror = mirror
-    const m = sub<Json>(indexLevel(db) as unknown as Database, sublevelName(mirror)) as unknown as Database
-    /** Values are records.ts `encodeRecord` arrays (objects in older indexes): read through decodeRecord. */
-    this.paths = sub<unknown>(m, 'p')
-    this.cids = sub<number>(m, 'c')
-    this.scans = sub<ScanSummary>(m, 's')
-    /** Values are `encodeJournal` arrays (objects in older indexes): read through decodeJournal. */
-    this.journal = sub<unknown>(m, 'j')
-    this.meta = sub<Json>(m, 'meta')
+    const m = sublevelOf<Json>(
+      indexLevel(db) as unknown as Database,
+      sublevelName(mirror),
+    ) as unknown as Database
+    /** Values are records.ts `encodeRecord` arrays: read through decodeRecord. */
+    this.paths = sublevelOf<unknown>(m, 'p')
+    this.cids = sublevelOf<number>(m, 'c')
+    this.scans = sublevelOf<ScanSummary>(m, 's')
+    /** Values are `encodeJournal` arrays: read through decodeJournal. */
+    this.journal = sublevelOf<unknown>(m, 'j')
+    this.meta = sublevelOf<Json>(m, 'meta')
     this.pPrefix = this.paths.prefix
     this.cPrefix = this.cids.prefix
     this.jPrefix = this.journal.prefix

@@ -1,7 +1,8 @@
 /**
  * A walker thread: a depth-first walk with sync `readdirSync` + `lstatSync` (far faster than async fs,
- * see MEASURED.md), each directory listed in UTF-8 name order, entries sent to the main thread in
- * batches. A shared counter of unconsumed batches holds the walker back (bounded memory).
+ * whose every call is a trip through the thread pool), each directory listed in UTF-8 name order,
+ * entries sent to the main thread in batches. A shared counter of unconsumed batches holds the walker
+ * back (bounded memory).
  *
  * The walk may be split over several threads by key (walk-protocol.ts `WalkerData`): a thread whose
  * part starts at key `lo` lists the directories above `lo` and starts inside them; one whose part ends

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { formatDuration } from '../../util/units.ts'
-import type { Config, MirrorConfig, ProviderKind } from '../config/types.ts'
+import type { MirrorConfig, ProviderKind } from '../config/types.ts'
 import { type Provider, ProviderError, type RunContext, type RunResult } from '../provider.ts'
 import { allMatches, logOffset, readLogSince } from './log-scan.ts'
 import { appendLog, runProcess } from './process.ts'
@@ -9,7 +9,6 @@ import { appendLog, runProcess } from './process.ts'
 /** One run in progress: what `sync()` of a provider gets. */
 export interface Run {
   ctx: RunContext
-  deadline: number | undefined
   /** Runs a program; resolves on an exit code counted as success, else throws ProviderError. */
   exec(step: Step): Promise<void>
 }
@@ -32,11 +31,9 @@ export abstract class BaseProvider implements Provider {
   readonly workingDir: string
   readonly logDir: string
   readonly mirror: MirrorConfig
-  readonly config: Config
 
-  constructor(mirror: MirrorConfig, config: Config) {
+  constructor(mirror: MirrorConfig) {
     this.mirror = mirror
-    this.config = config
     this.name = mirror.name
     this.upstream = mirror.upstream
     this.workingDir = mirror.mirrorDir
@@ -62,7 +59,7 @@ export abstract class BaseProvider implements Provider {
       })
     }
     const offset = logOffset(ctx.logFile)
-    const run: Run = { ctx, deadline, exec: (step) => this.exec(ctx, deadline, step) }
+    const run: Run = { ctx, exec: (step) => this.exec(ctx, deadline, step) }
     try {
       await this.sync(run)
       const log = readLogSince(ctx.logFile, offset)

@@ -10,14 +10,17 @@ export { RSYNC_DEFAULTS, rsyncArgs } from './rsync.ts'
 export { RSYNC_EXIT_CODES, rsyncExitMeaning } from './rsync-exit.ts'
 export { STAGE1_PROFILES, stageArgs } from './two-stage-rsync.ts'
 
-/** The provider for one mirror of a loaded config. */
-export function createProvider(mirror: MirrorConfig, global: Config): Provider {
+/**
+ * The provider for one mirror of a loaded config. The mirror's settings are resolved against the
+ * global ones already (config/resolve.ts); `_global` is not needed.
+ */
+export function createProvider(mirror: MirrorConfig, _global?: Config): Provider {
   switch (mirror.provider) {
     case 'rsync':
-      return new RsyncProvider(mirror, global)
+      return new RsyncProvider(mirror)
     case 'two-stage-rsync':
-      return new TwoStageRsyncProvider(mirror, global)
+      return new TwoStageRsyncProvider(mirror)
     case 'command':
-      return new CommandProvider(mirror, global)
+      return new CommandProvider(mirror)
   }
 }

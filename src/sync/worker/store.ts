@@ -1,4 +1,4 @@
-import type { Database } from '../../db.ts'
+import { type Database, type Room, sublevelOf } from '../../db.ts'
 import type { JobStatus } from '../status.ts'
 
 /** What a worker remembers of a job across restarts. */
@@ -12,10 +12,10 @@ export interface StoredJob {
 
 /** The worker's own records, in the `worker` sublevel of its process's LevelDB (name -> StoredJob). */
 export class WorkerStore {
-  readonly #db
+  readonly #db: Room<StoredJob>
 
   constructor(db: Database) {
-    this.#db = db.sublevel<string, StoredJob>('worker', { valueEncoding: 'json' })
+    this.#db = sublevelOf<StoredJob>(db, 'worker')
   }
 
   async get(name: string): Promise<StoredJob | undefined> {
