@@ -75,3 +75,21 @@ describe('cidmirror index and stat: which database, which mirror', () => {
     })
   })
 })
+
+describe('cidmirror index --progress', () => {
+  it('draws the bar with --progress bar even on a pipe, and refuses an unknown mode', async () => {
+    const tree = join(work, 'tree')
+    mkdirSync(tree)
+    writeFileSync(join(tree, 'a.txt'), 'a\n')
+    const db = join(work, 'db')
+    const bar = await cli(['index', tree, '--db', db, '--progress', 'bar'])
+    expect(bar.code).toBe(0)
+    expect(bar.stderr).toMatch(/^ committing \[=+\] 2\/\? entries \| hashed 1 files/m)
+    // auto: no terminal, no bar
+    const auto = await cli(['index', tree, '--db', db])
+    expect(auto).toMatchObject({ code: 0, stderr: '' })
+    const bad = await cli(['index', tree, '--db', db, '--progress', 'bars'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/argument 'bars' is invalid\. Allowed choices are auto, bar, lines, none/)
+  })
+})

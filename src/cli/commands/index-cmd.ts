@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
-import type { Command } from 'commander'
+import { type Command, Option } from 'commander'
 import type { ScanProgress, ScanSummary } from '../../index/index.ts'
 import { formatSize } from '../../util/units.ts'
 
@@ -35,8 +35,14 @@ function printSummary(s: ScanSummary): void {
   process.stdout.write(`${lines.join('\n')}\n`)
 }
 
-async function progressBar(): Promise<{ update: (p: ScanProgress) => void; stop: () => void } | undefined> {
-  if (!process.stderr.isTTY) return undefined
+/**
+ * A progress bar on stderr when it is a terminal; elsewhere (a log file, a pipe) only with `always`,
+ * then as a line every 2 s.
+ */
+async function progressBar(
+  always: boolean,
+): Promise<{ update: (p: ScanProgress) => void; stop: () => void } | undefined> {
+  if (!process.stderr.isTTY && !always) return undefined
   const { SingleBar } = await import('cli-progress')
   const bar = new SingleBar(
     {
@@ -45,6 +51,7 @@ async function progressBar(): Promise<{ update: (p: ScanProgress) => void; stop:
         ' {phase} [{bar}] {walked}/{totalText} entries | hashed {hashed} files, {bytes} | queued {queued}',
       hideCursor: true,
       clearOnComplete: true,
+      noTTYOutput: always,
       barsize: 24,
     },
     undefined,
@@ -112,7 +119,14 @@ export function register(program: Command): void {
       "use this daemon config's database and mirror names (while no daemon runs)",
     )
     .option('--name <mirror>', 'mirror name (default: the config mirror at DIR, else the directory name)')
-    .option('--progress <mode>', 'bar (on a terminal), lines (JSON lines on stderr) or none', 'auto')
+    .addOption(
+      new Option(
+        '--progress <mode>',
+        'auto: a bar on a terminal; bar: a bar even elsewhere; lines: JSON lines on stderr',
+      )
+        .choices(['auto', 'bar', 'lines', 'none'])
+        .default('auto'),
+    )
     .action(async (dir: string, o: { db?: string; config?: string; name?: string; progress: string }) => {
       const root = resolve(dir)
       const target = await databaseTarget(o)
@@ -131,7 +145,11 @@ export function register(program: Command): void {
         }
       }
       const bar =
-        o.progress === 'lines' ? progressLines() : o.progress === 'none' ? undefined : await progressBar()
+        o.progress === 'lines'
+          ? progressLines()
+          : o.progress === 'none'
+            ? undefined
+            : await progressBar(o.progress === 'bar')
       const ac = new AbortController()
       const onSignal = (): void => ac.abort()
       process.once('SIGINT', onSignal)
