@@ -7,8 +7,6 @@ import type { BlockSink } from './nodes.ts'
 import { CHUNK_SIZE } from './profile.ts'
 import type { FileCid } from './types.ts'
 
-export { hashRangeSync, readFull } from './chunks.ts'
-
 /** Open a regular file for reading; our errors for a missing or unreadable path. */
 export function openForRead(path: string): number {
   let fd: number

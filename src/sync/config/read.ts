@@ -51,7 +51,6 @@ export interface FileDoc {
 }
 
 const SECTIONS = ['global', 'manager', 'server', 'database'] as const
-export type Section = (typeof SECTIONS)[number]
 
 /** Reads `file` and, depth first, every file it includes. Main file first. */
 export async function readConfigFiles(file: string): Promise<FileDoc[]> {
