@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
 import type { WebMirrorStatus, WireMirrorStatus } from '../src/sync/status.ts'
+import { kuboRepo } from './helpers/index-kubo.ts'
 import { partialFile, type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
 import { commandMirror, freePort, TOKEN, tempDir, waitFor, writeToml } from './jobs-helpers.ts'
 
@@ -118,7 +119,8 @@ describe('cidmirror daemon', () => {
     const d1 = await detail(manager, 'deb')
     const index1 = d1?.details?.index as Record<string, unknown>
     expect(index1).toMatchObject({ mirror: 'deb', added: 5, deleted: 0 })
-    expect(index1.rootCid).toMatch(/^bafy/)
+    const kubo = kuboRepo(tmp.dir)
+    expect(index1.rootCid).toBe(kubo.rootCid(mirror))
 
     // The CLI, with flags after and before the subcommand, JSON when not a terminal.
     const listed = JSON.parse(await cli(['jobs', 'list', '-a', '-c', config])) as WebMirrorStatus[]
@@ -154,6 +156,7 @@ describe('cidmirror daemon', () => {
     const index2 = (await detail(manager, 'deb'))?.details?.index as Record<string, unknown>
     expect(index2).toMatchObject({ added: 2, changed: 1, deleted: 1 })
     expect(index2.rootCid).not.toBe(index1.rootCid)
+    expect(index2.rootCid).toBe(kubo.rootCid(mirror))
 
     d.kill('SIGTERM')
     const code = await new Promise((r) => d.once('exit', (c) => r(c)))
