@@ -111,12 +111,13 @@ ${extra}
 `
 }
 
+/** `_db`: the database the specs' jobs will use (index hooks are not registered here). */
 export async function configAndSpecs(
   o: TomlOptions,
-  db: Database,
+  _db: Database,
 ): Promise<{ config: Config; specs: JobSpec[] }> {
   const config = await loadConfig(writeToml(o))
-  return { config, specs: buildJobSpecs(config, { db }) }
+  return { config, specs: buildJobSpecs(config, {}) }
 }
 
 export async function openDb(dir: string, name = 'db'): Promise<Database> {

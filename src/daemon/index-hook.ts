@@ -1,13 +1,11 @@
-import type { HashPool } from '../cid/index.ts'
-import type { Database } from '../db.ts'
-import { openMirrorIndex } from '../index/index.ts'
+import type { ScanSummary } from '../index/index.ts'
 import type { JobHook } from '../sync/index.ts'
 
-/** What the index room's face gives per mirror (`openMirrorIndex(db, mirror, root)` in src/index). */
-export interface MirrorIndexer {
-  scan(opts?: { signal?: AbortSignal; pool?: HashPool }): Promise<object>
-}
-export type OpenMirrorIndex = (db: Database, mirror: string, root: string) => MirrorIndexer
+/**
+ * Brings the index of `mirror` (tree at `root`) up to date and resolves with the committed scan's
+ * summary. The daemon makes one over its database and its shared hashing pool.
+ */
+export type IndexMirror = (mirror: string, root: string, signal: AbortSignal) => Promise<ScanSummary>
 
 /**
  * The index step of a sync: after a successful run, the incremental CID index of the mirror's tree.
@@ -16,17 +14,14 @@ export type OpenMirrorIndex = (db: Database, mirror: string, root: string) => Mi
  * hook does; the synced tree stays, and the next run indexes again. `src/sync` knows nothing of CIDs:
  * this hook lives here, in the daemon's wiring.
  */
-export function createIndexHook(open: OpenMirrorIndex, db: Database, mirror: string, root: string): JobHook {
+export function createIndexHook(indexMirror: IndexMirror, mirror: string, root: string): JobHook {
   return {
     name: 'index',
     async postSuccess(ctx) {
       const started = Date.now()
-      const summary = await open(db, mirror, root).scan({ signal: ctx.signal })
+      const summary = await indexMirror(mirror, root, ctx.signal)
       ctx.details.index = summary
       ctx.log.info({ index: summary, ms: Date.now() - started }, 'mirror indexed')
     },
   }
 }
-
-/** The index room's face, typed as this hook needs it. */
-export const defaultIndexer: OpenMirrorIndex = openMirrorIndex

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
+import { openMirrorIndex } from '../index/index.ts'
 import {
   type Backoff,
   type Config,
@@ -15,12 +16,12 @@ import {
   trustConfiguredCa,
   Worker,
 } from '../sync/index.ts'
-import { defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
+import type { IndexMirror } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
 import { keysNeedingRestart } from './reload.ts'
 
-export { createIndexHook, defaultIndexer, type OpenMirrorIndex } from './index-hook.ts'
+export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 
@@ -129,19 +130,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // starting a thread per core. Made at the first index, kept for the daemon's life.
       let pool: HashPool | undefined
       closers.push(() => pool?.destroy() ?? Promise.resolve())
-      const openIndex: OpenMirrorIndex | undefined =
+      const indexMirror: IndexMirror | undefined =
         opts.index === false
           ? undefined
-          : (indexDb, mirror, root) => {
-              const index = defaultIndexer(indexDb, mirror, root)
-              return {
-                scan: (o) => {
-                  pool ??= new HashPool()
-                  return index.scan({ ...o, pool })
-                },
-              }
+          : (mirror, root, signal) => {
+              pool ??= new HashPool()
+              return openMirrorIndex(db, mirror, root).scan({ signal, pool })
             }
-      const specsOf = (c: Config) => buildJobSpecs(c, { db, openIndex })
+      const specsOf = (c: Config) => buildJobSpecs(c, { indexMirror })
       const s = config.server
       const tls = await readTls(s.sslCert, s.sslKey)
       const worker = new Worker({

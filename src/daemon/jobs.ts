@@ -1,4 +1,3 @@
-import type { Database } from '../db.ts'
 import {
   type Config,
   createExecPostHook,
@@ -8,7 +7,7 @@ import {
   type JobSpec,
   type MirrorConfig,
 } from '../sync/index.ts'
-import { createIndexHook, type OpenMirrorIndex } from './index-hook.ts'
+import { createIndexHook, type IndexMirror } from './index-hook.ts'
 
 /**
  * The jobs of a config, with their hooks in this registration order (pre hooks run in it, post hooks
@@ -25,8 +24,7 @@ import { createIndexHook, type OpenMirrorIndex } from './index-hook.ts'
 export function buildJobSpecs(
   config: Config,
   opts: {
-    db: Database
-    openIndex?: OpenMirrorIndex | undefined
+    indexMirror?: IndexMirror | undefined
     /** Extra pre-exec hooks per mirror (the exclude list of evicted files). */
     preExec?: (mirror: MirrorConfig) => JobHook[]
   },
@@ -36,7 +34,7 @@ export function buildJobSpecs(
     if (opts.preExec) hooks.push(...opts.preExec(mirror))
     for (const cmd of mirror.execOnSuccess) hooks.push(createExecPostHook('success', cmd))
     for (const cmd of mirror.execOnFailure) hooks.push(createExecPostHook('failure', cmd))
-    if (opts.openIndex) hooks.push(createIndexHook(opts.openIndex, opts.db, mirror.name, mirror.mirrorDir))
+    if (opts.indexMirror) hooks.push(createIndexHook(opts.indexMirror, mirror.name, mirror.mirrorDir))
     return {
       name: mirror.name,
       provider: createProvider(mirror, config),
