@@ -37,65 +37,82 @@ export function normalizeRelPath(rel: string): string {
   return parts.join('/')
 }
 
+/**
+ * What one process keeps per database and mirror, whatever root the mirror is opened at: one store
+ * (whose `last` every reader of the mirror believes, so a commit is seen by all of them) and one scan
+ * lock (so scans of one mirror never overlap, even when the root changes between them).
+ */
+interface MirrorState {
+  readonly db: Database
+  readonly store: MirrorStore
+  scanning: boolean
+}
+
+const states = new WeakMap<Database, Map<string, MirrorState>>()
+
+function stateOf(db: Database, mirror: string): MirrorState {
+  if (mirror.length === 0 || mirror.length > 100) throw new InvalidMirrorNameError(mirror)
+  let byName = states.get(db)
+  if (!byName) {
+    byName = new Map()
+    states.set(db, byName)
+  }
+  let state = byName.get(mirror)
+  if (!state) {
+    state = { db, store: new MirrorStore(db, mirror), scanning: false }
+    byName.set(mirror, state)
+  }
+  return state
+}
+
 class LevelMirrorIndex implements MirrorIndex {
   readonly mirror: string
   readonly root: string
-  readonly #store: MirrorStore
-  #scanning = false
+  readonly #state: MirrorState
 
-  constructor(db: Database, mirror: string, root: string) {
-    this.mirror = mirror
+  constructor(state: MirrorState, root: string) {
+    this.mirror = state.store.mirror
     this.root = root
-    this.#store = new MirrorStore(db, mirror)
+    this.#state = state
   }
 
   async scan(opts?: ScanOptions): Promise<ScanSummary> {
-    if (this.#scanning) throw new ScanInProgressError(this.mirror)
-    this.#scanning = true
+    const state = this.#state
+    if (state.scanning) throw new ScanInProgressError(this.mirror)
+    state.scanning = true
     try {
-      return await runScan(this.#store, this.root, opts)
+      return await runScan(state.store, this.root, opts)
     } finally {
-      this.#scanning = false
+      state.scanning = false
     }
   }
 
   async get(relPath: string): Promise<PathRecord | undefined> {
     const path = normalizeRelPath(relPath)
-    const r = await this.#store.getRecord(keyOf(path))
+    const r = await this.#state.store.getRecord(keyOf(path))
     return r && toPathRecord(path, r)
   }
 
   pathsOf(cid: string): Promise<string[]> {
-    return this.#store.pathsOf(cid)
+    return this.#state.store.pathsOf(cid)
   }
 
   lastScan(): Promise<ScanSummary | undefined> {
-    return this.#store.lastScan()
+    return this.#state.store.lastScan()
   }
 
   scans(opts?: { reverse?: boolean }): AsyncIterable<ScanSummary> {
-    return this.#store.scanHistory(opts)
+    return this.#state.store.scanHistory(opts)
   }
 }
 
-const open = new WeakMap<Database, Map<string, LevelMirrorIndex>>()
-
 /**
- * The index of mirror `mirror` (tree at `root`) in `db`. One instance per database and mirror in a
- * process, so scans of one mirror never overlap.
+ * The index of mirror `mirror` (tree at `root`) in `db`. Every index of one database and mirror in a
+ * process shares its store and its scan lock: scans of one mirror never overlap, and a commit made
+ * through one is seen through all.
  */
 export function openMirrorIndex(db: Database, mirror: string, root: string): MirrorIndex {
-  if (mirror.length === 0 || mirror.length > 100) throw new InvalidMirrorNameError(mirror)
-  let byName = open.get(db)
-  if (!byName) {
-    byName = new Map()
-    open.set(db, byName)
-  }
-  const found = byName.get(mirror)
-  if (found && found.root === root) return found
-  const idx = new LevelMirrorIndex(db, mirror, root)
-  byName.set(mirror, idx)
-  return idx
+  return new LevelMirrorIndex(stateOf(db, mirror), root)
 }
 
 /** Mirrors with an index in `db`, with the root each was last scanned at. */
