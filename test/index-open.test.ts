@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
-import { openMirrorIndex, ScanInProgressError } from '../src/index/index.ts'
+import {
+  onScanCommitted,
+  openMirrorIndex,
+  ScanInProgressError,
+  type ScanSummary,
+} from '../src/index/index.ts'
 
 let work: string
 let db: Database
@@ -47,5 +52,34 @@ describe('openMirrorIndex: one mirror, one state per process', () => {
     expect((await early.lastScan())?.id).toBe(two.id)
     expect(await early.get('y.txt')).toMatchObject({ state: 'present', scan: two.id })
     expect(await early.get('x.txt')).toMatchObject({ state: 'deleted' })
+  })
+
+  it('tells subscribers of each commit, after readers can see it; a throwing one fails nothing', async () => {
+    const a = tree('a', { 'x.txt': 'x' })
+    const seen: { summary: ScanSummary; last: number | undefined }[] = []
+    const errors: unknown[] = []
+    const idx = openMirrorIndex(db, 'm', a)
+    const off = onScanCommitted(db, (summary) => {
+      // Readers already see this scan: the listener may read the index it announces.
+      idx.lastScan().then((s) => seen.push({ summary, last: s?.id }))
+    })
+    const offBad = onScanCommitted(
+      db,
+      () => {
+        throw new Error('listener bug')
+      },
+      { onError: (err) => errors.push(err) },
+    )
+    const s1 = await idx.scan()
+    writeFileSync(join(a, 'z.txt'), 'z')
+    const s2 = await idx.scan()
+    off()
+    offBad()
+    await idx.scan()
+    await new Promise((r) => setImmediate(r))
+    expect(seen.map((e) => e.summary.id)).toEqual([s1.id, s2.id])
+    expect(seen.map((e) => e.last)).toEqual([s1.id, s2.id])
+    expect(seen[1]?.summary).toEqual(s2)
+    expect(errors.map((e) => (e as Error).message)).toEqual(['listener bug', 'listener bug'])
   })
 })

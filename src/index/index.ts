@@ -4,12 +4,14 @@
  * only this room knows the keys (see store.ts for the schema).
  */
 import { type Database, readRange } from '../db.ts'
+import { emitScanCommitted } from './commits.ts'
 import { InvalidMirrorNameError, ScanInProgressError } from './errors.ts'
 import { keyOf } from './keys.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
 import { runScan, type ScanOptions } from './scan.ts'
 import { type MirrorInfo, MirrorStore, mirrorsLevel } from './store.ts'
 
+export { onScanCommitted, type ScanCommitListener } from './commits.ts'
 export * from './errors.ts'
 export type { PathRecord, PathState, ScanProgress, ScanSummary } from './records.ts'
 export type { ScanOptions } from './scan.ts'
@@ -80,11 +82,14 @@ class LevelMirrorIndex implements MirrorIndex {
     const state = this.#state
     if (state.scanning) throw new ScanInProgressError(this.mirror)
     state.scanning = true
+    let summary: ScanSummary
     try {
-      return await runScan(state.store, this.root, opts)
+      summary = await runScan(state.store, this.root, opts)
     } finally {
       state.scanning = false
     }
+    emitScanCommitted(state.db, summary)
+    return summary
   }
 
   async get(relPath: string): Promise<PathRecord | undefined> {
