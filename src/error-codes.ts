@@ -54,15 +54,18 @@ export const ERROR_CODES = {
   TREE_CHANGED:            { room: 'cid',   exit: USER,            summary: 'a tree changed while it was exported as a CAR' },
   UNSUPPORTED_ENTRY:       { room: 'cid',   exit: USER,            summary: 'an entry UnixFS cannot hold (socket, FIFO, device)' },
   HASH_POOL:               { room: 'cid',   exit: BUG,             summary: 'the hash pool was destroyed with work pending, or a hash worker died' },
+  INVALID_CID:             { room: 'cid',   exit: USER, http: 400, summary: 'a string that is not a CID' },
   // index: the CID index
   MIRROR_ROOT_NOT_FOUND:   { room: 'index', exit: USER,            summary: 'the directory given to the indexer does not exist' },
   NOT_A_DIRECTORY:         { room: 'index', exit: USER,            summary: 'the path given to the indexer is not a directory' },
   SCAN_UNREADABLE:         { room: 'index', exit: USER,            summary: 'a directory or file in the mirror cannot be read while scanning' },
   MIRROR_NAME:             { room: 'index', exit: USER, http: 400, summary: 'a mirror name the index cannot hold' },
+  INVALID_PATH:            { room: 'index', exit: USER, http: 400, summary: 'a path the index cannot hold: a .. component, a NUL byte, past the length limits' },
   SCAN_RUNNING:            { room: 'index', exit: USER, http: 409, summary: 'a scan of this mirror is already running in this process' },
   SCAN_ABORTED:            { room: 'index', exit: USER,            summary: 'a scan was stopped; the index is the previous one' },
   NOT_INDEXED:             { room: 'index', exit: USER, http: 404, summary: 'a path is in no indexed mirror, or not in its index' },
   MIRROR_NOT_INDEXED:      { room: 'index', exit: USER, http: 404, summary: 'no mirror of that name has been indexed in this database' },
+  UNKNOWN_SCAN:            { room: 'index', exit: USER, http: 404, summary: 'a mirror has no committed scan of that id' },
   INDEX_NAME_TAKEN:        { room: 'index', exit: USER,            summary: 'a mirror name taken from a folder name is the index of another folder' },
   // ipfs: the IPFS node interface (src/ipfs)
   IPFS_UNREACHABLE:        { room: 'ipfs',  exit: USER,            summary: "nothing answered at the IPFS node's API address" },

@@ -56,6 +56,15 @@ export class HashPoolError extends CidmirrorError {
   }
 }
 
+/** A string that is not a CID. */
+export class MalformedCidError extends CidmirrorError {
+  constructor(text: string, options?: { cause?: unknown }) {
+    const shown = text.length > 80 ? `${text.slice(0, 80)}...` : text
+    super('INVALID_CID', `not a CID: ${JSON.stringify(shown)}`, options)
+    this.name = 'MalformedCidError'
+  }
+}
+
 /** Turn a Node fs error for `path` into one of ours; anything else passes through. */
 export function fsError(path: string, err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code

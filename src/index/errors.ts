@@ -33,7 +33,10 @@ export class UnreadablePathError extends CidmirrorError {
 /** A mirror name the index cannot hold. */
 export class InvalidMirrorNameError extends CidmirrorError {
   constructor(name: string) {
-    super('MIRROR_NAME', `invalid mirror name ${JSON.stringify(name)}: use 1 to 100 characters`)
+    super(
+      'MIRROR_NAME',
+      `invalid mirror name ${JSON.stringify(String(name).slice(0, 120))}: use 1 to 100 characters, no "/" or NUL, not "." or ".."`,
+    )
     this.name = 'InvalidMirrorNameError'
   }
 }
@@ -80,5 +83,22 @@ export class MirrorNameTakenError extends CidmirrorError {
       `mirror ${mirror} is indexed at ${indexedRoot}, not ${root}: pass --name to index ${root} as another mirror (or as ${mirror}, to move it)`,
     )
     this.name = 'MirrorNameTakenError'
+  }
+}
+
+/** A path asked of the index that it cannot hold: `..` segments, a NUL byte, or past the length limits. */
+export class InvalidIndexPathError extends CidmirrorError {
+  constructor(path: string, reason: string) {
+    const shown = path.length > 120 ? `${path.slice(0, 120)}...` : path
+    super('INVALID_PATH', `invalid path ${JSON.stringify(shown)}: ${reason}`)
+    this.name = 'InvalidIndexPathError'
+  }
+}
+
+/** A scan id a mirror has no committed scan of. */
+export class UnknownScanError extends CidmirrorError {
+  constructor(mirror: string, id: number | string) {
+    super('UNKNOWN_SCAN', `mirror ${mirror} has no committed scan ${id}`)
+    this.name = 'UnknownScanError'
   }
 }

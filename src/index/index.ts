@@ -5,14 +5,28 @@
  */
 import { type Database, readRange } from '../db.ts'
 import { emitScanCommitted } from './commits.ts'
-import { InvalidMirrorNameError, ScanInProgressError } from './errors.ts'
+import { ScanInProgressError } from './errors.ts'
 import { keyOf } from './keys.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
 import { runScan, type ScanOptions } from './scan.ts'
-import { type MirrorInfo, MirrorStore, mirrorsLevel } from './store.ts'
+import { type MirrorState, stateOf } from './state.ts'
+import { type MirrorInfo, mirrorsLevel } from './store.ts'
 
+export { checkMirrorName, checkRelPath, MAX_MIRROR_NAME, MAX_NAME_BYTES, MAX_PATH_BYTES } from './checks.ts'
 export { onScanCommitted, type ScanCommitListener } from './commits.ts'
 export * from './errors.ts'
+export {
+  type CidPath,
+  type CidPaths,
+  type IndexReader,
+  type MirrorEntry,
+  type MirrorSummary,
+  openIndexReader,
+  PAGE_LIMITS,
+  type RecordPage,
+  type ScanPage,
+  type StateCounts,
+} from './reader.ts'
 export type { PathRecord, PathState, ScanProgress, ScanSummary } from './records.ts'
 export type { ScanOptions } from './scan.ts'
 
@@ -37,34 +51,6 @@ export interface MirrorIndex {
 export function normalizeRelPath(rel: string): string {
   const parts = rel.split('/').filter((p) => p !== '' && p !== '.')
   return parts.join('/')
-}
-
-/**
- * What one process keeps per database and mirror, whatever root the mirror is opened at: one store
- * (whose `last` every reader of the mirror believes, so a commit is seen by all of them) and one scan
- * lock (so scans of one mirror never overlap, even when the root changes between them).
- */
-interface MirrorState {
-  readonly db: Database
-  readonly store: MirrorStore
-  scanning: boolean
-}
-
-const states = new WeakMap<Database, Map<string, MirrorState>>()
-
-function stateOf(db: Database, mirror: string): MirrorState {
-  if (mirror.length === 0 || mirror.length > 100) throw new InvalidMirrorNameError(mirror)
-  let byName = states.get(db)
-  if (!byName) {
-    byName = new Map()
-    states.set(db, byName)
-  }
-  let state = byName.get(mirror)
-  if (!state) {
-    state = { db, store: new MirrorStore(db, mirror), scanning: false }
-    byName.set(mirror, state)
-  }
-  return state
 }
 
 class LevelMirrorIndex implements MirrorIndex {

@@ -24,7 +24,15 @@
  * deletes that key in its final batch, and anything else that changes path records (an eviction) must
  * call `dropStatCache()` in the same breath, so that a stale cache is never believed.
  */
-import { type Database, prefixUpperBound, rangePages, readKeys, readRange, sublevelOf } from '../db.ts'
+import {
+  type Database,
+  type KeyRange,
+  prefixUpperBound,
+  rangePages,
+  readKeys,
+  readValues,
+  sublevelOf,
+} from '../db.ts'
 import { pathOf, SEP, sublevelName } from './keys.ts'
 import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
 
@@ -245,6 +253,8 @@ export class MirrorStore {
   readonly jPrefix: string
   /** Id of the last committed scan (0: none). Valid after `ready()`. */
   last = 0
+  /** Id of the scan whose journal is being applied (0: none): readers already see its index. */
+  #committing = 0
   #ready: Promise<void> | undefined
 
   constructor(db: Database, mirror: string) {
@@ -282,12 +292,31 @@ export class MirrorStore {
     return r.scan <= this.last
   }
 
+  /**
+   * The committed record of a path key. While a commit is applied, the committing scan's index is
+   * the one read (its journal entry, else its record), so a changed path never reads as absent.
+   */
   async getRecord(key: string): Promise<StoredRecord | undefined> {
     await this.ready()
+    if (this.#committing !== 0) {
+      const j = await this.journal.get(key)
+      if (j !== undefined) {
+        const e = decodeJournal(j)
+        if (e.scan === this.#committing) return e.rec
+      }
+    }
     const v = await this.paths.get(key)
     if (v === undefined) return undefined
     const r = decodeRecord(v)
-    return this.isCommitted(r) ? r : undefined
+    return this.#visible(r.scan) ? r : undefined
+  }
+
+  /**
+   * Whether what scan `id` wrote is what readers see: it has committed, or its commit is being
+   * applied. Read after the read it judges: `last` is set before `#committing` is cleared.
+   */
+  #visible(id: number): boolean {
+    return id <= this.last || id === this.#committing
   }
 
   /** Hands out a new scan id and marks the scan as running; returns the previous run left over, if any. */
@@ -336,6 +365,7 @@ export class MirrorStore {
   async applyCommit(id: number, summary: ScanSummary, keepStatCache = false): Promise<void> {
     const it = this.readJournal()
     const out = this.rawWriter()
+    this.#committing = id
     try {
       for (;;) {
         const entries = await it.nextv(1000)
@@ -363,8 +393,12 @@ export class MirrorStore {
     batch.del('commit', { sublevel: this.meta })
     batch.del('scanning', { sublevel: this.meta })
     if (!keepStatCache) batch.del('statcache', { sublevel: this.meta })
-    await batch.write()
-    this.last = id
+    try {
+      await batch.write()
+      this.last = id
+    } finally {
+      this.#committing = 0
+    }
   }
 
   /** Path records in key order, read past the sublevel layer (keys without prefix, values parsed). */
@@ -394,10 +428,95 @@ export class MirrorStore {
       for (const [, s] of page) yield s
   }
 
+  /** Paths (relative, `/`-separated, in byte order) whose committed record holds `cid`. */
   async pathsOf(cid: string): Promise<string[]> {
+    const out: string[] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await this.pathsOfPage(cid, after, 10_000)
+      out.push(...page.paths)
+      if (!page.more) return out
+      after = page.paths[page.paths.length - 1]
+    }
+  }
+
+  /** Up to `limit` paths holding `cid`, after path `after`; `more` when others follow. */
+  async pathsOfPage(
+    cid: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ paths: string[]; more: boolean }> {
     await this.ready()
     const prefix = `${cid}${SEP}`
-    const entries = await readRange(this.cids, { gte: prefix, lt: `${cid}\x01` })
-    return entries.filter(([, scan]) => scan <= this.last).map(([k]) => k.slice(prefix.length))
+    const range: KeyRange = {
+      ...(after === undefined ? { gte: prefix } : { gt: prefix + after }),
+      lt: `${cid}\x01`,
+    }
+    const paths: string[] = []
+    for await (const page of rangePages(this.cids, range)) {
+      for (const [k, scan] of page) {
+        if (!this.#visible(scan)) continue
+        if (paths.length === limit) return { paths, more: true }
+        paths.push(k.slice(prefix.length))
+      }
+    }
+    return { paths, more: false }
+  }
+
+  /** One committed scan's summary. */
+  async scanById(id: number): Promise<ScanSummary | undefined> {
+    await this.ready()
+    if (!Number.isSafeInteger(id) || id < 1 || id > this.last) return undefined
+    return this.scans.get(scanKey(id))
+  }
+
+  /** Committed scans, newest first, with ids below `before` (all when undefined), at most `limit`. */
+  async scansBefore(before: number | undefined, limit: number): Promise<ScanSummary[]> {
+    await this.ready()
+    const top = before === undefined ? this.last + 1 : Math.min(before, this.last + 1)
+    if (top <= 1) return []
+    return readValues(this.scans, { lt: scanKey(top), reverse: true, limit })
+  }
+
+  /**
+   * Up to `limit` committed records, in key order (a depth-first walk, each directory sorted by
+   * name): the path key `under` and everything below it ('' for the whole tree), after path key
+   * `after`; `more` when others follow.
+   */
+  async recordsPage(
+    under: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ records: [string, StoredRecord][]; more: boolean }> {
+    await this.ready()
+    const range: KeyRange = {
+      ...(after !== undefined ? { gt: after } : under !== '' ? { gte: under } : {}),
+      ...(under !== '' ? { lt: `${under}\x01` } : {}),
+    }
+    const records: [string, StoredRecord][] = []
+    for await (const page of rangePages(this.paths, range)) {
+      for (const [key, v] of page) {
+        const r = decodeRecord(v)
+        if (!this.#visible(r.scan)) continue
+        if (records.length === limit) return { records, more: true }
+        records.push([key, r])
+      }
+    }
+    return { records, more: false }
+  }
+
+  /** Committed files and symlinks by state, and directories present, over every record kept. */
+  async countStates(): Promise<{ present: number; evicted: number; deleted: number; dirs: number }> {
+    await this.ready()
+    const counts = { present: 0, evicted: 0, deleted: 0, dirs: 0 }
+    for await (const page of rangePages(this.paths)) {
+      for (const [, v] of page) {
+        const r = decodeRecord(v)
+        if (!this.#visible(r.scan)) continue
+        if (r.kind !== 'dir') counts[r.state]++
+        else if (r.state === 'present') counts.dirs++
+      }
+    }
+    return counts
   }
 }
