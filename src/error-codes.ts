@@ -23,6 +23,7 @@ export type ErrorRoom =
   | 'core'
   | 'cli'
   | 'daemon'
+  | 'api'
   | 'cid'
   | 'index'
   | 'ipfs'
@@ -47,6 +48,8 @@ export const ERROR_CODES = {
   // cli: the command line
   USAGE:                   { room: 'cli',   exit: USER,            summary: 'a command-line mistake: a bad option value, a missing argument' },
   CAR_OUTPUT:              { room: 'cli',   exit: USER,            summary: 'the CAR output file cannot be written' },
+  // api: the daemon's read API, its client
+  DAEMON_UNREACHABLE:      { room: 'api',   exit: USER,            summary: "the database is held by another process and no daemon's read API answered" },
   // cid: the CID engine
   PATH_NOT_FOUND:          { room: 'cid',   exit: USER,            summary: 'a path given to the CID engine does not exist' },
   UNREADABLE:              { room: 'cid',   exit: USER,            summary: 'a file or directory cannot be read (permissions, I/O error)' },

@@ -65,6 +65,7 @@ listen_addr = "0.0.0.0"
 listen_port = 9000
 ssl_cert = "m.crt"
 ssl_key = "m.key"
+read_access = "public"
 
 [server]
 hostname = "w1.example.org"
@@ -150,6 +151,7 @@ mirror_dir = "/data/own"
       listensAtApiBase: false,
       sslCert: join(etc, 'm.crt'),
       sslKey: join(etc, 'm.key'),
+      readAccess: 'public',
     })
     expect(c.server).toEqual({
       hostname: 'w1.example.org',

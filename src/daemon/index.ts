@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { registerIndexRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
-import { openMirrorIndex } from '../index/index.ts'
+import { openIndexReader, openMirrorIndex } from '../index/index.ts'
 import {
   type Backoff,
   type Config,
   checkManagerListener,
   DEFAULT_RETRY_BACKOFF,
+  type ExtraRoutes,
   loadConfig,
   type ManagerHandle,
   type ServerTls,
@@ -111,6 +113,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     daemon.config = next
     return next
   }
+  // The read API over the index is served by the process that holds it (the worker's database): on the
+  // manager's listener when the manager runs here too (`cidmirror daemon`), else on the worker's.
+  const reader = openIndexReader(db)
+  const indexRoutes: ExtraRoutes | undefined = opts.worker
+    ? (app) => registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
+    : undefined
   try {
     if (opts.manager) {
       const m = config.manager
@@ -122,6 +130,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         listenPort: m.listenPort,
         log,
         ...(tls ? { tls } : {}),
+        ...(indexRoutes ? { routes: indexRoutes } : {}),
       })
       closers.push(() => daemon.manager?.close() ?? Promise.resolve())
     }
@@ -151,6 +160,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           listenPort: s.listenPort,
           hostname: s.hostname,
           ...(tls ? { tls } : {}),
+          ...(indexRoutes && !opts.manager ? { routes: indexRoutes } : {}),
         },
         concurrent: config.global.concurrent,
         log,

@@ -22,6 +22,9 @@ declare module 'fastify' {
   }
 }
 
+/** Routes another room adds to a server before it listens (the daemon's read API over the index). */
+export type ExtraRoutes = (app: FastifyInstance) => void
+
 export interface ServerTls {
   cert: string
   key: string
@@ -55,6 +58,10 @@ export function createApiServer(opts: {
     // Long enough that an over-long name in a path reaches the name check (400) instead of
     // missing every route (find-my-way's default is 100 characters).
     routerOptions: { maxParamLength: 2048 },
+    // A malformed URL (bad percent-encoding) gets cidmirror's error shape, not fastify's.
+    frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {
+      reply.code(httpStatusOf('BAD_REQUEST')).send({ error: err.message, code: errorCode('BAD_REQUEST') })
+    },
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   }) as unknown as FastifyInstance
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply: FastifyReply) => {

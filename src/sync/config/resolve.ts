@@ -250,6 +250,7 @@ function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): Ma
     listensAtApiBase: v.listen_addr === undefined && v.listen_port === undefined,
     sslCert: v.ssl_cert,
     sslKey: v.ssl_key,
+    readAccess: v.read_access ?? 'token',
   }
 }
 

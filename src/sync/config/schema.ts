@@ -55,6 +55,7 @@ export const MANAGER = {
   listen_port: int(0, 65535),
   ssl_cert: path,
   ssl_key: path,
+  read_access: oneOf(['token', 'public'] as const),
 }
 
 export const SERVER = {

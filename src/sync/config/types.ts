@@ -63,6 +63,8 @@ export interface ManagerConfig {
   listensAtApiBase: boolean
   sslCert: string | undefined
   sslKey: string | undefined
+  /** Who may read the daemon's read API (`GET /index/...`): token holders (default) or anyone. */
+  readAccess: 'token' | 'public'
 }
 
 /** The worker's own HTTP server (tunasync's `[server]`): the manager sends commands here. */

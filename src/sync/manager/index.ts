@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
-import type { ServerTls } from '../http.ts'
+import type { ExtraRoutes, ServerTls } from '../http.ts'
 import { TokenMissingError } from './errors.ts'
 import { createManagerServer } from './server.ts'
 import { ManagerStore } from './store.ts'
@@ -18,6 +18,8 @@ export interface ManagerOptions {
   listenPort: number
   log: Logger
   tls?: ServerTls
+  /** Further routes on the manager's listener (the daemon's read API). */
+  routes?: ExtraRoutes
 }
 
 export interface ManagerHandle {
@@ -35,7 +37,13 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
   const log = opts.log.child({ role: 'manager' })
   const store = await ManagerStore.open(opts.db, log)
   let token = opts.token
-  const app = createManagerServer({ store, token: () => token, log, ...(opts.tls ? { tls: opts.tls } : {}) })
+  const app = createManagerServer({
+    store,
+    token: () => token,
+    log,
+    routes: opts.routes,
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  })
   try {
     await app.listen({ host: opts.listenAddr, port: opts.listenPort })
   } catch (err) {

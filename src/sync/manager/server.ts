@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createApiServer, isObject, requestJson, type ServerTls, validName } from '../http.ts'
+import {
+  createApiServer,
+  type ExtraRoutes,
+  isObject,
+  requestJson,
+  type ServerTls,
+  validName,
+} from '../http.ts'
 import { COMMANDS, isCommandVerb } from '../protocol.ts'
 import {
   applyEvent,
@@ -37,6 +44,8 @@ export interface ManagerServerOptions {
   tls?: ServerTls
   /** How long a worker may take to answer a forwarded command. */
   commandTimeoutMs?: number
+  /** Further routes on the same listener (the daemon's read API, when the index is in this process). */
+  routes?: ExtraRoutes | undefined
 }
 
 /**
@@ -236,6 +245,7 @@ export function createManagerServer(opts: ManagerServerOptions): FastifyInstance
     return { message: `successfully send command to worker ${targets.map((w) => w.id).join(', ')}` }
   })
 
+  opts.routes?.(app)
   return app
 }
 

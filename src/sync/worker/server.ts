@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createApiServer, isObject, type ServerTls } from '../http.ts'
+import { createApiServer, type ExtraRoutes, isObject, type ServerTls } from '../http.ts'
 import { toWire } from '../status.ts'
 import { BadRequestError } from './errors.ts'
 import type { Worker } from './worker.ts'
@@ -16,6 +16,8 @@ export function createWorkerServer(opts: {
   token: string | (() => string)
   log: Logger
   tls?: ServerTls | undefined
+  /** Further routes on the same listener (the daemon's read API, when no manager runs here). */
+  routes?: ExtraRoutes | undefined
 }): FastifyInstance {
   const app = createApiServer({ log: opts.log, token: opts.token, ...(opts.tls ? { tls: opts.tls } : {}) })
   app.get('/ping', async () => ({ message: 'pong', worker: opts.worker.name }))
@@ -25,5 +27,6 @@ export function createWorkerServer(opts: {
     await opts.worker.command(req.body)
     return { msg: 'OK' }
   })
+  opts.routes?.(app)
   return app
 }

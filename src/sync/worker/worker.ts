@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
 import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../backoff.ts'
-import { type ServerTls, validName } from '../http.ts'
+import { type ExtraRoutes, type ServerTls, validName } from '../http.ts'
 import { Job, type JobReport, type JobSpec, KILLED_BY_HALT } from '../job.ts'
 import { isCommandVerb } from '../protocol.ts'
 import { firstRunAt, nextRunAfterFailure, Scheduler } from '../scheduler.ts'
@@ -26,7 +26,14 @@ export interface WorkerOptions {
   managers: string[]
   /** Sent to the managers, and required on this worker's own control API. */
   token: string
-  server: { listenAddr: string; listenPort: number; hostname: string; tls?: ServerTls }
+  server: {
+    listenAddr: string
+    listenPort: number
+    hostname: string
+    tls?: ServerTls
+    /** Further routes on the worker's listener (the daemon's read API). */
+    routes?: ExtraRoutes
+  }
   /** Jobs syncing at once; values below 1 mean the default. */
   concurrent: number
   retryBackoff?: Backoff
@@ -129,6 +136,7 @@ export class Worker {
       token: () => this.#token,
       log: this.#log,
       tls: server.tls,
+      routes: server.routes,
     })
     await this.#app.listen({ host: server.listenAddr, port: server.listenPort })
     const addr = this.#app.server.address()
