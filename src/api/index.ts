@@ -4,4 +4,5 @@
  * IndexReader (src/index) and the client is one, so answers are the same with or without a daemon.
  */
 export { IndexClient } from './client.ts'
+export { DaemonUnreachableError } from './errors.ts'
 export { type IndexRoutesOptions, type ReadAccess, registerIndexRoutes } from './routes.ts'

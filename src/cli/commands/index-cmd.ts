@@ -7,6 +7,7 @@ import { homedir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { type Command, Option } from 'commander'
 import type { ScanProgress, ScanSummary } from '../../index/index.ts'
+import type { Config } from '../../sync/index.ts'
 import { formatSize } from '../../util/units.ts'
 
 /** `--db`, else `$CIDMIRROR_DB`, else `$XDG_DATA_HOME/cidmirror/db` (`~/.local/share/cidmirror/db`). */
@@ -98,12 +99,13 @@ function progressLines(): { update: (p: ScanProgress) => void; stop: () => void 
 export async function databaseTarget(o: {
   db?: string
   config?: string
-}): Promise<{ db: string; mirrorAt: (root: string) => string | undefined }> {
+}): Promise<{ db: string; mirrorAt: (root: string) => string | undefined; config?: Config }> {
   if (!o.config || o.db) return { db: defaultDbPath(o.db), mirrorAt: () => undefined }
   const { loadConfig } = await import('../../sync/index.ts')
   const config = await loadConfig(o.config)
   return {
     db: config.database.path,
+    config,
     mirrorAt: (root) => config.mirrors.find((m) => resolve(m.mirrorDir) === root)?.name,
   }
 }

@@ -81,6 +81,31 @@ function shortRfc(rfc: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`
 }
 
+/** The root CID of a job's last indexed sync (its status's `details.index`), '-' before the first. */
+function rootCidOf(j: WireMirrorStatus): string {
+  const index = j.details?.index
+  const cid =
+    typeof index === 'object' && index !== null ? (index as { rootCid?: unknown }).rootCid : undefined
+  return typeof cid === 'string' && cid !== '' ? cid : '-'
+}
+
+/** `jobs list` on a terminal: each worker's jobs, with the root CID of each mirror's last sync. */
+export function workerJobsTable(list: WireMirrorStatus[]): string {
+  return table(
+    ['NAME', 'WORKER', 'STATUS', 'LAST UPDATE', 'NEXT', 'SIZE', 'ROOT CID', 'ERROR'],
+    list.map((j) => [
+      j.name,
+      j.worker,
+      j.status,
+      shortRfc(j.last_update),
+      shortRfc(j.next_schedule),
+      j.size,
+      rootCidOf(j),
+      j.error_msg,
+    ]),
+  )
+}
+
 function wantJson(o: GlobalOpts): boolean {
   return o.json === true || !process.stdout.isTTY
 }
@@ -143,20 +168,7 @@ export function register(program: Command): void {
       list.sort((a, b) => (a.name === b.name ? (a.worker < b.worker ? -1 : 1) : a.name < b.name ? -1 : 1))
       if (statuses) list = list.filter((j) => statuses.includes(j.status))
       if (wantJson(o)) return out(JSON.stringify(list, null, 2))
-      out(
-        table(
-          ['NAME', 'WORKER', 'STATUS', 'LAST UPDATE', 'NEXT', 'SIZE', 'ERROR'],
-          list.map((j) => [
-            j.name,
-            j.worker,
-            j.status,
-            shortRfc(j.last_update),
-            shortRfc(j.next_schedule),
-            j.size,
-            j.error_msg,
-          ]),
-        ),
-      )
+      out(workerJobsTable(list))
     })
 
   const verb = (name: CommandVerb, description: string, force = false): void => {

@@ -3,7 +3,6 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
 import type { PathRecord } from '../../index/index.ts'
 import { formatSize } from '../../util/units.ts'
-import { databaseTarget } from './index-cmd.ts'
 
 /** The absolute path with its parent directories resolved (the last component is not followed). */
 function absolute(path: string): string {
@@ -44,17 +43,24 @@ export function register(program: Command): void {
     .description("print one path's index record (CID, size, mtime, inode, state, first seen, last synced)")
     .argument('<path>', 'a path inside an indexed mirror tree')
     .option('--db <path>', 'database directory (default $CIDMIRROR_DB or ~/.local/share/cidmirror/db)')
-    .option('-c, --config <file>', "use this daemon config's database (while no daemon runs)")
+    .option(
+      '-c, --config <file>',
+      "this daemon config's database, or the daemon's read API while the daemon holds it",
+    )
+    .option('-m, --manager <url>', "ask the read API of the daemon at this URL (the manager's api_base)")
+    .option('--token <token>', "bearer token for the read API (default: the config's, or $CIDMIRROR_TOKEN)")
     .option('--name <mirror>', 'the mirror (default: the indexed mirror whose root holds PATH)')
     .option('--json', 'print the record as JSON')
-    .action(async (path: string, o: { db?: string; config?: string; name?: string; json?: boolean }) => {
+    .action(async (path: string, o: StatOptions) => {
       const abs = absolute(path)
       // Imported here so that registering the command loads nothing heavy.
-      const [{ openDatabase }, { listMirrors, openMirrorIndex, PathNotIndexedError, MirrorNotIndexedError }] =
-        await Promise.all([import('../../db.ts'), import('../../index/index.ts')])
-      const db = await openDatabase((await databaseTarget(o)).db)
+      const [{ openIndexSource }, { PathNotIndexedError, MirrorNotIndexedError }] = await Promise.all([
+        import('../index-source.ts'),
+        import('../../index/index.ts'),
+      ])
+      const source = await openIndexSource(o)
       try {
-        const mirrors = await listMirrors(db)
+        const mirrors = await source.reader.mirrors()
         const candidates = o.name ? mirrors.filter((m) => m.mirror === o.name) : mirrors
         if (o.name && candidates.length === 0) throw new MirrorNotIndexedError(o.name)
         const m = candidates
@@ -62,12 +68,21 @@ export function register(program: Command): void {
           .sort((a, b) => b.root.length - a.root.length)[0]
         if (!m) throw new PathNotIndexedError(path, o.name ? `mirror ${o.name}` : 'any indexed mirror')
         const rel = relative(m.root, abs).split(sep).join('/')
-        const rec = await openMirrorIndex(db, m.mirror, m.root).get(rel)
+        const rec = await source.reader.record(m.mirror, rel)
         if (!rec) throw new PathNotIndexedError(path, `the index of mirror ${m.mirror}`)
         if (o.json) process.stdout.write(`${JSON.stringify({ mirror: m.mirror, ...rec }, null, 2)}\n`)
         else printRecord(m.mirror, rec)
       } finally {
-        await db.close()
+        await source.close()
       }
     })
+}
+
+interface StatOptions {
+  db?: string
+  config?: string
+  manager?: string
+  token?: string
+  name?: string
+  json?: boolean
 }
