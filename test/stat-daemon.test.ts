@@ -118,7 +118,7 @@ describe('cidmirror stat while a daemon holds the database', () => {
     ])
 
     // The jobs table shows the root CID of the mirror's last sync.
-    const rootCid = (status.details?.index as { rootCid: string }).rootCid
+    const rootCid = (status.details!.index as { rootCid: string }).rootCid
     const table = workerJobsTable([status]).split('\n')
     expect(table[0]).toContain('ROOT CID')
     expect(table[1]).toContain(rootCid)

@@ -15,7 +15,9 @@
  * Atomicity: a record under `p` whose `scan` is above `last` is not committed and reads as absent; a scan
  * writes such records directly only for paths that had no committed record (new paths). Every change to
  * a committed record goes to the journal `j` and is applied at commit, after the `commit` marker is
- * written; a process killed during the apply finishes it on the next open. Uncommitted records and
+ * written; a process killed during the apply finishes it on the next open. While this process applies
+ * a commit, its readers already see the committing scan (its journal entries, and its records), so no
+ * changed path reads as absent in between. Uncommitted records and
  * journal entries left by a killed scan are hints: the next scan takes their CID when the file's stat is
  * unchanged, then rewrites or removes them before it commits.
  *
