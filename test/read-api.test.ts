@@ -23,7 +23,7 @@ let local: IndexReader
 const servers: { close(): Promise<unknown> }[] = []
 const base: Record<ReadAccess, string> = { token: '', public: '' }
 
-async function serve(access: ReadAccess): Promise<string> {
+async function serve(access: ReadAccess | (() => ReadAccess)): Promise<string> {
   const app = createApiServer({ log: quietLog(), token: TOKEN })
   registerIndexRoutes(app, { reader: local, access, auth: app.auth })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -198,6 +198,17 @@ describe('read access', () => {
     expect(denied.body.code).toBe('CIDMIRROR_ERR_UNAUTHORIZED')
     const client = new IndexClient(base.token)
     await expect(client.mirrors()).rejects.toThrow(/HTTP 401/)
+  })
+
+  it('is read at each request, so a config reload applies it', async () => {
+    let access: ReadAccess = 'token'
+    const url = await serve(() => access)
+    expect((await rawGet(url, '/index/mirrors')).status).toBe(401)
+    access = 'public'
+    expect((await rawGet(url, '/index/mirrors')).status).toBe(200)
+    access = 'token'
+    expect((await rawGet(url, '/index/mirrors')).status).toBe(401)
+    expect((await rawGet(url, '/index/mirrors', TOKEN)).status).toBe(200)
   })
 })
 
