@@ -90,6 +90,7 @@ export const ERROR_CODES = {
   CONFIG_DUPLICATE:        { room: 'sync',  exit: USER,            summary: 'a key set in two files, or two mirrors with one name' },
   CONFIG_UNSAFE_PATH:      { room: 'sync',  exit: USER,            summary: 'a path a sync would harm: a system folder, overlapping mirrors, a mirror folder holding the database, logs or the config' },
   TOKEN_MISSING:           { room: 'sync',  exit: USER,            summary: 'the manager or worker API has no token configured' },
+  COMMAND_LINE:            { room: 'sync',  exit: USER,            summary: 'an exec_on_success / exec_on_failure command that cannot be split into words (an unterminated quote)' },
   // sync: a failed run (the job status shows its message)
   SYNC_EXIT:               { room: 'sync',  exit: USER,            summary: 'the sync program exited with a code not counted as success' },
   SYNC_SIGNAL:             { room: 'sync',  exit: USER,            summary: 'the sync program died from a signal cidmirror did not send' },

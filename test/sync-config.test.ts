@@ -522,6 +522,18 @@ describe('config: errors name the file and the key', () => {
       'global.exec_on_success[1]: 3 is not a string',
     ],
     [
+      'an exec command with an unterminated quote (checked at load, not when the sync ends)',
+      `[global]\nexec_on_success = ["echo 'unterminated"]`,
+      'BAD_VALUE',
+      `global.exec_on_success[0]: "echo 'unterminated": unterminated ' quote`,
+    ],
+    [
+      "a mirror's empty exec command",
+      `${MIN}[[mirrors]]\nname = "a"\nupstream = "rsync://h/a/"\nexec_on_failure_extra = ["  "]`,
+      'BAD_VALUE',
+      'mirrors[0].exec_on_failure_extra[0]: is an empty command',
+    ],
+    [
       'a bad exit code',
       `[global]\nsuccess_exit_codes = [24, 300]`,
       'BAD_VALUE',

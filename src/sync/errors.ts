@@ -24,3 +24,11 @@ export class ConfigError extends CidmirrorError {
     this.key = key
   }
 }
+
+/** A command line that cannot be split into words (an unterminated quote, nothing at all). */
+export class CommandLineError extends CidmirrorError {
+  constructor(problem: string) {
+    super('COMMAND_LINE', problem)
+    this.name = 'CommandLineError'
+  }
+}

@@ -1,7 +1,8 @@
 import { homedir } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { type DurationUnit, formatDuration, parseDuration, parseSize } from '../../util/units.ts'
-import { ConfigError } from '../errors.ts'
+import { splitCommand } from '../command-line.ts'
+import { CommandLineError, ConfigError } from '../errors.ts'
 import { invalidName } from '../names.ts'
 
 /** Where a value was read: the file (for messages) and its folder (for relative paths). */
@@ -80,6 +81,20 @@ export const strList: Check<string[]> = (v, key, w) => {
   if (!Array.isArray(v)) return badValue(w, key, `${show(v)} is not an array of strings`)
   return v.map((x, i) => str(x, `${key}[${i}]`, w))
 }
+
+/** Commands run without a shell (`exec_on_*`): each must split into words, checked at load. */
+export const commandList: Check<string[]> = (v, key, w) =>
+  strList(v, key, w).map((line, i) => {
+    let words: string[]
+    try {
+      words = splitCommand(line)
+    } catch (err) {
+      if (err instanceof CommandLineError) return badValue(w, `${key}[${i}]`, `${show(line)}: ${err.message}`)
+      throw err
+    }
+    if (words.length === 0) badValue(w, `${key}[${i}]`, 'is an empty command')
+    return line
+  })
 
 export const exitCodes: Check<number[]> = (v, key, w) => {
   if (!Array.isArray(v)) return badValue(w, key, `${show(v)} is not an array of exit codes`)

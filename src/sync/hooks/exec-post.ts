@@ -1,4 +1,6 @@
 import { execa } from 'execa'
+import { splitCommand } from '../command-line.ts'
+import { CommandLineError } from '../errors.ts'
 import type { HookContext, JobHook } from './hook.ts'
 
 /**
@@ -11,8 +13,9 @@ import type { HookContext, JobHook } from './hook.ts'
  * Its output goes to the attempt's log. A non-zero exit fails the run.
  */
 export function createExecPostHook(on: 'success' | 'failure', command: string): JobHook {
+  // The config checked the command when it loaded (a `commandList` value).
   const argv = splitCommand(command)
-  if (argv.length === 0) throw new Error(`exec_on_${on}: empty command`)
+  if (argv.length === 0) throw new CommandLineError(`exec_on_${on}: empty command`)
   const run = async (ctx: HookContext): Promise<void> => {
     const status = on === 'success' ? 'success' : 'failure'
     const env: Record<string, string> = {}
@@ -44,39 +47,4 @@ export function createExecPostHook(on: 'success' | 'failure', command: string): 
   return on === 'success'
     ? { name: `exec-on-success(${command})`, postSuccess: run }
     : { name: `exec-on-failure(${command})`, postFail: run }
-}
-
-/** Splits a command line into words: single and double quotes, backslash escapes, no expansion. */
-export function splitCommand(line: string): string[] {
-  const words: string[] = []
-  let cur = ''
-  let inWord = false
-  let quote: '"' | "'" | null = null
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string
-    if (quote === "'") {
-      if (c === "'") quote = null
-      else cur += c
-    } else if (quote === '"') {
-      if (c === '"') quote = null
-      else if (c === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1] as string)) cur += line[++i]
-      else cur += c
-    } else if (c === "'" || c === '"') {
-      quote = c
-      inWord = true
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i]
-      inWord = true
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur)
-      cur = ''
-      inWord = false
-    } else {
-      cur += c
-      inWord = true
-    }
-  }
-  if (quote) throw new Error(`unterminated quote in command: ${line}`)
-  if (inWord) words.push(cur)
-  return words
 }

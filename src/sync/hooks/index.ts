@@ -1,4 +1,5 @@
-export { createExecPostHook, splitCommand } from './exec-post.ts'
+export { splitCommand } from '../command-line.ts'
+export { createExecPostHook } from './exec-post.ts'
 export type { HookContext, HookJob, HookStage, JobHook } from './hook.ts'
 export { HookError, runHookStage } from './hook.ts'
 export { createLogRotationHook, listLogs } from './log-rotation.ts'
