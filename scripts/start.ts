@@ -10,12 +10,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { QuickstartError } from '../src/cli/errors.ts'
 import { createLogger, runUntilSignal, startDaemon } from '../src/daemon/index.ts'
+import { EXIT_BUG, EXIT_USER, errorInfo } from '../src/error-codes.ts'
 import { isCidmirrorError } from '../src/errors.ts'
-import { loadConfig } from '../src/sync/config/index.ts'
+import { explainListenError, ListenError, type ListenSource, loadConfig } from '../src/sync/index.ts'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const example = join(repo, 'examples', 'quickstart')
@@ -24,6 +26,33 @@ const port = Number(process.env.CIDMIRROR_QUICKSTART_RSYNC_PORT ?? 8873)
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`)
+}
+
+/** A path as a shell line can carry it. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`
+}
+
+/**
+ * Fails before anything starts when a port the quick start needs is taken, naming the key (or the
+ * variable) that sets it: nothing is half started, and ./data is not touched.
+ */
+async function ensureFree(host: string, p: number, keys?: ListenSource): Promise<void> {
+  const srv = createServer()
+  await new Promise<void>((done, fail) => {
+    srv.once('error', fail)
+    srv.listen({ host, port: p, exclusive: true }, () => done())
+  }).catch((err) => {
+    const e = explainListenError(err, host, p, keys)
+    if (!keys && e instanceof ListenError && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new ListenError(
+        e.address,
+        'the port is in use: set CIDMIRROR_QUICKSTART_RSYNC_PORT to a free port',
+      )
+    }
+    throw e
+  })
+  await new Promise((done) => srv.close(done))
 }
 
 function canConnect(p: number): Promise<boolean> {
@@ -41,10 +70,7 @@ async function startRsyncd(): Promise<ChildProcess> {
   try {
     execFileSync('rsync', ['--version'], { stdio: 'ignore' })
   } catch {
-    throw new Error("rsync is not installed: apt-get install rsync (or your system's package)")
-  }
-  if (await canConnect(port)) {
-    throw new Error(`127.0.0.1:${port} is taken; set CIDMIRROR_QUICKSTART_RSYNC_PORT to a free port`)
+    throw new QuickstartError("rsync is not installed: apt-get install rsync (or your system's package)")
   }
   const dir = join(data, 'rsyncd')
   mkdirSync(dir, { recursive: true })
@@ -71,22 +97,32 @@ async function startRsyncd(): Promise<ChildProcess> {
     await new Promise((r) => setTimeout(r, 50))
   }
   child.kill('SIGKILL')
-  throw new Error(`rsync --daemon did not start on 127.0.0.1:${port}`)
+  throw new QuickstartError(
+    `rsync --daemon did not start on 127.0.0.1:${port} (its log: ${join(dir, 'rsyncd.log')})`,
+  )
 }
 
 async function main(): Promise<void> {
+  const configFile = join(example, 'cidmirror.toml')
+  const config = await loadConfig(configFile)
+  for (const m of config.mirrors) m.upstream = m.upstream.replace(':8873/', `:${port}/`)
+  await ensureFree('127.0.0.1', port)
+  await ensureFree(config.manager.listenAddr, config.manager.listenPort, config.manager.listenSource)
+  await ensureFree(config.server.listenAddr, config.server.listenPort, config.server.listenSource)
   const rsyncd = await startRsyncd()
   try {
-    const config = await loadConfig(join(example, 'cidmirror.toml'))
-    for (const m of config.mirrors) m.upstream = m.upstream.replace(':8873/', `:${port}/`)
     const log = createLogger({ level: process.env.CIDMIRROR_LOG_LEVEL ?? 'warn' })
     say(`upstream: rsync://127.0.0.1:${port}/sample/ (serving examples/quickstart/upstream)`)
     const daemon = await startDaemon({ config, manager: true, worker: true, log })
-    const cfg = 'examples/quickstart/cidmirror.toml'
+    // Absolute paths: these lines work as written in any new shell, wherever it starts.
+    const cli = shellWord(join(repo, 'cidmirror'))
+    const cfg = shellWord(configFile)
     say(`manager:  ${daemon.manager?.url}/jobs  (public status, tunasync's JSON)`)
     say(`mirror:   ${config.mirrors[0]?.mirrorDir}`)
-    say(`try:      node src/cli/main.ts jobs list -c ${cfg}`)
-    say(`          node src/cli/main.ts jobs start sample -c ${cfg}`)
+    say(`cli:      ${cli}  (from any shell: it finds Node 24 and builds dist/ when needed)`)
+    say(`try:      ${cli} jobs list -c ${cfg}`)
+    say(`          ${cli} jobs start sample -c ${cfg}`)
+    say(`          ${cli} jobs stop sample -c ${cfg}`)
     say('Ctrl-C stops.')
     daemon.worker?.onStatus((s) => {
       const index = s.details?.index as { files?: number; bytes?: number; rootCid?: string } | undefined
@@ -107,8 +143,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  // A user's error is one line and its code's exit status (2); anything else is a bug: its stack, 70.
+  const exit = isCidmirrorError(err) ? (errorInfo(err.code)?.exit ?? EXIT_USER) : EXIT_BUG
   process.stderr.write(
-    `cidmirror quick start: ${isCidmirrorError(err) ? err.message : (err as Error).stack}\n`,
+    `cidmirror quick start: ${exit !== EXIT_BUG ? (err as Error).message : (err as Error).stack}\n`,
   )
-  process.exitCode = 1
+  process.exitCode = exit
 })

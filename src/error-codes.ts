@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   // cli: the command line
   USAGE:                   { room: 'cli',   exit: USER,            summary: 'a command-line mistake: a bad option value, a missing argument' },
   CAR_OUTPUT:              { room: 'cli',   exit: USER,            summary: 'the CAR output file cannot be written' },
+  QUICKSTART:              { room: 'cli',   exit: USER,            summary: 'the quick start cannot run: rsync is missing, or its rsync daemon did not start' },
   // api: the daemon's read API, its client
   DAEMON_UNREACHABLE:      { room: 'api',   exit: USER,            summary: "the database is held by another process and no daemon's read API answered" },
   // cid: the CID engine
@@ -89,8 +90,9 @@ export const ERROR_CODES = {
   CONFIG_INCLUDE:          { room: 'sync',  exit: USER,            summary: 'an include cycle, or a file included twice' },
   CONFIG_DUPLICATE:        { room: 'sync',  exit: USER,            summary: 'a key set in two files, or two mirrors with one name' },
   CONFIG_UNSAFE_PATH:      { room: 'sync',  exit: USER,            summary: 'a path a sync would harm: a system folder, overlapping mirrors, a mirror folder holding the database, logs or the config' },
-  TOKEN_MISSING:           { room: 'sync',  exit: USER,            summary: 'the manager or worker API has no token configured' },
+  TOKEN_MISSING:           { room: 'sync',  exit: USER,            summary: 'the manager or worker API has no token configured, or a control command has none to send' },
   COMMAND_LINE:            { room: 'sync',  exit: USER,            summary: 'an exec_on_success / exec_on_failure command that cannot be split into words (an unterminated quote)' },
+  LISTEN:                  { room: 'sync',  exit: USER,            summary: "a server cannot listen: the port is in use, needs root, or the address is not this machine's" },
   // sync: a failed run (the job status shows its message)
   SYNC_EXIT:               { room: 'sync',  exit: USER,            summary: 'the sync program exited with a code not counted as success' },
   SYNC_SIGNAL:             { room: 'sync',  exit: USER,            summary: 'the sync program died from a signal cidmirror did not send' },
@@ -116,6 +118,7 @@ export const ERROR_CODES = {
   INTERNAL:                { room: 'sync',  exit: BUG,  http: 500, summary: 'a bug in a request handler; its log has the stack' },
   REMOTE:                  { room: 'sync',  exit: USER,            summary: 'the other side answered with an error this version has no code for' },
   UNREACHABLE:             { room: 'sync',  exit: USER,            summary: 'nothing answered at the API address' },
+  TOKEN_REFUSED:           { room: 'sync',  exit: USER,            summary: "the manager refused the CLI's token (the message says where the token came from)" },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */

@@ -60,6 +60,8 @@ export interface TomlOptions {
   dir: string
   name?: string
   managerPort?: number
+  /** The worker's `[server] listen_port`; default 0 (a free port). */
+  workerPort?: number
   concurrent?: number
   retry?: number
   interval?: string
@@ -89,7 +91,7 @@ token = "${TOKEN}"
 [server]
 hostname = "127.0.0.1"
 listen_addr = "127.0.0.1"
-listen_port = 0
+listen_port = ${o.workerPort ?? 0}
 
 [database]
 path = "${o.dir}/db"

@@ -74,7 +74,7 @@ describe('./cidmirror', () => {
       freshEnv({ PATH: bin, CIDMIRROR_CACHE: empty }),
       tmp.dir,
     )
-    expect(r.code, r.stderr).toBe(1)
+    expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toBe(
       `cidmirror: no Node >= 22.12 on PATH or in ${empty}/node24: run ${REPO}/quickstart once (it installs Node 24 there)\n`,
     )
@@ -100,12 +100,12 @@ describe('./cidmirror', () => {
     const again = await runFresh(join(copy, 'cidmirror'), ['--version'], freshEnv(), tmp.dir)
     expect(again).toMatchObject({ code: 0, stdout: `${VERSION}\n`, stderr: '' })
 
-    // A source newer than the build: built again. A broken one: tsc's report and exit 1.
+    // A source newer than the build: built again. A broken one: tsc's report and exit 2.
     const past = new Date(Date.now() - 3_600_000)
     utimesSync(main, past, past)
     writeFileSync(join(copy, 'src', 'broken.ts'), 'export const n: number = "not a number"\n')
     const broken = await runFresh(join(copy, 'cidmirror'), ['--version'], freshEnv(), tmp.dir)
-    expect(broken.code).toBe(1)
+    expect(broken.code).toBe(2)
     expect(broken.stderr).toContain(
       "src/broken.ts(1,14): error TS2322: Type 'string' is not assignable to type 'number'.",
     )
@@ -134,7 +134,7 @@ describe('scripts/node (the npm scripts test, start, bench)', () => {
       freshEnv({ PATH: bin, CIDMIRROR_CACHE: empty }),
       tmp.dir,
     )
-    expect(r.code, r.stderr).toBe(1)
+    expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toBe(
       `cidmirror: npm test needs Node >= 22.18 (on PATH: none; none in ${empty}/node24): run ./quickstart once, it installs Node 24 there\n`,
     )

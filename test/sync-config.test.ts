@@ -149,6 +149,10 @@ mirror_dir = "/data/own"
       listenAddr: '0.0.0.0',
       listenPort: 9000,
       listensAtApiBase: false,
+      listenSource: {
+        addr: { file: f, key: 'manager.listen_addr' },
+        port: { file: f, key: 'manager.listen_port' },
+      },
       sslCert: join(etc, 'm.crt'),
       sslKey: join(etc, 'm.key'),
       readAccess: 'public',
@@ -157,6 +161,10 @@ mirror_dir = "/data/own"
       hostname: 'w1.example.org',
       listenAddr: '10.0.0.1',
       listenPort: 6001,
+      listenSource: {
+        addr: { file: f, key: 'server.listen_addr' },
+        port: { file: f, key: 'server.listen_port' },
+      },
       sslCert: '/tls/w.crt',
       sslKey: '/tls/w.key',
     })
@@ -291,6 +299,11 @@ mirror_dir = "/data/own"
       apiBaseList: ['http://[::1]:14243', 'http://b:2'],
       listenAddr: '::1',
       listenPort: 14243,
+      // Named when the manager cannot listen there: the key that set the address and the port.
+      listenSource: {
+        addr: { file: c.file, key: 'manager.api_base_list[0]' },
+        port: { file: c.file, key: 'manager.api_base_list[0]' },
+      },
       token: 't',
     })
     expect(c.mirrors).toEqual([])

@@ -15,3 +15,11 @@ export class CarOutputError extends CidmirrorError {
     this.name = 'CarOutputError'
   }
 }
+
+/** `./quickstart` / `npm start`: what it needs and does not find (rsync, a working rsync daemon). */
+export class QuickstartError extends CidmirrorError {
+  constructor(message: string) {
+    super('QUICKSTART', message)
+    this.name = 'QuickstartError'
+  }
+}

@@ -7,6 +7,7 @@ import { openIndexReader, openMirrorIndex } from '../index/index.ts'
 import {
   type Backoff,
   type Config,
+  ConfigError,
   checkManagerListener,
   DEFAULT_RETRY_BACKOFF,
   type ExtraRoutes,
@@ -71,7 +72,9 @@ export interface Daemon {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let config = opts.config
   const log = opts.log ?? createLogger()
-  if (!config.manager.token) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager')
+  if (!config.manager.token) {
+    throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager', config.file)
+  }
   const token = config.manager.token
   if (opts.manager) checkManagerListener(config)
   trustConfiguredCa(config)
@@ -95,7 +98,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const reloadConfig = async (): Promise<Config> => {
     const next = await loadConfig(config.file)
     const nextToken = next.manager.token
-    if (!nextToken) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager')
+    if (!nextToken) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager', next.file)
     for (const w of next.warnings) log.warn(w)
     const later = keysNeedingRestart(config, next, opts)
     if (later.length > 0) {
@@ -122,12 +125,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   try {
     if (opts.manager) {
       const m = config.manager
-      const tls = await readTls(m.sslCert, m.sslKey)
+      const tls = await readTls(config, 'manager', m.sslCert, m.sslKey)
       daemon.manager = await startManager({
         db,
         token,
         listenAddr: m.listenAddr,
         listenPort: m.listenPort,
+        listenSource: m.listenSource,
         log,
         ...(tls ? { tls } : {}),
         ...(indexRoutes ? { routes: indexRoutes } : {}),
@@ -148,7 +152,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             }
       const specsOf = (c: Config) => buildJobSpecs(c, { indexMirror })
       const s = config.server
-      const tls = await readTls(s.sslCert, s.sslKey)
+      const tls = await readTls(config, 'server', s.sslCert, s.sslKey)
       const worker = new Worker({
         name: config.global.name,
         jobs: specsOf(config),
@@ -159,6 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           listenAddr: s.listenAddr,
           listenPort: s.listenPort,
           hostname: s.hostname,
+          listenSource: s.listenSource,
           ...(tls ? { tls } : {}),
           ...(indexRoutes && !opts.manager ? { routes: indexRoutes } : {}),
         },
@@ -184,9 +189,35 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return daemon
 }
 
-async function readTls(cert: string | undefined, key: string | undefined): Promise<ServerTls | undefined> {
+async function readTls(
+  config: Config,
+  section: 'manager' | 'server',
+  cert: string | undefined,
+  key: string | undefined,
+): Promise<ServerTls | undefined> {
   if (!cert || !key) return undefined
-  return { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') }
+  return {
+    cert: (await readPem(config, `${section}.ssl_cert`, cert)) as string,
+    key: (await readPem(config, `${section}.ssl_key`, key)) as string,
+  }
+}
+
+/** A PEM file named by the config; unreadable, it is the config's error, naming the key. */
+async function readPem(config: Config, key: string, file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(
+      'CONFIG_READ',
+      config.keyFiles[key] ?? config.file,
+      key,
+      `cannot read ${file}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
+  }
 }
 
 /**

@@ -2,14 +2,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import type { Logger } from 'pino'
 import { errorCode, errorInfo, type HttpErrorKey, httpStatusOf } from '../error-codes.ts'
 import { isCidmirrorError } from '../errors.ts'
-import {
-  BadNameError,
-  BadRequestError,
-  RemoteError,
-  UnauthorizedError,
-  UnreachableError,
-} from './api-errors.ts'
+import { BadNameError, BadRequestError, UnauthorizedError } from './api-errors.ts'
 import { bearerMatches } from './auth.ts'
+import type { ListenSource } from './config/types.ts'
+import { ListenError } from './errors.ts'
 import { invalidName } from './names.ts'
 
 declare module 'fastify' {
@@ -97,57 +93,37 @@ export function validName(value: unknown, what: string): string {
   return value
 }
 
-/** Body of a JSON request, or a BadRequestError-worthy description of why it is not an object. */
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+/** The listen errors an operator causes, in words; any other is a bug. */
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: 'the port is in use (another process listens there: stop it or pick a free port)',
+  EACCES: 'permission denied (ports below 1024 need root)',
+  EADDRNOTAVAIL: "the address is not one of this machine's",
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name does not resolve',
 }
 
 /**
- * One JSON request. Non-2xx answers throw RemoteError (carrying the server's `code`), no answer
- * throws UnreachableError.
+ * A listen error an operator causes (port in use, port needs root, address not here) as a ListenError
+ * naming the config key that set it; any other error as it is.
  */
-export async function requestJson<T = unknown>(
-  method: 'GET' | 'POST' | 'DELETE',
-  url: string,
-  opts: { token?: string; body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' }
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`
-  if (opts.body !== undefined) headers['content-type'] = 'application/json'
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000)
-  let res: Response
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
-    })
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause
-    throw new UnreachableError(url, cause?.code ?? cause?.message ?? (err as Error).message, { cause: err })
-  }
-  const text = await res.text()
-  let body: unknown
-  try {
-    body = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    body = undefined
-  }
-  if (!res.ok) {
-    const b = isObject(body) ? body : {}
-    const message =
-      typeof b.error === 'string'
-        ? b.error
-        : typeof b.msg === 'string'
-          ? b.msg
-          : text.trim() || res.statusText
-    throw new RemoteError(url, res.status, typeof b.code === 'string' ? b.code : undefined, message)
-  }
-  return body as T
+export function explainListenError(err: unknown, host: string, port: number, keys?: ListenSource): unknown {
+  const errno = (err as NodeJS.ErrnoException).code
+  const problem = errno ? LISTEN_PROBLEMS[errno] : undefined
+  if (!problem) return err
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  return new ListenError(address, problem, { ...(keys ? { keys } : {}), errno, cause: err })
 }
 
-/** `base` + `path`, with exactly one slash between. */
-export function joinUrl(base: string, path: string): string {
-  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`
+/** `app.listen()`, with an operator's listen error turned into a ListenError naming the config key. */
+export async function listenApi(
+  app: FastifyInstance,
+  host: string,
+  port: number,
+  keys: ListenSource | undefined,
+): Promise<void> {
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    throw explainListenError(err, host, port, keys)
+  }
 }

@@ -21,23 +21,39 @@ const DEFAULT_MANAGER = 'http://127.0.0.1:14242'
 /**
  * The manager's address and token: `-m URL` / `--token`, else the config's `[manager]` (`-c FILE`),
  * else `$CIDMIRROR_MANAGER` / `$CIDMIRROR_TOKEN` (and `$CIDMIRROR_CONFIG`), else 127.0.0.1:14242.
+ * `needs`: the command that must carry the token (a control call); without one it stops here, naming
+ * where the token is looked for.
  */
-export async function managerClient(o: GlobalOpts): Promise<ManagerClient> {
+export async function managerClient(o: GlobalOpts, needs?: string): Promise<ManagerClient> {
   let base = o.manager
-  let token = o.token
+  let token = o.token || undefined
+  let tokenFrom = token ? '--token' : undefined
+  // Loaded here, not at the top: every command's start-up pays for what the registry imports.
+  const sync = await import('../../sync/index.ts')
   const file = o.config ?? (base && token ? undefined : process.env.CIDMIRROR_CONFIG)
   if (file && (!base || !token)) {
-    const { loadConfig, trustConfiguredCa } = await import('../../sync/index.ts')
-    const config = await loadConfig(file)
-    trustConfiguredCa(config)
+    const config = await sync.loadConfig(file)
+    sync.trustConfiguredCa(config)
     base ??= config.manager.apiBase
-    token ??= config.manager.token
+    if (!token && config.manager.token) {
+      token = config.manager.token
+      tokenFrom = `config ${config.file}: manager.token`
+    }
+    if (needs && !token) {
+      throw new sync.TokenMissingError(needs, config.file, '; or pass --token, or set CIDMIRROR_TOKEN')
+    }
   }
   base ??= process.env.CIDMIRROR_MANAGER ?? DEFAULT_MANAGER
-  token ??= process.env.CIDMIRROR_TOKEN
-  // Loaded here, not at the top: every command's start-up pays for what the registry imports.
-  const { ManagerClient } = await import('../../sync/index.ts')
-  return new ManagerClient(base, token)
+  if (!token && process.env.CIDMIRROR_TOKEN) {
+    token = process.env.CIDMIRROR_TOKEN
+    tokenFrom = '$CIDMIRROR_TOKEN'
+  }
+  if (needs && !token) {
+    throw new UsageError(
+      `${needs} needs the manager's token: pass --token, set CIDMIRROR_TOKEN, or -c FILE whose [manager] sets token`,
+    )
+  }
+  return new sync.ManagerClient(base, token, tokenFrom ? { tokenFrom } : {})
 }
 
 function out(text: string): void {
@@ -176,7 +192,7 @@ export function register(program: Command): void {
     if (force) c.option('-f, --force', 'ignore the concurrency limit')
     c.action(async (mirror: string, _o, cmd: Command) => {
       const o = opts(cmd) as GlobalOpts & { force?: boolean }
-      const client = await managerClient(o)
+      const client = await managerClient(o, `jobs ${name}`)
       const res = await client.cmd({
         cmd: name,
         mirror_id: mirror,
@@ -197,7 +213,7 @@ export function register(program: Command): void {
     .description('make the worker(s) re-read their config (all workers unless -w)')
     .action(async (_o, cmd: Command) => {
       const o = opts(cmd)
-      const client = await managerClient(o)
+      const client = await managerClient(o, 'jobs reload')
       const res = await client.cmd({ cmd: 'reload', ...(o.worker ? { worker_id: o.worker } : {}) })
       out(wantJson(o) ? JSON.stringify(res) : `reload: ${res.message}`)
     })
@@ -207,7 +223,7 @@ export function register(program: Command): void {
     .description('remove disabled jobs from the manager')
     .action(async (_o, cmd: Command) => {
       const o = opts(cmd)
-      const res = await (await managerClient(o)).flushDisabled()
+      const res = await (await managerClient(o, 'jobs flush')).flushDisabled()
       out(wantJson(o) ? JSON.stringify(res) : 'flushed disabled jobs')
     })
 
@@ -231,7 +247,7 @@ export function register(program: Command): void {
     .description('remove a worker and its jobs from the manager')
     .action(async (id: string, _o, cmd: Command) => {
       const o = opts(cmd)
-      const res = await (await managerClient(o)).deleteWorker(id)
+      const res = await (await managerClient(o, 'jobs rm-worker')).deleteWorker(id)
       out(wantJson(o) ? JSON.stringify(res) : `removed worker ${id}`)
     })
 
@@ -240,7 +256,7 @@ export function register(program: Command): void {
     .description('set the size shown for a mirror (for command jobs without size_pattern)')
     .action(async (mirror: string, size: string, _o, cmd: Command) => {
       const o = opts(cmd)
-      const client = await managerClient(o)
+      const client = await managerClient(o, 'jobs set-size')
       const worker = await findWorker(client, mirror, o.worker)
       const res = await client.setSize(worker, mirror, size)
       if (res.size !== size) throw new UsageError(`size not set: the manager kept ${res.size}`)

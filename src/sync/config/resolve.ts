@@ -101,6 +101,10 @@ export function resolveConfig(docs: FileDoc[]): Config {
     hostname: sv.hostname ?? hostname(),
     listenAddr: sv.listen_addr ?? DEFAULTS.serverAddr,
     listenPort: sv.listen_port ?? DEFAULTS.serverPort,
+    listenSource: {
+      addr: { file: (s.from.listen_addr ?? main.where).file, key: 'server.listen_addr' },
+      port: { file: (s.from.listen_port ?? main.where).file, key: 'server.listen_port' },
+    },
     sslCert: sv.ssl_cert,
     sslKey: sv.ssl_key,
   }
@@ -240,6 +244,11 @@ function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): Ma
     badValue(w, v.ssl_cert ? 'manager.ssl_key' : 'manager.ssl_cert', 'ssl_cert and ssl_key go together')
   }
   const defaultPort = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+  // Without listen_addr / listen_port the manager listens where api_base points.
+  const api = {
+    file: (m.from.api_base_list ?? m.from.api_base ?? mainWhere).file,
+    key: v.api_base_list && v.api_base_list.length > 0 ? 'manager.api_base_list[0]' : 'manager.api_base',
+  }
   return {
     apiBase,
     apiBaseList: list.map((u) => u.replace(/\/+$/, '')),
@@ -248,6 +257,10 @@ function resolveManager(m: Merged<Parsed<typeof MANAGER>>, mainWhere: Where): Ma
     listenAddr: v.listen_addr ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
     listenPort: v.listen_port ?? defaultPort,
     listensAtApiBase: v.listen_addr === undefined && v.listen_port === undefined,
+    listenSource: {
+      addr: m.from.listen_addr ? { file: m.from.listen_addr.file, key: 'manager.listen_addr' } : api,
+      port: m.from.listen_port ? { file: m.from.listen_port.file, key: 'manager.listen_port' } : api,
+    },
     sslCert: v.ssl_cert,
     sslKey: v.ssl_key,
     readAccess: v.read_access ?? 'token',

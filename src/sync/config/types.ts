@@ -61,10 +61,23 @@ export interface ManagerConfig {
   listenPort: number
   /** Neither `listen_addr` nor `listen_port` is set: the manager listens where `apiBase` points. */
   listensAtApiBase: boolean
+  /** Where `listenAddr` and `listenPort` are set, for errors such as a port in use. */
+  listenSource: ListenSource
   sslCert: string | undefined
   sslKey: string | undefined
   /** Who may read the daemon's read API (`GET /index/...`): token holders (default) or anyone. */
   readAccess: 'token' | 'public'
+}
+
+/** The file and the key that set a value (the main file when the value is a default). */
+export interface KeySource {
+  file: string
+  key: string
+}
+
+export interface ListenSource {
+  addr: KeySource
+  port: KeySource
 }
 
 /** The worker's own HTTP server (tunasync's `[server]`): the manager sends commands here. */
@@ -75,6 +88,7 @@ export interface ServerConfig {
   listenAddr: string
   /** Default 6000. */
   listenPort: number
+  listenSource: ListenSource
   sslCert: string | undefined
   sslKey: string | undefined
 }

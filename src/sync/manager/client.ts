@@ -1,6 +1,8 @@
-import { joinUrl, requestJson } from '../http.ts'
+import { RemoteError } from '../api-errors.ts'
+import { joinUrl, requestJson } from '../http-client.ts'
 import type { CommandVerb } from '../protocol.ts'
 import type { WebMirrorStatus, WireMirrorStatus } from '../status.ts'
+import { TokenRefusedError } from './errors.ts'
 
 export interface WorkerJson {
   id: string
@@ -23,19 +25,37 @@ export class ManagerClient {
   readonly base: string
   #token: string | undefined
   readonly #timeoutMs: number
+  readonly #tokenFrom: string | undefined
 
-  constructor(base: string, token?: string, opts: { timeoutMs?: number } = {}) {
+  /**
+   * `opts.tokenFrom`: where the token came from (`--token`, a config key), named when the manager
+   * refuses it.
+   */
+  constructor(base: string, token?: string, opts: { timeoutMs?: number; tokenFrom?: string } = {}) {
     this.base = base
     this.#token = token
     this.#timeoutMs = opts.timeoutMs ?? 30_000
+    this.#tokenFrom = opts.tokenFrom
   }
 
-  #req<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    return requestJson<T>(method, joinUrl(this.base, path), {
-      ...(this.#token ? { token: this.#token } : {}),
-      ...(body === undefined ? {} : { body }),
-      timeoutMs: timeoutMs ?? this.#timeoutMs,
-    })
+  async #req<T>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    timeoutMs?: number,
+  ): Promise<T> {
+    try {
+      return await requestJson<T>(method, joinUrl(this.base, path), {
+        ...(this.#token ? { token: this.#token } : {}),
+        ...(body === undefined ? {} : { body }),
+        timeoutMs: timeoutMs ?? this.#timeoutMs,
+      })
+    } catch (err) {
+      if (err instanceof RemoteError && err.statusCode === 401 && this.#token && this.#tokenFrom) {
+        throw new TokenRefusedError(this.base, this.#tokenFrom)
+      }
+      throw err
+    }
   }
 
   /** The token later calls carry. */

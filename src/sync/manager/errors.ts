@@ -46,12 +46,27 @@ function callersMistake(refusal: RemoteError): HttpErrorKey | undefined {
   return isHttpErrorKey(key) ? key : undefined
 }
 
-/** The manager and worker APIs refuse to run without a token. */
+/**
+ * The manager and worker APIs refuse to run without a token, and control commands cannot be sent
+ * without one: `config /etc/cidmirror.toml: manager.token: missing: the worker needs a token ...`.
+ */
 export class TokenMissingError extends CidmirrorError {
-  constructor(what: string) {
+  constructor(what: string, file?: string, hint = '; every write and control call carries it') {
     super(
       'TOKEN_MISSING',
-      `${what} needs a token: set [manager] token (or token_file) in the config; every write and control call must carry it`,
+      `${file ? `config ${file}: ` : ''}manager.token: missing: ${what} needs a token (set token or token_file in [manager]${hint})`,
     )
+    this.name = 'TokenMissingError'
+  }
+}
+
+/** The manager answered 401 to the token the CLI sent; says where that token came from. */
+export class TokenRefusedError extends CidmirrorError {
+  constructor(url: string, from: string) {
+    super(
+      'TOKEN_REFUSED',
+      `${url} refused the token from ${from}: it must equal the manager's [manager] token`,
+    )
+    this.name = 'TokenRefusedError'
   }
 }

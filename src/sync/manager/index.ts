@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
-import type { ExtraRoutes, ServerTls } from '../http.ts'
+import type { ListenSource } from '../config/types.ts'
+import { type ExtraRoutes, listenApi, type ServerTls } from '../http.ts'
 import { TokenMissingError } from './errors.ts'
 import { createManagerServer } from './server.ts'
 import { ManagerStore } from './store.ts'
@@ -20,6 +21,8 @@ export interface ManagerOptions {
   tls?: ServerTls
   /** Further routes on the manager's listener (the daemon's read API). */
   routes?: ExtraRoutes
+  /** The config keys of the listen address and port, named when the manager cannot listen. */
+  listenSource?: ListenSource
 }
 
 export interface ManagerHandle {
@@ -45,7 +48,7 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
     ...(opts.tls ? { tls: opts.tls } : {}),
   })
   try {
-    await app.listen({ host: opts.listenAddr, port: opts.listenPort })
+    await listenApi(app, opts.listenAddr, opts.listenPort, opts.listenSource)
   } catch (err) {
     await store.close()
     throw err

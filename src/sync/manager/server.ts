@@ -1,13 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import {
-  createApiServer,
-  type ExtraRoutes,
-  isObject,
-  requestJson,
-  type ServerTls,
-  validName,
-} from '../http.ts'
+import { createApiServer, type ExtraRoutes, type ServerTls, validName } from '../http.ts'
+import { isObject, requestJson } from '../http-client.ts'
 import { COMMANDS, isCommandVerb } from '../protocol.ts'
 import {
   applyEvent,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createApiServer, type ExtraRoutes, isObject, type ServerTls } from '../http.ts'
+import { createApiServer, type ExtraRoutes, type ServerTls } from '../http.ts'
+import { isObject } from '../http-client.ts'
 import { toWire } from '../status.ts'
 import { BadRequestError } from './errors.ts'
 import type { Worker } from './worker.ts'

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
 import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../backoff.ts'
-import { type ExtraRoutes, type ServerTls, validName } from '../http.ts'
+import type { ListenSource } from '../config/types.ts'
+import { type ExtraRoutes, listenApi, type ServerTls, validName } from '../http.ts'
 import { Job, type JobReport, type JobSpec, KILLED_BY_HALT } from '../job.ts'
 import { isCommandVerb } from '../protocol.ts'
 import { firstRunAt, nextRunAfterFailure, Scheduler } from '../scheduler.ts'
@@ -33,6 +34,8 @@ export interface WorkerOptions {
     tls?: ServerTls
     /** Further routes on the worker's listener (the daemon's read API). */
     routes?: ExtraRoutes
+    /** The config keys of the listen address and port, named when the worker cannot listen. */
+    listenSource?: ListenSource
   }
   /** Jobs syncing at once; values below 1 mean the default. */
   concurrent: number
@@ -138,7 +141,7 @@ export class Worker {
       tls: server.tls,
       routes: server.routes,
     })
-    await this.#app.listen({ host: server.listenAddr, port: server.listenPort })
+    await listenApi(this.#app, server.listenAddr, server.listenPort, server.listenSource)
     const addr = this.#app.server.address()
     const port = typeof addr === 'object' && addr ? addr.port : server.listenPort
     const host = server.hostname.includes(':') ? `[${server.hostname}]` : server.hostname
