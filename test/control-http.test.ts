@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RemoteError, UnreachableError } from '../src/sync/api-errors.ts'
+import { DEFAULTS, loadConfig } from '../src/sync/config/index.ts'
 import { requestJson } from '../src/sync/http-client.ts'
 import type { WebMirrorStatus } from '../src/sync/status.ts'
 import { killChild, runCli, spawnDaemon } from './helpers/cli.ts'
@@ -116,6 +118,31 @@ describe('requestJson', () => {
     const port = await freePort()
     const err = await requestJson('GET', `http://127.0.0.1:${port}/`).catch((e: unknown) => e)
     expect((err as Error).message).toBe(`cannot reach http://127.0.0.1:${port}/: ECONNREFUSED`)
+  })
+})
+
+describe("default ports and the fetch standard's bad-port list", () => {
+  it('only the worker port is on it, which only servers call (undici request, never fetch)', async () => {
+    // undici's own copy of the list fetch enforces (https://fetch.spec.whatwg.org/#port-blocking).
+    const { badPortsSet } = createRequire(import.meta.url)('undici/lib/web/fetch/constants.js') as {
+      badPortsSet: Set<string>
+    }
+    const quickstart = await loadConfig(
+      join(import.meta.dirname, '..', 'examples', 'quickstart', 'cidmirror.toml'),
+    )
+    const example = await loadConfig(join(import.meta.dirname, '..', 'examples', 'cidmirror.toml'))
+    // Browsers read the manager's /jobs (status pages); the quick start's rsync port is not HTTP but checked too.
+    const browserFacing = {
+      'default api_base': new URL(DEFAULTS.apiBase).port,
+      'quick start manager': String(quickstart.manager.listenPort),
+      'example manager': String(example.manager.listenPort),
+      'quick start rsync': '8873',
+    }
+    expect(Object.entries(browserFacing).filter(([, port]) => badPortsSet.has(port))).toEqual([])
+    expect([DEFAULTS.serverPort, quickstart.server.listenPort, example.server.listenPort]).toEqual([
+      6000, 6000, 6000,
+    ])
+    expect(badPortsSet.has('6000')).toBe(true)
   })
 })
 
