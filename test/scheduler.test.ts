@@ -141,6 +141,40 @@ describe('scheduler with command jobs', () => {
     expect(maxOverlap(runs)).toBe(2)
   })
 
+  it('a job waiting to retry gives its slot back: with concurrent = 1 a healthy job syncs during the backoff', async () => {
+    // dead fails and backs off for 10 minutes; healthy, due at the same instant, waits for the one
+    // slot only while dead's first attempt runs.
+    const mirrors =
+      commandMirror('dead', `${trace('dead')}; exit 1`) + commandMirror('healthy', trace('healthy'))
+    const { specs } = await configAndSpecs({ dir: tmp.dir, concurrent: 1, retry: 3, mirrors }, db)
+    const w = await startWorker(specs, db, {
+      concurrent: 1,
+      retryBackoff: { baseMs: 600_000, maxMs: 600_000, jitter: 0 },
+    })
+    workers.push(w)
+    await waitFor(() => w.status('healthy')?.status === 'success', 'healthy to sync')
+    // dead is still inside its run (in its backoff), one attempt made
+    expect(w.job('dead')?.running).toBe(true)
+    expect(w.status('dead')).toMatchObject({ status: 'failed', nextSchedule: null })
+    expect(readTrace(tmp.dir).map((r) => r.name)).toEqual(['dead', 'healthy'])
+  })
+
+  it('after its backoff a retry waits for a slot again', async () => {
+    const mirrors =
+      commandMirror('dead', `${trace('dead')}; exit 1`) + commandMirror('healthy', trace('healthy', 1))
+    const { specs } = await configAndSpecs({ dir: tmp.dir, concurrent: 1, retry: 2, mirrors }, db)
+    const w = await startWorker(specs, db, { concurrent: 1, retryBackoff: FAST_BACKOFF })
+    workers.push(w)
+    await waitFor(
+      () => w.status('healthy')?.status === 'success' && w.status('dead')?.nextSchedule != null,
+      'both runs to end',
+    )
+    const runs = readTrace(tmp.dir)
+    // dead's second attempt, due 100 ms after its first, waited for healthy's 1 s run to end
+    expect(runs.map((r) => r.name)).toEqual(['dead', 'healthy', 'dead'])
+    expect(maxOverlap(runs)).toBe(1)
+  })
+
   it('the concurrency limit has a working default (tunasync: 0 lets nothing run)', async () => {
     const { specs } = await configAndSpecs({ dir: tmp.dir, mirrors: commandMirror('x', 'true') }, db)
     const w = await startWorker(specs, db, { concurrent: 0 })

@@ -17,7 +17,7 @@ import type { JobEvent } from './status.ts'
  * A run: wait for a concurrency slot (or bypass it on force-start), report `pre-syncing`, pre-job
  * hooks, then up to `retry` attempts of pre-exec hooks, `syncing`, the provider, post-exec, and
  * post-success (report `success`) or post-fail (report `failed`). Unlike tunasync, attempts after a
- * failure wait an exponential backoff with jitter first.
+ * failure wait an exponential backoff with jitter first, with their slot given back meanwhile.
  */
 export type JobState = 'none' | 'ready' | 'paused' | 'disabled' | 'halting'
 
@@ -45,6 +45,12 @@ export interface JobDeps {
   backoff: Backoff
   log: Logger
   onEvent(job: Job, ev: JobReport): void
+}
+
+/** A run's hold on a concurrency slot; `take` resolves false when the run is killed while waiting. */
+interface Slot {
+  take(): Promise<boolean>
+  free(): void
 }
 
 interface ActiveRun {
@@ -148,37 +154,56 @@ export class Job {
   }
 
   async #runJob(kill: AbortSignal, bypassed: Promise<void>, force: boolean): Promise<void> {
-    const log = this.#deps.log
     let release: (() => void) | undefined
-    if (!force) {
-      const stopWaiting = new AbortController()
-      const onKill = (): void => stopWaiting.abort(kill.reason)
-      kill.addEventListener('abort', onKill, { once: true })
-      const acquiring = this.#deps.semaphore.acquire(stopWaiting.signal)
-      try {
-        const got = await Promise.race([acquiring.then((r) => ({ r })), bypassed.then(() => null)])
-        if (got) {
-          release = got.r
-        } else {
-          log.info({ job: this.name }, 'concurrency limit bypassed (force start)')
-          stopWaiting.abort(new Error('bypassed'))
-          // A slot granted in the same tick is given back.
-          acquiring.then((r) => r()).catch(() => {})
-        }
-      } catch {
-        return // killed while waiting for a slot: nothing ran, nothing to report
-      } finally {
-        kill.removeEventListener('abort', onKill)
-      }
+    let bypassing = force
+    bypassed.then(() => {
+      bypassing = true
+    })
+    const slot: Slot = {
+      take: async () => {
+        if (bypassing) return true
+        const got = await this.#acquire(kill, bypassed)
+        if (got === 'killed') return false
+        if (got === 'bypassed') bypassing = true
+        else release = got
+        return true
+      },
+      free: () => {
+        release?.()
+        release = undefined
+      },
     }
+    // Killed while waiting for a slot: nothing ran, nothing to report.
+    if (!(await slot.take())) return
     try {
-      await this.#runAttempts(kill)
+      await this.#runAttempts(kill, slot)
     } finally {
-      release?.()
+      slot.free()
     }
   }
 
-  async #runAttempts(kill: AbortSignal): Promise<void> {
+  /** Waits for a concurrency slot: its release function, or why there is none. */
+  async #acquire(kill: AbortSignal, bypassed: Promise<void>): Promise<(() => void) | 'bypassed' | 'killed'> {
+    const stopWaiting = new AbortController()
+    const onKill = (): void => stopWaiting.abort(kill.reason)
+    kill.addEventListener('abort', onKill, { once: true })
+    const acquiring = this.#deps.semaphore.acquire(stopWaiting.signal)
+    try {
+      const got = await Promise.race([acquiring.then((r) => ({ r })), bypassed.then(() => null)])
+      if (got) return got.r
+      this.#deps.log.info({ job: this.name }, 'concurrency limit bypassed (force start)')
+      stopWaiting.abort(new Error('bypassed'))
+      // A slot granted in the same tick is given back.
+      acquiring.then((r) => r()).catch(() => {})
+      return 'bypassed'
+    } catch {
+      return 'killed'
+    } finally {
+      kill.removeEventListener('abort', onKill)
+    }
+  }
+
+  async #runAttempts(kill: AbortSignal, slot: Slot): Promise<void> {
     const { spec } = this
     const { provider } = spec
     const log = this.#deps.log.child({ job: spec.name })
@@ -220,9 +245,16 @@ export class Job {
       if (attempt > 0) {
         const delay = Math.min(backoffDelay(this.#deps.backoff, attempt - 1), spec.intervalMs)
         log.info({ attempt, delayMs: delay }, 'retry after backoff')
+        // The slot is not held while waiting: other jobs sync meanwhile (with concurrent = 1, one
+        // dead upstream would otherwise stop every mirror for the whole backoff).
+        slot.free()
         try {
           await sleep(delay, kill)
         } catch {
+          emit(killedReport())
+          return
+        }
+        if (!(await slot.take())) {
           emit(killedReport())
           return
         }
