@@ -37,6 +37,17 @@ export class ProviderError extends CidmirrorError {
   }
 }
 
+/** What a previous daemon's run of a job left alive, and what it took to end it. */
+export interface Leftovers {
+  /** The processes found alive. */
+  pids: number[]
+  /** The last signal it took to end them. */
+  signal: 'SIGTERM' | 'SIGKILL'
+  /** The daemon that started that run, and when. */
+  daemonPid: number
+  startedAt: string
+}
+
 export interface Provider {
   readonly name: string
   readonly kind: 'rsync' | 'two-stage-rsync' | 'command'
@@ -51,4 +62,10 @@ export interface Provider {
    * for a failure of the synced program.
    */
   run(ctx: RunContext): Promise<RunResult>
+  /**
+   * Ends what a previous daemon's run of this job left alive (the daemon died with it), waiting until
+   * it is gone; `run` does it first too, so there are never two syncs on one tree. Resolves with what
+   * it ended, or undefined.
+   */
+  endLeftovers(): Promise<Leftovers | undefined>
 }

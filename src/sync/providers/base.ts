@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { formatDuration } from '../../util/units.ts'
 import type { MirrorConfig, ProviderKind } from '../config/types.ts'
-import { type Provider, ProviderError, type RunContext, type RunResult } from '../provider.ts'
+import { type Leftovers, type Provider, ProviderError, type RunContext, type RunResult } from '../provider.ts'
 import { allMatches, logOffset, readLogSince } from './log-scan.ts'
 import { appendLog, runProcess } from './process.ts'
+import { endLeftovers } from './run-record.ts'
 
 /** One run in progress: what `sync()` of a provider gets. */
 export interface Run {
@@ -40,6 +41,28 @@ export abstract class BaseProvider implements Provider {
     this.logDir = mirror.logDir
   }
 
+  /** `<log_dir>/<name>.run`: the record of the run in progress (run-record.ts). */
+  get recordFile(): string {
+    return join(this.logDir, `${this.name}.run`)
+  }
+
+  #ending: Promise<Leftovers | undefined> | undefined
+  /** What was ended and not yet written to a run's log. */
+  #unlogged: Leftovers | undefined
+
+  endLeftovers(): Promise<Leftovers | undefined> {
+    // One at a time: the worker's call at start-up and the first run's share it.
+    this.#ending ??= endLeftovers(this.recordFile, this.mirror.killGraceMs)
+      .then((left) => {
+        if (left) this.#unlogged = left
+        return left
+      })
+      .finally(() => {
+        this.#ending = undefined
+      })
+    return this.#ending
+  }
+
   /** The provider's own work; throws ProviderError. */
   protected abstract sync(run: Run): Promise<void>
 
@@ -51,12 +74,22 @@ export abstract class BaseProvider implements Provider {
     const deadline = m.timeoutMs > 0 ? Date.now() + m.timeoutMs : undefined
     try {
       mkdirSync(dirname(ctx.logFile), { recursive: true })
+      mkdirSync(this.logDir, { recursive: true })
       mkdirSync(this.workingDir, { recursive: true })
     } catch (err) {
       throw new ProviderError(`cannot create folders: ${(err as Error).message}`, {
         code: 'SYNC_SPAWN',
         cause: err,
       })
+    }
+    await this.endLeftovers()
+    const left = this.#unlogged
+    this.#unlogged = undefined
+    if (left) {
+      appendLog(
+        ctx.logFile,
+        `cidmirror: ended ${left.pids.length} process${left.pids.length > 1 ? 'es' : ''} (PID ${left.pids.join(', ')}) left by a run of daemon ${left.daemonPid} started ${left.startedAt}, with ${left.signal}`,
+      )
     }
     const offset = logOffset(ctx.logFile)
     const run: Run = { ctx, exec: (step) => this.exec(ctx, deadline, step) }
@@ -99,6 +132,7 @@ export abstract class BaseProvider implements Provider {
       deadline,
       killGraceMs: m.killGraceMs,
       memoryLimit: m.memoryLimit,
+      recordFile: this.recordFile,
     })
     if (out.ended === 'SIGKILL') {
       appendLog(

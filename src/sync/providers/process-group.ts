@@ -90,19 +90,28 @@ export async function waitUntilGone(alive: () => boolean, until?: number): Promi
 }
 
 /**
- * Ends what is left of a group: TERM, KILL to what outlives `graceMs`, then waits until nothing of it
- * lives. `alive` says whether anything of it is left (default: the group has a live member).
- * Resolves with the last signal it had to send, or undefined when the group was already gone.
+ * Ends processes: `send(SIGTERM)`, `send(SIGKILL)` when something outlives `graceMs`, then waits
+ * until `alive()` is false. Resolves with the last signal it had to send, or undefined when nothing
+ * was alive.
  */
-export async function endGroup(
-  pgid: number,
+export async function endProcesses(
+  send: (signal: 'SIGTERM' | 'SIGKILL') => void,
+  alive: () => boolean,
   graceMs: number,
-  alive: () => boolean = () => groupAlive(pgid),
 ): Promise<'SIGTERM' | 'SIGKILL' | undefined> {
   if (!alive()) return undefined
-  killGroup(pgid, 'SIGTERM')
+  send('SIGTERM')
   if (await waitUntilGone(alive, Date.now() + graceMs)) return 'SIGTERM'
-  killGroup(pgid, 'SIGKILL')
+  send('SIGKILL')
   await waitUntilGone(alive)
   return 'SIGKILL'
+}
+
+/** Ends what is left of a group (see endProcesses); a signal goes only to a group seen alive just before. */
+export function endGroup(pgid: number, graceMs: number): Promise<'SIGTERM' | 'SIGKILL' | undefined> {
+  return endProcesses(
+    (sig) => killGroup(pgid, sig),
+    () => groupAlive(pgid),
+    graceMs,
+  )
 }

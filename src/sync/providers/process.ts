@@ -1,13 +1,19 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { execa } from 'execa'
 import { clearLongTimeout, type LongTimeout, setLongTimeout } from '../../util/long-timer.ts'
-import { endGroup } from './process-group.ts'
+import { endGroup, groupAlive } from './process-group.ts'
+import { newRunRecord, RUN_ID_ENV, removeRunRecord, writeRunRecord } from './run-record.ts'
+import { startWatchdog, type Watchdog } from './watchdog.ts'
 
 /**
  * The one place provider processes are run: in their own process group, output appended to the
  * run's log file, stopped as a group (TERM, then KILL after a grace period) on timeout or abort. A run
  * ends when the whole group is gone, never earlier: what it left behind could otherwise still write
  * into the tree while the next run (or the next stage) starts.
+ *
+ * Nor does a run outlive the daemon: a watchdog (watchdog.ts) ends the group when this process dies,
+ * and the run record (run-record.ts) lets the next daemon find what is left should the watchdog die
+ * too.
  */
 export interface ProcessSpec {
   file: string
@@ -23,6 +29,8 @@ export interface ProcessSpec {
   killGraceMs: number
   /** Address-space limit in bytes (`ulimit -v`), or undefined. */
   memoryLimit: number | undefined
+  /** Where the run is recorded while it lasts (see run-record.ts). */
+  recordFile: string
 }
 
 export interface ProcessOutcome {
@@ -70,10 +78,25 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
     file = 'sh'
   }
 
-  const fd = openSync(spec.logFile, 'a')
+  const record = newRunRecord([spec.file, ...spec.args].join(' ').slice(0, 500))
+  try {
+    writeRunRecord(spec.recordFile, record)
+  } catch (err) {
+    return {
+      exitCode: undefined,
+      signal: undefined,
+      timedOut: false,
+      aborted: false,
+      spawnError: new Error(`cannot write the run record ${spec.recordFile}: ${(err as Error).message}`),
+      ended: undefined,
+    }
+  }
+
+  let fd: number | undefined
   let why: 'timeout' | 'abort' | undefined
   let ending: Promise<ProcessOutcome['ended']> | undefined
   let timeoutTimer: LongTimeout | undefined
+  let watchdog: Watchdog | undefined
   let pid: number | undefined
   const stop = (reason: 'timeout' | 'abort') => {
     if (why || pid === undefined) return
@@ -81,14 +104,15 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
     ending = endGroup(pid, spec.killGraceMs)
   }
   const onAbort = () => stop('abort')
-  // The log's file descriptor goes straight to the child (no pipe through this process), so output
-  // survives a busy event loop and grandchildren holding it never keep the run waiting. execa's types
-  // list only fds up to 9; its runtime hands any fd to spawn().
-  const logFd = fd as 3
   try {
+    fd = openSync(spec.logFile, 'a')
+    // The log's file descriptor goes straight to the child (no pipe through this process), so output
+    // survives a busy event loop and grandchildren holding it never keep the run waiting. execa's
+    // types list only fds up to 9; its runtime hands any fd to spawn().
+    const logFd = fd as 3
     const child = execa(file, args, {
       cwd: spec.cwd,
-      env: spec.env,
+      env: { ...spec.env, [RUN_ID_ENV]: record.runId },
       extendEnv: true,
       detached: true,
       stdin: 'ignore',
@@ -98,6 +122,10 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
     })
     pid = child.pid
     if (pid !== undefined) {
+      try {
+        writeRunRecord(spec.recordFile, { ...record, pgid: pid })
+      } catch {} // the record without the group still finds the run by its id
+      watchdog = startWatchdog(pid, spec.killGraceMs)
       spec.signal.addEventListener('abort', onAbort, { once: true })
       if (spec.deadline !== undefined) {
         timeoutTimer = setLongTimeout(() => stop('timeout'), Math.max(0, spec.deadline - Date.now()))
@@ -124,6 +152,13 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessOutcome> {
   } finally {
     spec.signal.removeEventListener('abort', onAbort)
     clearLongTimeout(timeoutTimer)
-    closeSync(fd)
+    // Only a bug leaves the group alive here; then the watchdog and the record stay for it.
+    if (pid === undefined || !groupAlive(pid)) {
+      watchdog?.disarm()
+      try {
+        removeRunRecord(spec.recordFile)
+      } catch {}
+    }
+    if (fd !== undefined) closeSync(fd)
   }
 }

@@ -163,6 +163,16 @@ export class Worker {
         }),
     )
     for (const link of this.#links) link.start()
+    // A daemon killed during a sync may have left its processes: end them now, not at the job's next
+    // run (a paused job may not run for long). A run that starts meanwhile waits for this first.
+    for (const job of this.#jobs.values()) {
+      job.spec.provider.endLeftovers().then(
+        (left) => {
+          if (left) this.#log.warn({ job: job.name, ...left }, 'ended processes left by a previous daemon')
+        },
+        (err) => this.#log.error({ err, job: job.name }, 'cannot end processes left by a previous daemon'),
+      )
+    }
     for (const d of due) this.#scheduler.add(d.name, d.at)
   }
 
