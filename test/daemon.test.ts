@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -26,6 +27,7 @@ let tmp: ReturnType<typeof tempDir>
 let upstream: Rsyncd | undefined
 let daemons: ChildProcess[] = []
 let strayPids: string | undefined
+let strays: Proc[] = []
 
 beforeEach(() => {
   tmp = tempDir('cidmirror-daemon-')
@@ -46,6 +48,10 @@ afterEach(async () => {
     }
   }
   strayPids = undefined
+  for (const p of strays) {
+    if (alive(p)) process.kill(p.pid, 'SIGKILL')
+  }
+  strays = []
   await upstream?.stop()
   upstream = undefined
   tmp.cleanup()
@@ -81,6 +87,58 @@ async function detail(managerUrl: string, name: string): Promise<WireMirrorStatu
   const res = await fetch(`${managerUrl}/workers/w1/jobs`)
   if (!res.ok) return undefined
   return ((await res.json()) as WireMirrorStatus[]).find((j) => j.name === name)
+}
+
+/** A process as /proc shows it: with its start time, so a reused PID is never taken for it. */
+interface Proc {
+  pid: number
+  ppid: number
+  start: string
+  comm: string
+  cmd: string
+}
+
+function proc(pid: number): Proc | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z') return undefined
+    return {
+      pid,
+      ppid: Number(fields[1]),
+      start: fields[19] ?? '',
+      comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '),
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** The same process (PID and start time), not a zombie. */
+function alive(p: Proc): boolean {
+  return proc(p.pid)?.start === p.start
+}
+
+/** Every live process under `pid`. */
+function descendants(pid: number): Proc[] {
+  const all = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map((e) => proc(Number(e)))
+    .filter((p): p is Proc => p !== undefined)
+  const out: Proc[] = []
+  const parents = new Set([pid])
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const p of all) {
+      if (parents.has(p.ppid) && !parents.has(p.pid)) {
+        parents.add(p.pid)
+        out.push(p)
+        grew = true
+      }
+    }
+  }
+  return out
 }
 
 describe('cidmirror daemon', () => {
@@ -277,5 +335,94 @@ describe('cidmirror daemon', () => {
     expect(['failed', 'pre-syncing', 'syncing']).toContain(slow.status)
     third.kill('SIGTERM')
     await new Promise((r) => third.once('exit', r))
+  })
+  /**
+   * kill -9 of the daemon in the middle of a throttled rsync transfer, then a restart at full speed.
+   * `killWatchdog` kills the run's watchdog first, so the rsync pair is orphaned and only the run
+   * record can lead the restarted daemon to it.
+   */
+  async function killMidTransferAndRestart(killWatchdog: boolean) {
+    upstream = await startRsyncd()
+    for (let i = 0; i < 3; i++)
+      writeFileSync(join(upstream.root, `big${i}.bin`), Buffer.alloc(2_000_000, i + 1))
+    const port = await freePort()
+    const manager = `http://127.0.0.1:${port}`
+    const mirror = join(tmp.dir, 'mirrors', 'deb')
+    const config = (throttle: boolean) =>
+      writeToml({
+        dir: tmp.dir,
+        managerPort: port,
+        interval: '6h',
+        mirrors: `[[mirrors]]\nname = "deb"\nprovider = "rsync"\nupstream = "${upstream!.url}"\n${throttle ? 'rsync_options = ["--bwlimit=100"]\n' : ''}`,
+      })
+    const d = startDaemon(config(true))
+    await waitFor(() => partialFile(mirror, 'big0.bin', 50_000), 'rsync to be inside big0.bin', 45_000).catch(
+      (err) => {
+        throw new Error(`${err.message}\n${(d as unknown as { log: string }).log}`)
+      },
+    )
+    const old = descendants(d.pid!)
+    strays.push(...old)
+    const rsyncs = old.filter((p) => p.comm === 'rsync')
+    expect(rsyncs.length).toBeGreaterThanOrEqual(2) // the client and its receiver
+    const watchdogs = old.filter((p) => p.cmd.includes('cidmirror-watchdog'))
+    expect(watchdogs.length).toBe(1)
+    if (killWatchdog) {
+      for (const w of watchdogs) process.kill(w.pid, 'SIGKILL')
+      await waitFor(() => watchdogs.every((w) => !alive(w)), 'the watchdog to be gone')
+    }
+    d.kill('SIGKILL')
+    await new Promise((r) => d.once('exit', r))
+    if (killWatchdog) {
+      for (const p of rsyncs) expect(alive(p)).toBe(true) // orphaned, still transferring
+    } else {
+      // The watchdog alone ends them, no restart needed.
+      await waitFor(() => !old.some(alive), 'the watchdog to end the old run', 30_000)
+    }
+
+    const again = startDaemon(config(false))
+    // Watched while the restarted daemon works: never an rsync of its own beside one of the old.
+    let beside = false
+    const synced = await waitFor(
+      async () => {
+        if (descendants(again.pid!).some((p) => p.comm === 'rsync') && old.some(alive)) beside = true
+        const s = await detail(manager, 'deb')
+        return s?.status === 'success' ? s : undefined
+      },
+      'the sync after the restart',
+      45_000,
+      20,
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${(again as unknown as { log: string }).log}`)
+    })
+    expect(beside).toBe(false)
+    for (const p of old) expect(alive(p)).toBe(false)
+    // Its first attempt succeeded: no failed attempt's log (the killed one's stays `.log`).
+    const logs = readdirSync(join(tmp.dir, 'log', 'deb'))
+    expect(logs.filter((f) => f.endsWith('.fail'))).toEqual([])
+    expect(synced.error_msg).toBe('')
+    for (let i = 0; i < 3; i++) {
+      expect(readFileSync(join(mirror, `big${i}.bin`)).equals(Buffer.alloc(2_000_000, i + 1))).toBe(true)
+    }
+    const runLog = readFileSync(join(tmp.dir, 'log', 'deb', 'latest'), 'utf8')
+    again.kill('SIGTERM')
+    await new Promise((r) => again.once('exit', r))
+    return { oldDaemon: d.pid!, rsyncs, runLog, daemonLog: (again as unknown as { log: string }).log }
+  }
+
+  it('kill -9 during an rsync transfer: its watchdog ends the rsync pair, the restart syncs at the first attempt', async () => {
+    const { runLog } = await killMidTransferAndRestart(false)
+    expect(runLog).not.toContain('left by a run') // the watchdog left nothing to end
+  })
+
+  it('kill -9 of the daemon and its watchdog: the restarted daemon ends the orphaned rsync before it syncs', async () => {
+    const { oldDaemon, rsyncs, runLog, daemonLog } = await killMidTransferAndRestart(true)
+    const ended = new RegExp(
+      `^cidmirror: ended \\d+ process(?:es)? \\(PID ([\\d, ]+)\\) left by a run of daemon ${oldDaemon} started \\S+, with SIG(TERM|KILL)$`,
+      'm',
+    ).exec(runLog)
+    expect(ended, runLog).not.toBeNull()
+    for (const p of rsyncs) expect(ended![1]!.split(', ').map(Number)).toContain(p.pid)
+    expect(daemonLog).toContain('ended processes left by a previous daemon')
   })
 })
