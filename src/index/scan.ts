@@ -190,12 +190,10 @@ export async function runScan(
   const hashes = new HashQueue({ root, progress, pool: opts.pool, throwIfAborted })
   let cacheInstalled = false
 
-  const applyQueued = async (e: Entry): Promise<void> => {
-    await apply.entry(e)
-    reporter.report(false)
-  }
+  const applyEntry = (e: Entry): Promise<void> => apply.entry(e)
+  const reportProgress = (): void => reporter.report(false)
   const drain = async (all: boolean): Promise<void> => {
-    await hashes.drain(all, applyQueued)
+    await hashes.drain(all, applyEntry, reportProgress)
     await writes.flush(false)
   }
 

@@ -47,7 +47,9 @@ export class Apply {
     if (e.kind === Kind.Absent) return this.gone(e)
     if (e.unchanged) return this.unchanged(e)
     if (e.kind === Kind.Dir) return this.#dir(e)
-    return this.#hashed(e, kindName(e.kind))
+    const r = e.result ?? (await this.#afterFailure(e))
+    if (!r) return this.gone({ ...e, kind: Kind.Absent })
+    this.#hashed(e, kindName(e.kind), r)
   }
 
   /**
@@ -89,14 +91,9 @@ export class Apply {
     this.#cacheOut?.add(e.key, Kind.Dir, 0, e.mtimeMs, e.ctimeMs, e.ino)
   }
 
-  /** A file or symlink that was hashed (or hinted). */
-  async #hashed(e: Entry, kind: EntryKind): Promise<void> {
+  /** A file or symlink that was hashed (or hinted): `r`. */
+  #hashed(e: Entry, kind: EntryKind, r: Hashed): void {
     const s = this.#s
-    let r = e.result
-    if (!r) {
-      r = await this.#afterFailure(e)
-      if (!r) return this.gone({ ...e, kind: Kind.Absent })
-    }
     const c = e.committed
     if (r.reused) s.reused++
     else {

@@ -119,10 +119,11 @@ export class HashQueue {
   }
 
   /**
-   * Applies entries from the front, in order, while they are finished. Waits for the front one only
-   * when the queue or the jobs are at their bound, or with `all` (then until the queue is empty).
+   * Applies entries from the front, in order, while they are finished, calling `applied` after each.
+   * Waits for the front one only when the queue or the jobs are at their bound, or with `all` (then
+   * until the queue is empty).
    */
-  async drain(all: boolean, apply: (e: Entry) => Promise<void>): Promise<void> {
+  async drain(all: boolean, apply: (e: Entry) => Promise<void>, applied: () => void): Promise<void> {
     const queue = this.#queue
     while (this.#head < queue.length) {
       const front = queue[this.#head]!
@@ -133,6 +134,7 @@ export class HashQueue {
       }
       queue[this.#head++] = undefined as unknown as Entry
       await apply(front)
+      applied()
     }
     if (this.#head === queue.length) {
       queue.length = 0
