@@ -14,6 +14,15 @@ import { type MirrorInfo, mirrorsLevel } from './store.ts'
 
 export { checkMirrorName, checkRelPath, MAX_MIRROR_NAME, MAX_NAME_BYTES, MAX_PATH_BYTES } from './checks.ts'
 export { onScanCommitted, type ScanCommitListener } from './commits.ts'
+export { BlockReader, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
+export {
+  type CopyCount,
+  type CopyKind,
+  type CopyRecord,
+  type CopyStatus,
+  CopyStore,
+  countCopies,
+} from './copies.ts'
 export * from './errors.ts'
 export {
   type CidPath,
