@@ -21,16 +21,16 @@ import type { DirEntryLike } from '../cid/types.ts'
 import type { Database } from '../db.ts'
 import { isAncestor, keyOf, pathOf, SEP } from './keys.ts'
 import type { StoredRecord } from './records.ts'
-import { MirrorStore, mirrorsLevel } from './store.ts'
+import { indexLevel, MirrorStore, mirrorsLevel } from './store.ts'
 
 type LeafEntry = [mirror: string, key: string, offset: number, length: number, fileCid: string]
 
 function leavesLevel(db: Database) {
-  return db.sublevel('index').sublevel<string, LeafEntry>('leaves', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, LeafEntry>('leaves', { valueEncoding: 'json' })
 }
 
 function nodesLevel(db: Database) {
-  return db.sublevel('index').sublevel<string, string>('nodes', { valueEncoding: 'utf8' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, string>('nodes', { valueEncoding: 'utf8' })
 }
 
 export interface MapProgress {

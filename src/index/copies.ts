@@ -13,6 +13,7 @@
  */
 import type { Database } from '../db.ts'
 import { SEP } from './keys.ts'
+import { indexLevel } from './store.ts'
 
 /** Who holds a copy, by the kind of system. */
 export type CopyKind = 'ipfs-node' | 'ipfs-cluster' | 'pinning-service' | 'ipfs-provider' | 'filecoin'
@@ -102,11 +103,11 @@ export function countCopies(copies: CopyRecord[], opts: { now?: number; freshMs?
 }
 
 function copiesLevel(db: Database) {
-  return db.sublevel('index').sublevel<string, CopyRecord>('copies', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('copies', { valueEncoding: 'json' })
 }
 
 function treeCopiesLevel(db: Database) {
-  return db.sublevel('index').sublevel<string, CopyRecord>('treecopies', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('treecopies', { valueEncoding: 'json' })
 }
 
 /** The copies part of the index: the one place copies are written and read. */
