@@ -26,7 +26,9 @@ import { indexLevel, MirrorStore, mirrorsLevel } from './store.ts'
 type LeafEntry = [mirror: string, key: string, offset: number, length: number, fileCid: string]
 
 function leavesLevel(db: Database) {
-  return (indexLevel(db) as unknown as Database).sublevel<string, LeafEntry>('leaves', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, LeafEntry>('leaves', {
+    valueEncoding: 'json',
+  })
 }
 
 function nodesLevel(db: Database) {
@@ -217,7 +219,7 @@ export class BlockReader {
       const store = new MirrorStore(this.#db, mirror)
       for (const path of await store.pathsOf(key)) {
         const rec = await store.getRecord(keyOf(path))
-        if (!rec || rec.state !== 'present' || rec.size > profile.CHUNK_SIZE) continue
+        if (rec?.state !== 'present' || rec.size > profile.CHUNK_SIZE) continue
         const bytes = readRange(join(info.root, path), 0, rec.size)
         const ok = bytes && verified(cid, bytes)
         if (ok) return ok

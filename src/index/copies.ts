@@ -103,11 +103,15 @@ export function countCopies(copies: CopyRecord[], opts: { now?: number; freshMs?
 }
 
 function copiesLevel(db: Database) {
-  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('copies', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('copies', {
+    valueEncoding: 'json',
+  })
 }
 
 function treeCopiesLevel(db: Database) {
-  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('treecopies', { valueEncoding: 'json' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, CopyRecord>('treecopies', {
+    valueEncoding: 'json',
+  })
 }
 
 /** The copies part of the index: the one place copies are written and read. */

@@ -6,7 +6,7 @@
 import { type Database, readRange } from '../db.ts'
 import { emitScanCommitted } from './commits.ts'
 import { ScanInProgressError } from './errors.ts'
-import { keyOf } from './keys.ts'
+import { isAncestor, keyOf, pathOf } from './keys.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
 import { runScan, type ScanOptions } from './scan.ts'
 import { type MirrorState, stateOf } from './state.ts'
@@ -54,6 +54,11 @@ export interface MirrorIndex {
   lastScan(): Promise<ScanSummary | undefined>
   /** Committed scans, oldest first (newest first with `reverse`). */
   scans(opts?: { reverse?: boolean }): AsyncIterable<ScanSummary>
+  /**
+   * Committed records in path order (depth-first, names in byte order), deleted ones left out unless
+   * asked for; `under` limits them to one subtree.
+   */
+  records(opts?: { deleted?: boolean; under?: string }): AsyncIterable<PathRecord>
 }
 
 /** Normalizes a relative path: no leading `./` or `/`, no trailing `/`, '' for the root. */
@@ -103,6 +108,25 @@ class LevelMirrorIndex implements MirrorIndex {
 
   scans(opts?: { reverse?: boolean }): AsyncIterable<ScanSummary> {
     return this.#state.store.scanHistory(opts)
+  }
+
+  async *records(opts: { deleted?: boolean; under?: string } = {}): AsyncGenerator<PathRecord> {
+    await this.#state.store.ready()
+    const under = opts.under === undefined ? '' : keyOf(normalizeRelPath(opts.under))
+    const it = this.#state.store.readPaths()
+    try {
+      for (;;) {
+        const entries = await it.nextv(1000)
+        if (entries.length === 0) return
+        for (const [key, r] of entries) {
+          if (under !== '' && key !== under && !isAncestor(under, key)) continue
+          if (!this.#state.store.isCommitted(r) || (r.state === 'deleted' && !opts.deleted)) continue
+          yield toPathRecord(pathOf(key), r)
+        }
+      }
+    } finally {
+      await it.close()
+    }
   }
 }
 

@@ -1,0 +1,196 @@
+/**
+ * The copy audit: per file its CID, its copies by holder and kind, verified or announced, the last
+ * check, and the verdict against n; per mirror a summary. Read-only over the index (records and
+ * copies) and the replicator's queue, so the daemon's read API and the offline CLI give the same
+ * report. docs/audit.md documents the JSON (`schema: "cidmirror.audit/1"`).
+ */
+import type { Database } from '../db.ts'
+import { type CopyRecord, CopyStore, type MirrorIndex, type PathRecord } from '../index/index.ts'
+import { judge, type ReplicationPolicy } from './policy.ts'
+import { type ItemState, ReplicationQueue } from './queue.ts'
+
+export const AUDIT_SCHEMA = 'cidmirror.audit/1'
+
+export interface AuditCopy {
+  holder: string
+  kind: CopyRecord['kind']
+  how: string
+  status: CopyRecord['status']
+  scope: CopyRecord['scope']
+  local: boolean
+  checkedAt: string
+  target?: string
+  retrieval?: string[]
+  detail?: CopyRecord['detail']
+  error?: string
+}
+
+export interface AuditFile {
+  mirror: string
+  path: string
+  cid: string
+  size: number
+  /** Local state of the file: on disk, evicted (fetched back on demand), deleted upstream. */
+  state: PathRecord['state']
+  verified: number
+  announced: number
+  local: number
+  /** `ok`: meets the policy; `under`: below it. */
+  verdict: 'ok' | 'under'
+  shortfall?: string
+  /** Oldest check among the verified copies (ISO), if any. */
+  oldestCheck?: string
+  copies: AuditCopy[]
+}
+
+export interface AuditMirror {
+  mirror: string
+  rootCid?: string
+  scan?: number
+  lastScan?: string
+  n: number
+  files: number
+  bytes: number
+  ok: number
+  under: number
+  bytesUnder: number
+  /** Files by local state. */
+  states: Record<PathRecord['state'], number>
+  /** Files by verified copy count ("0", "1", ...). */
+  byVerified: Record<string, number>
+  oldestCheck?: string
+  /** The replicator's view of the mirror's tree item, when it tracks one. */
+  queue?: { state: ItemState; reason?: string; nextCheck: string; lastCheck?: string }
+  /** Provide budget: CIDs the mirror announces (file and directory roots) against what one node can reprovide per cycle. */
+  provide?: ProvideBudget
+}
+
+export interface ProvideBudget {
+  roots: number
+  capacity: number
+  exceeded: boolean
+}
+
+export interface AuditFilter {
+  /** A path inside the mirror (a file, or a directory: every file under it). */
+  path?: string
+  cid?: string
+  /** Only files with fewer than this many verified copies. */
+  under?: number
+}
+
+function copyOut(c: CopyRecord): AuditCopy {
+  const out: AuditCopy = {
+    holder: c.holder,
+    kind: c.kind,
+    how: c.how,
+    status: c.status,
+    scope: c.scope,
+    local: c.local,
+    checkedAt: new Date(c.checkedAt).toISOString(),
+  }
+  if (c.target) out.target = c.target
+  if (c.retrieval) out.retrieval = c.retrieval
+  if (c.detail) out.detail = c.detail
+  if (c.error) out.error = c.error
+  return out
+}
+
+/**
+ * Audits one mirror. `onFile` receives each file that passes the filter (for streaming output and a
+ * progress bar); the summary counts every file of the mirror whatever the filter.
+ */
+export async function auditMirror(
+  db: Database,
+  index: MirrorIndex,
+  policy: ReplicationPolicy,
+  opts: {
+    filter?: AuditFilter
+    onFile?: (f: AuditFile) => void
+    onProgress?: (done: number, total?: number) => void
+    provideCapacity?: number
+    now?: number
+  } = {},
+): Promise<AuditMirror> {
+  const now = opts.now ?? Date.now()
+  const copies = new CopyStore(db)
+  const trees = await copies.trees(index.mirror)
+  const last = await index.lastScan()
+  const out: AuditMirror = {
+    mirror: index.mirror,
+    n: policy.n,
+    files: 0,
+    bytes: 0,
+    ok: 0,
+    under: 0,
+    bytesUnder: 0,
+    states: { present: 0, evicted: 0, deleted: 0 },
+    byVerified: {},
+  }
+  if (last) {
+    out.rootCid = last.rootCid
+    out.scan = last.id
+    out.lastScan = last.ended
+  }
+  const total = last ? last.files + last.evicted : undefined
+  const f = opts.filter ?? {}
+  let roots = 0
+  let oldest: number | undefined
+  for await (const r of index.records({ deleted: true })) {
+    if (r.state !== 'deleted') roots++
+    if (r.kind === 'dir') continue
+    out.files++
+    out.states[r.state]++
+    if (r.state === 'deleted') continue
+    out.bytes += r.size
+    const list = await copies.ofPath(index.mirror, r.cid, r.scan, trees)
+    const v = judge(list, policy, now)
+    const key = String(v.count.verified)
+    out.byVerified[key] = (out.byVerified[key] ?? 0) + 1
+    if (v.satisfied) out.ok++
+    else {
+      out.under++
+      out.bytesUnder += r.size
+    }
+    if (v.count.oldestCheck !== undefined && (oldest === undefined || v.count.oldestCheck < oldest))
+      oldest = v.count.oldestCheck
+    if (opts.onProgress && out.files % 1000 === 0) opts.onProgress(out.files, total)
+    if (!matches(r, f, v.count.verified)) continue
+    const file: AuditFile = {
+      mirror: index.mirror,
+      path: r.path,
+      cid: r.cid,
+      size: r.size,
+      state: r.state,
+      verified: v.count.verified,
+      announced: v.count.announced,
+      local: v.count.local,
+      verdict: v.satisfied ? 'ok' : 'under',
+      copies: list.map(copyOut),
+    }
+    if (v.shortfall) file.shortfall = v.shortfall
+    if (v.count.oldestCheck !== undefined) file.oldestCheck = new Date(v.count.oldestCheck).toISOString()
+    opts.onFile?.(file)
+  }
+  if (oldest !== undefined) out.oldestCheck = new Date(oldest).toISOString()
+  const entry = await new ReplicationQueue(db).get(`tree:${index.mirror}`)
+  if (entry) {
+    out.queue = { state: entry.state, nextCheck: new Date(entry.nextAt).toISOString() }
+    if (entry.reason) out.queue.reason = entry.reason
+    if (entry.checkedAt) out.queue.lastCheck = new Date(entry.checkedAt).toISOString()
+  }
+  if (opts.provideCapacity !== undefined)
+    out.provide = { roots, capacity: opts.provideCapacity, exceeded: roots > opts.provideCapacity }
+  opts.onProgress?.(out.files, total)
+  return out
+}
+
+function matches(r: PathRecord, f: AuditFilter, verified: number): boolean {
+  if (f.cid !== undefined && r.cid !== f.cid) return false
+  if (f.path !== undefined && f.path !== '') {
+    const p = f.path.replace(/^\/+|\/+$/g, '')
+    if (r.path !== p && !r.path.startsWith(`${p}/`)) return false
+  }
+  if (f.under !== undefined && verified >= f.under) return false
+  return true
+}

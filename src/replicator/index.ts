@@ -1,0 +1,11 @@
+/**
+ * The replicator room: keeps every mirror's files in n verified copies off this disk. Targets store
+ * copies (Kubo nodes, IPFS Cluster, pinning services; Filecoin next), counters find them (provider
+ * records); the copies live in the index room, the queue in this room's own sublevel.
+ */
+export { AUDIT_SCHEMA, type AuditCopy, type AuditFile, type AuditFilter, type AuditMirror, auditMirror } from './audit.ts'
+export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
+export { type ItemState, type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
+export { Replicator, type ReplicatorOptions } from './replicator.ts'
+export type { CopyCounter, ReplicationItem, StorageTarget, TargetCallOptions } from './target.ts'
+export { KuboTarget, type KuboTargetOptions, type PinningNode } from './targets/kubo.ts'

@@ -1,0 +1,287 @@
+import { EventEmitter } from 'node:events'
+import pLimit, { type LimitFunction } from 'p-limit'
+import type { Logger } from 'pino'
+import type { Database } from '../db.ts'
+import { type CopyRecord, CopyStore } from '../index/index.ts'
+import { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
+import { type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
+import { type CopyCounter, isStorageTarget, type ReplicationItem, type StorageTarget } from './target.ts'
+
+export interface RetryBackoff {
+  baseMs: number
+  maxMs: number
+}
+
+export interface ReplicatorOptions {
+  db: Database
+  /** Targets and counters in the configured order: stores go to the first ones that lack a copy. */
+  counters: CopyCounter[]
+  /** The policy of an item (per-mirror overrides). */
+  policy: (item: ReplicationItem) => ReplicationPolicy
+  /** Re-check every item this often (copies disappear: pins removed, nodes gone). */
+  recheckMs: number
+  /** Backoff of a target that failed for an item. */
+  backoff?: RetryBackoff
+  /** Items processed at once. */
+  concurrency?: number
+  /** Time limit of one check or store call. */
+  callTimeoutMs?: number
+  log: Logger
+  now?: () => number
+  random?: () => number
+}
+
+export interface ReplicatorEvents {
+  /** An item was processed; its new queue entry. */
+  processed: [QueueEntry]
+}
+
+const DEFAULT_BACKOFF: RetryBackoff = { baseMs: 5_000, maxMs: 3_600_000 }
+
+/**
+ * Keeps every tracked item (a mirror's tree, or a CID) in n verified copies: checks each counter,
+ * stores on targets in order until the policy holds, records every copy in the index room, and
+ * schedules the next check, spread over the re-check interval. A target that fails is retried with
+ * exponential backoff for that item while the others go on. Idempotent across restarts: the queue and
+ * the copies are in LevelDB, and a store of what a target holds changes nothing.
+ */
+export class Replicator extends EventEmitter<ReplicatorEvents> {
+  readonly queue: ReplicationQueue
+  readonly copies: CopyStore
+  readonly #o: ReplicatorOptions
+  readonly #limits = new Map<string, LimitFunction>()
+  readonly #items: LimitFunction
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #running = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+  #stopped = true
+  #abort = new AbortController()
+  #wake: (() => void) | undefined
+  #loop: Promise<void> | undefined
+
+  constructor(opts: ReplicatorOptions) {
+    super()
+    this.#o = opts
+    this.queue = new ReplicationQueue(opts.db)
+    this.copies = new CopyStore(opts.db)
+    this.#items = pLimit(opts.concurrency ?? 4)
+    this.#now = opts.now ?? Date.now
+    this.#random = opts.random ?? Math.random
+    const names = new Set<string>()
+    for (const c of opts.counters) {
+      if (names.has(c.name)) throw new TypeError(`two replication targets named ${c.name}`)
+      names.add(c.name)
+      this.#limits.set(c.name, pLimit(isStorageTarget(c) ? c.concurrency : 4))
+    }
+  }
+
+  /**
+   * Tracks an item: a new one is checked at once; a tree item whose root changed (a new scan) keeps its
+   * per-target state, remembers the old root as `previous` (so pins move with `pin update`) and is
+   * checked at once.
+   */
+  async track(item: Omit<ReplicationItem, 'key'> & { key?: string }): Promise<void> {
+    const key = item.key ?? (item.scope === 'tree' ? `tree:${item.mirror}` : `cid:${item.cid}`)
+    const old = await this.queue.get(key)
+    if (old && old.item.cid === item.cid && old.item.scan === item.scan) return
+    const next: ReplicationItem = { ...item, key }
+    if (old && old.item.cid !== item.cid) {
+      next.previous = old.item.cid
+      if (old.item.scan !== undefined) next.previousScan = old.item.scan
+    }
+    const entry: QueueEntry = {
+      item: next,
+      state: 'pending',
+      targets: old?.targets ?? {},
+      nextAt: this.#now(),
+    }
+    // A new root: backoff of the old one no longer applies.
+    for (const t of Object.values(entry.targets)) t.retryAt = undefined
+    await this.queue.put(entry, old)
+    this.#wake?.()
+  }
+
+  /** Processes every item due now, and returns how many were processed. */
+  async runOnce(): Promise<number> {
+    const keys = (await this.queue.due(this.#now(), 10_000)).filter((k) => !this.#running.has(k))
+    await Promise.all(keys.map((k) => this.#items(() => this.#process(k))))
+    return keys.length
+  }
+
+  /** Runs until `stop()`: processes due items, sleeps until the next is due or something is tracked. */
+  start(): void {
+    if (!this.#stopped) return
+    this.#stopped = false
+    this.#abort = new AbortController()
+    this.#loop = this.#run()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.#abort.abort(new Error('replicator stopped'))
+    this.#wake?.()
+    await this.#loop
+    for (const c of this.#o.counters) await c.close?.()
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.runOnce()
+      } catch (err) {
+        this.#o.log.error({ err }, 'replication pass failed')
+      }
+      if (this.#stopped) break
+      const next = await this.queue.nextDue().catch(() => undefined)
+      const wait = Math.min(60_000, Math.max(50, (next ?? this.#now() + 60_000) - this.#now()))
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+        this.#timer = setTimeout(resolve, wait)
+      })
+      clearTimeout(this.#timer)
+      this.#wake = undefined
+    }
+  }
+
+  async #call<T>(c: CopyCounter, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const limit = this.#limits.get(c.name)!
+    return limit(async () => {
+      const signals = [this.#abort.signal]
+      if (this.#o.callTimeoutMs) signals.push(AbortSignal.timeout(this.#o.callTimeoutMs))
+      const signal = AbortSignal.any(signals)
+      try {
+        return await fn(signal)
+      } catch (err) {
+        if (signal.aborted && !this.#abort.signal.aborted)
+          throw new Error(`${c.name}: ${what} timed out after ${this.#o.callTimeoutMs} ms`)
+        throw err
+      }
+    })
+  }
+
+  #backoff(state: TargetState): number {
+    const b = this.#o.backoff ?? DEFAULT_BACKOFF
+    const raw = Math.min(b.maxMs, b.baseMs * 2 ** Math.max(0, state.failures - 1))
+    return Math.round(raw * (0.8 + 0.4 * this.#random()))
+  }
+
+  async #recorded(item: ReplicationItem): Promise<CopyRecord[]> {
+    return item.scope === 'tree' ? this.copies.trees(item.mirror!) : this.copies.of(item.cid)
+  }
+
+  async #process(key: string): Promise<void> {
+    this.#running.add(key)
+    try {
+      const old = await this.queue.get(key)
+      if (!old) return
+      const entry: QueueEntry = structuredClone(old)
+      const item = entry.item
+      const now = this.#now()
+      const policy = this.#o.policy(item)
+      const counters = this.#o.counters.filter((c) => c.scope === item.scope)
+      const recorded = await this.#recorded(item)
+      const seen = new Map<string, CopyRecord[]>()
+      const failed = new Set<string>()
+
+      const fail = (c: CopyCounter, ts: TargetState, err: unknown): void => {
+        ts.failures++
+        ts.error = err instanceof Error ? err.message : String(err)
+        ts.retryAt = this.#now() + this.#backoff(ts)
+        failed.add(c.name)
+        this.#o.log.warn(
+          { item: item.key, cid: item.cid, target: c.name, failures: ts.failures, retryAt: new Date(ts.retryAt) },
+          `replication target failed: ${ts.error}`,
+        )
+      }
+      const ok = (ts: TargetState): void => {
+        ts.failures = 0
+        ts.error = undefined
+        ts.retryAt = undefined
+        ts.okAt = this.#now()
+      }
+
+      // 1. What every counter sees now (targets in backoff keep what was recorded of them).
+      for (const c of counters) {
+        const ts = (entry.targets[c.name] ??= { failures: 0 })
+        if (ts.retryAt !== undefined && ts.retryAt > now) continue
+        try {
+          seen.set(c.name, await this.#call(c, 'check', (signal) => c.check(item, { signal })))
+          ok(ts)
+        } catch (err) {
+          if (this.#abort.signal.aborted) return
+          fail(c, ts, err)
+        }
+      }
+      const current = (): CopyRecord[] => {
+        const out: CopyRecord[] = []
+        for (const r of recorded) if (!seen.has(r.target ?? '') && r.cid === item.cid) out.push(r)
+        for (const list of seen.values()) for (const r of list) if (r.cid === item.cid) out.push(r)
+        return out
+      }
+      let verdict: Verdict = judge(current(), policy, now)
+
+      // 2. Store on targets, in order, that lack a verified copy, until the policy holds.
+      for (const c of counters) {
+        if (verdict.satisfied) break
+        if (!isStorageTarget(c) || failed.has(c.name) || !seen.has(c.name)) continue
+        if (seen.get(c.name)!.some((r) => r.cid === item.cid && r.status === 'verified')) continue
+        const ts = entry.targets[c.name]!
+        const started = this.#now()
+        try {
+          const got = await this.#call(c, 'store', (signal) => (c as StorageTarget).store(item, { signal }))
+          ok(ts)
+          seen.set(c.name, got)
+          this.#o.log.info(
+            { item: item.key, cid: item.cid, previous: item.previous, target: c.name, ms: this.#now() - started },
+            'stored',
+          )
+        } catch (err) {
+          if (this.#abort.signal.aborted) return
+          fail(c, ts, err)
+        }
+        verdict = judge(current(), policy, this.#now())
+      }
+
+      // 3. Record what was seen: new copies, and losses of copies recorded before.
+      const checkedAt = this.#now()
+      for (const [name, list] of seen) {
+        const holders = new Set<string>()
+        for (const r of list) {
+          holders.add(r.holder)
+          await this.copies.put({ ...r, target: name, checkedAt: r.checkedAt || checkedAt })
+        }
+        for (const r of recorded) {
+          if (r.target !== name || holders.has(r.holder) || r.status === 'lost') continue
+          if (r.cid !== item.cid && item.scope === 'entity') continue
+          this.#o.log.warn({ item: item.key, cid: r.cid, holder: r.holder, target: name }, 'copy lost')
+          await this.copies.put({ ...r, status: 'lost', checkedAt, error: 'no longer held' })
+        }
+      }
+
+      entry.checkedAt = checkedAt
+      entry.verified = verdict.count.verified
+      if (verdict.satisfied) {
+        entry.state = 'satisfied'
+        entry.reason = undefined
+        // Spread re-checks over the last quarter of the interval, so they do not all fall at once.
+        entry.nextAt = checkedAt + Math.round(this.#o.recheckMs * (0.75 + 0.25 * this.#random()))
+      } else {
+        const failing = [...failed].map((n) => `${n}: ${entry.targets[n]!.error}`)
+        entry.state = failing.length > 0 ? 'failing' : 'under-replicated'
+        entry.reason = [verdict.shortfall, ...failing].filter(Boolean).join('; ')
+        const retries = Object.values(entry.targets)
+          .map((t) => t.retryAt)
+          .filter((t): t is number => t !== undefined)
+        entry.nextAt = Math.min(checkedAt + this.#o.recheckMs, ...retries)
+        if (old.state === 'satisfied') this.#o.log.warn({ item: item.key, reason: entry.reason }, 'under-replicated')
+      }
+      if (old.state !== 'satisfied' && entry.state === 'satisfied' && old.checkedAt !== undefined)
+        this.#o.log.info({ item: item.key, cid: item.cid, verified: entry.verified }, 'repaired')
+      await this.queue.put(entry, old)
+      this.emit('processed', entry)
+    } finally {
+      this.#running.delete(key)
+    }
+  }
+}

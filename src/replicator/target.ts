@@ -1,0 +1,58 @@
+/**
+ * What the replicator asks of a place that stores copies (a Kubo node, an IPFS Cluster, a pinning
+ * service, Filecoin) and of a counter that only finds copies (provider records, IPNI, the chain's piece
+ * records). One interface for all, so Filecoin is one more implementation (issue 11), not a new loop.
+ */
+import type { CopyKind, CopyRecord } from '../index/index.ts'
+
+/** One thing to keep in n copies: a mirror's tree (its root of one scan) or one CID. */
+export interface ReplicationItem {
+  /** Queue key: `tree:<mirror>` or `cid:<cid>`. */
+  key: string
+  scope: 'tree' | 'entity'
+  cid: string
+  /** Tree items: the mirror and the scan whose root `cid` is. */
+  mirror?: string
+  scan?: number
+  /** Tree items: the root a target may still hold from an earlier scan (moved with `pin update`). */
+  previous?: string
+  previousScan?: number
+  /** Bytes under the CID (the tree's or the file's), for quotas, costs and the audit. */
+  bytes?: number
+}
+
+export interface TargetCallOptions {
+  signal: AbortSignal
+}
+
+/** A place copies can be stored on. Every target is a counter of its own copies too (`check`). */
+export interface StorageTarget extends CopyCounter {
+  readonly kind: CopyKind
+  /** `tree`: one recursive pin per mirror root (Kubo, Cluster default); `entity`: one per CID. */
+  readonly scope: 'tree' | 'entity'
+  /** Copies it stores live on this machine's disk: listed, never counted toward n. */
+  readonly local: boolean
+  /** Calls on this target at once. */
+  readonly concurrency: number
+  /**
+   * Stores `item` (idempotent: storing what is held changes nothing); resolves with the copies it
+   * holds afterwards, `verified` only when the holder confirmed it. Throws when the holder cannot be
+   * reached or refuses; the replicator retries with backoff.
+   */
+  store(item: ReplicationItem, opts: TargetCallOptions): Promise<CopyRecord[]>
+}
+
+/** Finds copies of an item without storing anything. */
+export interface CopyCounter {
+  /** Name from the config (`[[replication.targets]] name`), unique. */
+  readonly name: string
+  /** Scope of items it can count. */
+  readonly scope: 'tree' | 'entity'
+  /** The copies of `item` this counter can see now, one record per holder. */
+  check(item: ReplicationItem, opts: TargetCallOptions): Promise<CopyRecord[]>
+  close?(): Promise<void>
+}
+
+export function isStorageTarget(c: CopyCounter): c is StorageTarget {
+  return typeof (c as StorageTarget).store === 'function'
+}
