@@ -3,7 +3,14 @@
  * copies (Kubo nodes, IPFS Cluster, pinning services; Filecoin next), counters find them (provider
  * records); the copies live in the index room, the queue in this room's own sublevel.
  */
-export { AUDIT_SCHEMA, type AuditCopy, type AuditFile, type AuditFilter, type AuditMirror, auditMirror } from './audit.ts'
+export {
+  AUDIT_SCHEMA,
+  type AuditCopy,
+  type AuditFile,
+  type AuditFilter,
+  type AuditMirror,
+  auditMirror,
+} from './audit.ts'
 export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
 export { type ItemState, type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
 export { Replicator, type ReplicatorOptions } from './replicator.ts'

@@ -25,5 +25,7 @@ export function judge(copies: CopyRecord[], policy: ReplicationPolicy, now = Dat
     const have = count.byKind[kind] ?? 0
     if (have < min) missing.push(`${have} of ${min} ${kind} copies`)
   }
-  return missing.length === 0 ? { count, satisfied: true } : { count, satisfied: false, shortfall: missing.join(', ') }
+  return missing.length === 0
+    ? { count, satisfied: true }
+    : { count, satisfied: false, shortfall: missing.join(', ') }
 }

@@ -190,7 +190,13 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
         ts.retryAt = this.#now() + this.#backoff(ts)
         failed.add(c.name)
         this.#o.log.warn(
-          { item: item.key, cid: item.cid, target: c.name, failures: ts.failures, retryAt: new Date(ts.retryAt) },
+          {
+            item: item.key,
+            cid: item.cid,
+            target: c.name,
+            failures: ts.failures,
+            retryAt: new Date(ts.retryAt),
+          },
           `replication target failed: ${ts.error}`,
         )
       }
@@ -203,7 +209,8 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
 
       // 1. What every counter sees now (targets in backoff keep what was recorded of them).
       for (const c of counters) {
-        const ts = (entry.targets[c.name] ??= { failures: 0 })
+        entry.targets[c.name] ??= { failures: 0 }
+        const ts = entry.targets[c.name]
         if (ts.retryAt !== undefined && ts.retryAt > now) continue
         try {
           seen.set(c.name, await this.#call(c, 'check', (signal) => c.check(item, { signal })))
@@ -233,7 +240,13 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
           ok(ts)
           seen.set(c.name, got)
           this.#o.log.info(
-            { item: item.key, cid: item.cid, previous: item.previous, target: c.name, ms: this.#now() - started },
+            {
+              item: item.key,
+              cid: item.cid,
+              previous: item.previous,
+              target: c.name,
+              ms: this.#now() - started,
+            },
             'stored',
           )
         } catch (err) {
@@ -274,7 +287,8 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
           .map((t) => t.retryAt)
           .filter((t): t is number => t !== undefined)
         entry.nextAt = Math.min(checkedAt + this.#o.recheckMs, ...retries)
-        if (old.state === 'satisfied') this.#o.log.warn({ item: item.key, reason: entry.reason }, 'under-replicated')
+        if (old.state === 'satisfied')
+          this.#o.log.warn({ item: item.key, reason: entry.reason }, 'under-replicated')
       }
       if (old.state !== 'satisfied' && entry.state === 'satisfied' && old.checkedAt !== undefined)
         this.#o.log.info({ item: item.key, cid: item.cid, verified: entry.verified }, 'repaired')

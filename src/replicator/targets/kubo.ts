@@ -12,7 +12,10 @@ export interface PinningNode {
   connect(multiaddr: string, opts?: { signal?: AbortSignal }): Promise<void>
   pin(cid: string, opts?: { recursive?: boolean; signal?: AbortSignal }): Promise<void>
   pinUpdate(from: string, to: string, opts?: { signal?: AbortSignal; unpin?: boolean }): Promise<void>
-  pinned(cid: string, opts?: { signal?: AbortSignal }): Promise<'recursive' | 'direct' | 'indirect' | undefined>
+  pinned(
+    cid: string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<'recursive' | 'direct' | 'indirect' | undefined>
 }
 
 export interface KuboTargetOptions {
