@@ -210,7 +210,7 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       // 1. What every counter sees now (targets in backoff keep what was recorded of them).
       for (const c of counters) {
         entry.targets[c.name] ??= { failures: 0 }
-        const ts = entry.targets[c.name]
+        const ts = entry.targets[c.name]!
         if (ts.retryAt !== undefined && ts.retryAt > now) continue
         try {
           seen.set(c.name, await this.#call(c, 'check', (signal) => c.check(item, { signal })))
