@@ -119,6 +119,10 @@ export const ERROR_CODES = {
   REMOTE:                  { room: 'sync',  exit: USER,            summary: 'the other side answered with an error this version has no code for' },
   UNREACHABLE:             { room: 'sync',  exit: USER,            summary: 'nothing answered at the API address' },
   TOKEN_REFUSED:           { room: 'sync',  exit: USER,            summary: "the manager refused the CLI's token (the message says where the token came from)" },
+  // replicator: targets, counters, the queue
+  TARGET_UNREACHABLE:      { room: 'replicator', exit: USER,       summary: 'a replication target or copy counter did not answer (retried with backoff)' },
+  TARGET_REQUEST:          { room: 'replicator', exit: USER,       summary: 'a replication target answered a request with an error' },
+  TARGET_CONFIG:           { room: 'replicator', exit: USER,       summary: 'a replication target in the config cannot be used as written' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */
