@@ -14,10 +14,18 @@
  */
 import { closeSync, openSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { readFull } from '../cid/hash.ts'
-import { type CID, fileBlocks, fromBase32, profile, toBase32 } from '../cid/index.ts'
-import { directoryNode, sha256, symlinkNode } from '../cid/nodes.ts'
-import type { DirEntryLike } from '../cid/types.ts'
+import {
+  type CID,
+  type DirEntryLike,
+  directoryNode,
+  fileBlocks,
+  fromBase32,
+  profile,
+  readFull,
+  sha256,
+  symlinkNode,
+  toBase32,
+} from '../cid/index.ts'
 import type { Database } from '../db.ts'
 import { isAncestor, keyOf, pathOf, SEP } from './keys.ts'
 import type { StoredRecord } from './records.ts'
