@@ -26,7 +26,7 @@ import {
   symlinkNode,
   toBase32,
 } from '../cid/index.ts'
-import type { Database } from '../db.ts'
+import { type Database, type Room, readRange } from '../db.ts'
 import { isAncestor, keyOf, pathOf, SEP } from './keys.ts'
 import type { StoredRecord } from './records.ts'
 import { indexLevel, MirrorStore, mirrorsLevel } from './store.ts'
@@ -40,7 +40,7 @@ function leavesLevel(db: Database) {
 }
 
 function nodesLevel(db: Database) {
-  return (indexLevel(db) as unknown as Database).sublevel<string, string>('nodes', { valueEncoding: 'utf8' })
+  return (indexLevel(db) as unknown as Database).sublevel<string, string>('nodes', { valueEncoding: 'json' })
 }
 
 export interface MapProgress {
@@ -194,10 +194,14 @@ export class BlockReader {
     this.#nodes = nodesLevel(db)
   }
 
+  #mirrors() {
+    return readRange(mirrorsLevel(this.#db) as unknown as Room<{ root: string }>)
+  }
+
   async #rootOf(mirror: string): Promise<string | undefined> {
     if (!this.#roots?.has(mirror)) {
       const m = new Map<string, string>()
-      for (const [name, info] of await mirrorsLevel(this.#db).iterator().all()) m.set(name, info.root)
+      for (const [name, info] of await this.#mirrors()) m.set(name, info.root)
       this.#roots = m
     }
     return this.#roots.get(mirror)
@@ -217,18 +221,18 @@ export class BlockReader {
       const [mirror, pathKey, offset, length] = leaf
       const root = await this.#rootOf(mirror)
       if (root !== undefined) {
-        const bytes = readRange(join(root, pathOf(pathKey)), offset, length)
+        const bytes = readFileRange(join(root, pathOf(pathKey)), offset, length)
         const ok = bytes && verified(cid, bytes)
         if (ok) return ok
       }
     }
     // A one-chunk file: its raw CID is the whole file.
-    for (const [mirror, info] of await mirrorsLevel(this.#db).iterator().all()) {
+    for (const [mirror, info] of await this.#mirrors()) {
       const store = new MirrorStore(this.#db, mirror)
       for (const path of await store.pathsOf(key)) {
         const rec = await store.getRecord(keyOf(path))
         if (rec?.state !== 'present' || rec.size > profile.CHUNK_SIZE) continue
-        const bytes = readRange(join(info.root, path), 0, rec.size)
+        const bytes = readFileRange(join(info.root, path), 0, rec.size)
         const ok = bytes && verified(cid, bytes)
         if (ok) return ok
       }
@@ -241,7 +245,7 @@ export class BlockReader {
   }
 }
 
-function readRange(path: string, offset: number, length: number): Uint8Array | undefined {
+function readFileRange(path: string, offset: number, length: number): Uint8Array | undefined {
   let fd: number
   try {
     fd = openSync(path, 'r')

@@ -11,7 +11,7 @@
  * later scan rewrote are covered once the pin moves to a later root (`pin update`). That keeps one
  * record per holder and mirror, not one per file, for the default tree pins.
  */
-import type { Database } from '../db.ts'
+import { type Database, type Room, readValues } from '../db.ts'
 import { SEP } from './keys.ts'
 import { indexLevel } from './store.ts'
 
@@ -140,12 +140,15 @@ export class CopyStore {
 
   /** Entity copies of `cid`, one per holder. */
   async of(cid: string): Promise<CopyRecord[]> {
-    return this.#copies.values({ gte: `${cid}${SEP}`, lt: `${cid}\x01` }).all()
+    return readValues(this.#copies as unknown as Room<CopyRecord>, { gte: `${cid}${SEP}`, lt: `${cid}\x01` })
   }
 
   /** Tree copies of `mirror`, one per holder. */
   async trees(mirror: string): Promise<CopyRecord[]> {
-    return this.#trees.values({ gte: `${mirror}${SEP}`, lt: `${mirror}\x01` }).all()
+    return readValues(this.#trees as unknown as Room<CopyRecord>, {
+      gte: `${mirror}${SEP}`,
+      lt: `${mirror}\x01`,
+    })
   }
 
   /**

@@ -8,7 +8,7 @@
  * An entry and its schedule key change in one batch, so a kill -9 leaves either the old or the new
  * state, never an entry without its place in the schedule.
  */
-import type { Database } from '../db.ts'
+import { type Database, type Room, readKeys, readValues } from '../db.ts'
 import type { ReplicationItem } from './target.ts'
 
 export type ItemState = 'pending' | 'storing' | 'satisfied' | 'under-replicated' | 'failing'
@@ -53,7 +53,7 @@ export class ReplicationQueue {
     this.#db = db
     const room = db.sublevel<string, unknown>('replicator', { valueEncoding: 'json' })
     this.#q = room.sublevel<string, QueueEntry>('q', { valueEncoding: 'json' })
-    this.#due = room.sublevel<string, string>('due', { valueEncoding: 'utf8' })
+    this.#due = room.sublevel<string, string>('due', { valueEncoding: 'json' })
   }
 
   get(key: string): Promise<QueueEntry | undefined> {
@@ -78,19 +78,19 @@ export class ReplicationQueue {
 
   /** Keys of entries due at `now` or before, earliest first, at most `limit`. */
   async due(now: number, limit: number): Promise<string[]> {
-    const keys = await this.#due.keys({ lt: `${dueKey(now, '')}\x01`, limit }).all()
+    const keys = await readKeys(this.#due as unknown as Room<string>, { lt: `${dueKey(now, '')}\x01`, limit })
     return keys.map((k) => k.slice(k.indexOf(SEP) + 1))
   }
 
   /** Epoch ms of the earliest scheduled check, if any. */
   async nextDue(): Promise<number | undefined> {
-    const [k] = await this.#due.keys({ limit: 1 }).all()
+    const [k] = await readKeys(this.#due as unknown as Room<string>, { limit: 1 })
     return k === undefined ? undefined : Number(k.slice(0, k.indexOf(SEP)))
   }
 
   /** Every entry (for the audit and the status). */
   async all(): Promise<QueueEntry[]> {
-    return this.#q.values().all()
+    return readValues(this.#q as unknown as Room<QueueEntry>)
   }
 
   /** Entries counted by state. */
