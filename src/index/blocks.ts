@@ -74,7 +74,13 @@ export async function mapBlocks(
   db: Database,
   mirror: string,
   root: string,
-  opts: { since?: number; onProgress?: (p: MapProgress) => void; signal?: AbortSignal } = {},
+  opts: {
+    since?: number
+    onProgress?: (p: MapProgress) => void
+    signal?: AbortSignal
+    /** Receives each directory, shard and symlink node built (the local IPFS node takes them). */
+    onNode?: (cid: CID, bytes: Uint8Array) => void
+  } = {},
 ): Promise<MapSummary> {
   const since = opts.since ?? 0
   const store = new MirrorStore(db, mirror)
@@ -93,6 +99,7 @@ export async function mapBlocks(
   }
   const putNode = (cid: CID, bytes: Uint8Array): void => {
     if (cid.code === RAW_CODE) return
+    opts.onNode?.(cid, bytes)
     batch.put(toBase32(cid.bytes), Buffer.from(bytes).toString('base64'), { sublevel: nodes })
     pending++
     out.nodes++

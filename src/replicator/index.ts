@@ -12,7 +12,11 @@ export {
   auditMirror,
 } from './audit.ts'
 export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
+export { type PublishProgress, type PublishSummary, publishMirror } from './publish.ts'
 export { type ItemState, type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
 export { Replicator, type ReplicatorOptions } from './replicator.ts'
 export type { CopyCounter, ReplicationItem, StorageTarget, TargetCallOptions } from './target.ts'
+export { ClusterTarget, type ClusterTargetOptions } from './targets/cluster.ts'
 export { KuboTarget, type KuboTargetOptions, type PinningNode } from './targets/kubo.ts'
+export { PinningServiceTarget, type PinningServiceTargetOptions } from './targets/pinning-service.ts'
+export { type ProbeResult, probeBlock } from './targets/probe.ts'

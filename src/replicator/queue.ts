@@ -78,7 +78,7 @@ export class ReplicationQueue {
 
   /** Keys of entries due at `now` or before, earliest first, at most `limit`. */
   async due(now: number, limit: number): Promise<string[]> {
-    const keys = await readKeys(this.#due as unknown as Room<string>, { lt: `${dueKey(now, '')}\x01`, limit })
+    const keys = await readKeys(this.#due as unknown as Room<string>, { lt: dueKey(now + 1, ''), limit })
     return keys.map((k) => k.slice(k.indexOf(SEP) + 1))
   }
 

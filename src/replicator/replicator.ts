@@ -102,6 +102,25 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
     this.#wake?.()
   }
 
+  /**
+   * Makes items due now (all, or those whose key is given), backoff included: `audit --verify` and a
+   * re-check on demand.
+   */
+  async checkNow(keys?: string[]): Promise<number> {
+    const entries = keys
+      ? (await Promise.all(keys.map((k) => this.queue.get(k)))).filter((e): e is QueueEntry => !!e)
+      : await this.queue.all()
+    const now = this.#now()
+    for (const old of entries) {
+      const e = structuredClone(old)
+      e.nextAt = now
+      for (const t of Object.values(e.targets)) t.retryAt = undefined
+      await this.queue.put(e, old)
+    }
+    this.#wake?.()
+    return entries.length
+  }
+
   /** Processes every item due now, and returns how many were processed. */
   async runOnce(): Promise<number> {
     const keys = (await this.queue.due(this.#now(), 10_000)).filter((k) => !this.#running.has(k))
@@ -207,7 +226,7 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
         ts.okAt = this.#now()
       }
 
-      // 1. What every counter sees now (targets in backoff keep what was recorded of them).
+      // 1. What every counter sees now.
       for (const c of counters) {
         entry.targets[c.name] ??= { failures: 0 }
         const ts = entry.targets[c.name]!
@@ -220,9 +239,10 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
           fail(c, ts, err)
         }
       }
+      // Only what answered now counts: a holder that is down or in backoff may hold its copy still
+      // (its record stays, ageing out of the freshness window), but the replicator does not lean on it.
       const current = (): CopyRecord[] => {
         const out: CopyRecord[] = []
-        for (const r of recorded) if (!seen.has(r.target ?? '') && r.cid === item.cid) out.push(r)
         for (const list of seen.values()) for (const r of list) if (r.cid === item.cid) out.push(r)
         return out
       }
