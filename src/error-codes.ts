@@ -122,7 +122,6 @@ export const ERROR_CODES = {
   // replicator: targets, counters, the queue
   TARGET_UNREACHABLE:      { room: 'replicator', exit: USER,       summary: 'a replication target or copy counter did not answer (retried with backoff)' },
   TARGET_REQUEST:          { room: 'replicator', exit: USER,       summary: 'a replication target answered a request with an error' },
-  TARGET_CONFIG:           { room: 'replicator', exit: USER,       summary: 'a replication target in the config cannot be used as written' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */

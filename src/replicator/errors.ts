@@ -17,11 +17,3 @@ export class TargetRequestError extends CidmirrorError {
     this.status = status
   }
 }
-
-/** A target in the config that cannot be built (unknown type, missing address). */
-export class TargetConfigError extends CidmirrorError {
-  constructor(target: string, reason: string) {
-    super('TARGET_CONFIG', `replication target ${target}: ${reason}`)
-    this.name = 'TargetConfigError'
-  }
-}
