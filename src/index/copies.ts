@@ -30,7 +30,7 @@ export type CopyStatus = 'verified' | 'announced' | 'pending' | 'lost'
 export interface CopyRecord {
   /** The CID held: a file's CID (scope entity) or a mirror root (scope tree). */
   cid: string
-  /** One id per distinct peer or service account: `kubo:<peerId>`, `cluster:<peerId>`, `psa:<url>`, `peer:<peerId>`, `filecoin:<provider>/<dataSet>`. */
+  /** One id per distinct peer or service account: `ipfs:<IPFS peer id>` (a Kubo node, a cluster peer, a provider), `psa:<url>`, `filecoin:<provider>/<dataSet>`. */
   holder: string
   kind: CopyKind
   /** How it is known: `pinned`, `cluster-status`, `pinning-service`, `provider-record`, `retrieval-probe`, `pdp`. */

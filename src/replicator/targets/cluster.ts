@@ -45,6 +45,19 @@ interface ClusterPeer {
   error?: string
 }
 
+/** Cluster's per-peer statuses (api/types.go TrackerStatus). */
+const PENDING = new Set(['pinning', 'pin_queued'])
+const FAILED = new Set(['pin_error', 'unexpectedly_unpinned', 'cluster_error'])
+const UNSETTLED = new Set([...PENDING, ...FAILED])
+const IN_PIN_SET = new Set([
+  'pinned',
+  'pinning',
+  'pin_queued',
+  'pin_error',
+  'unexpectedly_unpinned',
+  'remote',
+])
+
 const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0, keepAliveTimeout: 10_000 })
 
 export class ClusterTarget implements StorageTarget {
@@ -100,11 +113,35 @@ export class ClusterTarget implements StorageTarget {
 
   async check(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
     const info = await this.#req<GlobalPinInfo>('GET', `/pins/${item.cid}`, signal)
+    const statuses = Object.values(info?.peer_map ?? {}).map((st) => st.status)
+    // A peer whose pin failed stays failed until Cluster's own recover pass (12 min by default): ask
+    // Cluster to recover it now. Cluster does the work; we only nudge it.
+    if (statuses.some((st) => FAILED.has(st)))
+      await this.#req('POST', `/pins/${item.cid}/recover`, signal).catch(() => {})
     const out = this.#copies(item, item.cid, item.scan, info)
-    if (out.some((c) => c.status === 'verified') || item.scope !== 'tree' || !item.previous) return out
+    if (item.scope !== 'tree' || !item.previous) return out
+    const settled = statuses.includes('pinned') && !statuses.some((st) => UNSETTLED.has(st))
+    if (settled) {
+      // The previous root goes once the new one is pinned on every peer: unpinning it earlier would
+      // fail the `pin update` of a peer that has not moved yet.
+      await this.#release(item.previous, signal)
+      return out
+    }
+    if (out.some((c) => c.status === 'verified')) return out
     // Until the pin moves, the previous root still holds every file of its scan.
     const prev = await this.#req<GlobalPinInfo>('GET', `/pins/${item.previous}`, signal)
     return [...out, ...this.#copies(item, item.previous, item.previousScan, prev)]
+  }
+
+  /** Unpins `cid` from the cluster when it is in the pin set. */
+  async #release(cid: string, signal: AbortSignal): Promise<void> {
+    if (await this.#inPinSet(cid, signal)) await this.#req('DELETE', `/pins/${cid}`, signal)
+  }
+
+  async #inPinSet(cid: string, signal: AbortSignal): Promise<boolean> {
+    const info = await this.#req<GlobalPinInfo>('GET', `/pins/${cid}`, signal)
+    // Cluster reports every peer for any CID ("unpinned" when it tracks none).
+    return Object.values(info?.peer_map ?? {}).some((st) => IN_PIN_SET.has(st.status))
   }
 
   #copies(item: ReplicationItem, cid: string, scan: number | undefined, info?: GlobalPinInfo): CopyRecord[] {
@@ -112,8 +149,7 @@ export class ClusterTarget implements StorageTarget {
     const now = Date.now()
     for (const [peer, st] of Object.entries(info?.peer_map ?? {})) {
       const ipfsId = st.ipfs_peer_id || peer
-      const status =
-        st.status === 'pinned' ? 'verified' : /pinning|queued/.test(st.status) ? 'pending' : undefined
+      const status = st.status === 'pinned' ? 'verified' : PENDING.has(st.status) ? 'pending' : undefined
       if (!status) continue
       const rec: CopyRecord = {
         cid,
@@ -151,12 +187,9 @@ export class ClusterTarget implements StorageTarget {
     })
     if (this.#o.replicationMin !== undefined) q.set('replication-min', String(this.#o.replicationMin))
     if (this.#o.replicationMax !== undefined) q.set('replication-max', String(this.#o.replicationMax))
-    if (item.scope === 'tree' && item.previous) {
-      const prev = await this.#req<GlobalPinInfo>('GET', `/pins/${item.previous}`, signal)
-      if (prev && Object.keys(prev.peer_map ?? {}).length > 0) q.set('pin-update', item.previous)
-    }
+    if (item.scope === 'tree' && item.previous && (await this.#inPinSet(item.previous, signal)))
+      q.set('pin-update', item.previous)
     await this.#req('POST', `/pins/${item.cid}?${q}`, signal)
-    if (q.has('pin-update')) await this.#req('DELETE', `/pins/${item.previous}`, signal).catch(() => {})
-    return this.check({ ...item, previous: undefined }, opts)
+    return this.check(item, opts)
   }
 }

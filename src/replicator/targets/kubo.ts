@@ -52,7 +52,8 @@ export class KuboTarget implements StorageTarget {
 
   async #holder(signal: AbortSignal): Promise<string> {
     this.#peer ??= (await this.#o.node.id({ signal })).peerId
-    return `kubo:${this.#peer}`
+    // The IPFS peer id, as a cluster peer's status names it: one node reached both ways counts once.
+    return `ipfs:${this.#peer}`
   }
 
   #copy(item: ReplicationItem, holder: string, cid: string, scan: number | undefined): CopyRecord {
