@@ -224,6 +224,12 @@ export class Kubo {
     return this.#apiAddr
   }
 
+  /** The running daemon's HTTP gateway, `http://127.0.0.1:PORT` (Kubo writes it to the repo's `gateway` file). */
+  get gateway(): string {
+    if (!this.#apiAddr) throw new Error(`no daemon runs on ${this.repo}`)
+    return readFileSync(join(this.repo, 'gateway'), 'utf8').trim()
+  }
+
   /** The peer ID and the swarm addresses the running daemon listens on (each with `/p2p/<id>`). */
   async peer(): Promise<{ id: string; addresses: string[] }> {
     const out = JSON.parse(await this.ok(['id'])) as { ID: string; Addresses: string[] | null }

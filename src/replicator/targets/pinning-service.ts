@@ -148,23 +148,23 @@ export class PinningServiceTarget implements StorageTarget {
 
   async store(item: ReplicationItem, opts: TargetCallOptions): Promise<CopyRecord[]> {
     const { signal } = opts
-    const existing = await this.#statusOf(item.cid, signal)
-    let st = existing
+    let st = await this.#statusOf(item.cid, signal)
     if (!st || st.status === 'failed') {
-      const origins = (await this.#o.origins?.()) ?? []
-      st = await this.#req<PinStatus>('POST', '/pins', signal, {
+      const body = {
         cid: item.cid,
         name: item.mirror ? `cidmirror:${item.mirror}` : 'cidmirror',
-        origins,
+        origins: (await this.#o.origins?.()) ?? [],
         meta: { source: 'cidmirror', ...(item.mirror ? { mirror: item.mirror } : {}) },
-      })
+      }
+      // A new root replaces the previous root's pin object in one step (`POST /pins/{requestid}`), the
+      // API's pin update: the service keeps the blocks both trees share instead of collecting them.
+      const prev =
+        item.scope === 'tree' && item.previous ? await this.#statusOf(item.previous, signal) : undefined
+      st = prev
+        ? await this.#req<PinStatus>('POST', `/pins/${encodeURIComponent(prev.requestid)}`, signal, body)
+        : await this.#req<PinStatus>('POST', '/pins', signal, body)
     }
     for (const d of st.delegates ?? []) await this.#o.connect?.(d, signal).catch(() => {})
-    // The old root's pin goes once the new one is pinned: only the difference was fetched.
-    if (st.status === 'pinned' && item.scope === 'tree' && item.previous) {
-      const prev = await this.#statusOf(item.previous, signal)
-      if (prev) await this.#req('DELETE', `/pins/${prev.requestid}`, signal).catch(() => {})
-    }
     return [await this.#copy(item, item.cid, item.scan, st, signal)]
   }
 }
