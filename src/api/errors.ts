@@ -18,3 +18,14 @@ export class DaemonUnreachableError extends CidmirrorError {
     this.name = 'DaemonUnreachableError'
   }
 }
+
+/** `POST /replication/check` (`audit --verify`) on a daemon that runs no replicator. */
+export class NoReplicatorError extends CidmirrorError {
+  constructor() {
+    super(
+      'NO_REPLICATOR',
+      'this daemon runs no replicator (no [replication] section in its config): nothing can re-check copies',
+    )
+    this.name = 'NoReplicatorError'
+  }
+}

@@ -3,6 +3,15 @@
  * pages while the daemon holds the database. One contract, both sides: the routes serve an
  * IndexReader (src/index) and the client is one, so answers are the same with or without a daemon.
  */
+
+export { AuditClient } from './audit-client.ts'
+export {
+  type AuditErrorLine,
+  type AuditRoutesOptions,
+  type AuditWireLine,
+  type CheckingReplicator,
+  registerAuditRoutes,
+} from './audit-routes.ts'
 export { IndexClient } from './client.ts'
-export { DaemonUnreachableError } from './errors.ts'
+export { DaemonUnreachableError, NoReplicatorError } from './errors.ts'
 export { type IndexRoutesOptions, type ReadAccess, registerIndexRoutes } from './routes.ts'

@@ -23,3 +23,14 @@ export class QuickstartError extends CidmirrorError {
     this.name = 'QuickstartError'
   }
 }
+
+/** `audit --verify` when no daemon holds the database: the re-check is the replicator's. */
+export class VerifyNeedsDaemonError extends CidmirrorError {
+  constructor(db: string) {
+    super(
+      'VERIFY_NEEDS_DAEMON',
+      `audit --verify needs the running daemon (its replicator re-checks the copies); database ${db} is not held by one: start \`cidmirror daemon\`, or audit without --verify`,
+    )
+    this.name = 'VerifyNeedsDaemonError'
+  }
+}

@@ -4,6 +4,8 @@
  * `[manager] api_base` and token, then the worker's `[server]` address when the manager there runs
  * alone), or at `-m URL`. Both give an IndexReader, so the command prints the same either way.
  */
+
+import type { Database } from '../db.ts'
 import { errorCode } from '../error-codes.ts'
 import type { IndexReader } from '../index/index.ts'
 import type { Config } from '../sync/index.ts'
@@ -20,6 +22,12 @@ export interface IndexSource {
   reader: IndexReader
   /** `database PATH` or `daemon URL`. */
   via: string
+  /** The database, when it was opened here (no daemon holds it). */
+  db?: Database
+  /** The daemon asked, when one holds the database (`audit` uses its own routes there). */
+  remote?: { base: string; token: string | undefined }
+  /** The config read for `-c FILE`, if any. */
+  config?: Config
   close(): Promise<void>
 }
 
@@ -30,7 +38,7 @@ export async function openIndexSource(o: IndexSourceOptions): Promise<IndexSourc
   const { IndexClient } = await import('../api/index.ts')
   if (o.manager) {
     const token = o.token ?? process.env.CIDMIRROR_TOKEN
-    return remote(new IndexClient(o.manager, token))
+    return remote(new IndexClient(o.manager, token), token)
   }
   const { databaseTarget } = await import('./commands/index-cmd.ts')
   const target = await databaseTarget(o)
@@ -40,15 +48,26 @@ export async function openIndexSource(o: IndexSourceOptions): Promise<IndexSourc
   ])
   try {
     const db = await openDatabase(target.db)
-    return { reader: openIndexReader(db), via: `database ${target.db}`, close: () => db.close() }
+    return {
+      reader: openIndexReader(db),
+      via: `database ${target.db}`,
+      db,
+      ...(target.config ? { config: target.config } : {}),
+      close: () => db.close(),
+    }
   } catch (err) {
     if (!(err instanceof DatabaseLockedError) || !target.config) throw err
-    return daemonOf(target.config, target.db, o.token, err)
+    return { ...(await daemonOf(target.config, target.db, o.token, err)), config: target.config }
   }
 }
 
-function remote(client: IndexReader & { base: string }): IndexSource {
-  return { reader: client, via: `daemon ${client.base}`, close: async () => {} }
+function remote(client: IndexReader & { base: string }, token: string | undefined): IndexSource {
+  return {
+    reader: client,
+    via: `daemon ${client.base}`,
+    remote: { base: client.base, token },
+    close: async () => {},
+  }
 }
 
 /** The daemon holding the database of `config`: its manager's listener, else its worker's. */
@@ -68,7 +87,7 @@ async function daemonOf(
     const probe = new IndexClient(url, token, { timeoutMs: PROBE_TIMEOUT_MS })
     try {
       await probe.mirrors()
-      return remote(new IndexClient(url, token))
+      return remote(new IndexClient(url, token), token)
     } catch (err) {
       // A manager that runs alone has no index: the worker beside it serves the read API.
       if (err instanceof RemoteError && err.code === errorCode('NO_ROUTE')) {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { registerIndexRoutes } from '../api/index.ts'
+import { registerAuditRoutes, registerIndexRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
@@ -120,7 +120,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // manager's listener when the manager runs here too (`cidmirror daemon`), else on the worker's.
   const reader = openIndexReader(db)
   const indexRoutes: ExtraRoutes | undefined = opts.worker
-    ? (app) => registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
+    ? (app) => {
+        registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
+        registerAuditRoutes(app, {
+          db,
+          config: () => config,
+          access: () => config.manager.readAccess,
+          auth: app.auth,
+        })
+      }
     : undefined
   try {
     if (opts.manager) {

@@ -11,6 +11,19 @@ export {
   type AuditMirror,
   auditMirror,
 } from './audit.ts'
+export { auditPolicyOf, DEFAULT_N, type ReplicationConfigView } from './audit-policy.ts'
+export {
+  type AuditFileLine,
+  type AuditHeader,
+  type AuditLine,
+  type AuditMirrorLine,
+  type AuditProgressLine,
+  type AuditQuery,
+  type AuditTotals,
+  auditStream,
+  checkAuditQuery,
+  type PolicySource,
+} from './audit-stream.ts'
 export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
 export { type PublishProgress, type PublishSummary, publishMirror } from './publish.ts'
 export { type ItemState, type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'

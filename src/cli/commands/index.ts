@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { register as registerAudit } from './audit.ts'
 import { register as registerCar } from './car.ts'
 import { register as registerCid } from './cid.ts'
 import { register as registerDaemon } from './daemon.ts'
@@ -19,5 +20,6 @@ export function registerCommands(program: Command): void {
   registerJobs(program)
   registerIndex(program)
   registerStat(program)
+  registerAudit(program)
   registerDoctor(program)
 }
