@@ -49,10 +49,10 @@ export const ERROR_CODES = {
   USAGE:                   { room: 'cli',   exit: USER,            summary: 'a command-line mistake: a bad option value, a missing argument' },
   CAR_OUTPUT:              { room: 'cli',   exit: USER,            summary: 'the CAR output file cannot be written' },
   QUICKSTART:              { room: 'cli',   exit: USER,            summary: 'the quick start cannot run: rsync is missing, or its rsync daemon did not start' },
+  VERIFY_NEEDS_DAEMON:     { room: 'cli',   exit: USER,            summary: 'audit --verify without a running daemon: only the replicator re-checks copies' },
   // api: the daemon's read API, its client
   DAEMON_UNREACHABLE:      { room: 'api',   exit: USER,            summary: "the database is held by another process and no daemon's read API answered" },
   NO_REPLICATOR:           { room: 'api',   exit: USER, http: 409, summary: 'a re-check of copies (audit --verify) asked of a daemon that runs no replicator' },
-  VERIFY_NEEDS_DAEMON:     { room: 'cli',   exit: USER,            summary: 'audit --verify without a running daemon: only the replicator re-checks copies' },
   // cid: the CID engine
   PATH_NOT_FOUND:          { room: 'cid',   exit: USER,            summary: 'a path given to the CID engine does not exist' },
   UNREADABLE:              { room: 'cid',   exit: USER,            summary: 'a file or directory cannot be read (permissions, I/O error)' },

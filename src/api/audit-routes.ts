@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { Database } from '../db.ts'
+import { errorCode } from '../error-codes.ts'
 import { checkMirrorName } from '../index/index.ts'
 import {
   type AuditLine,
@@ -76,7 +77,7 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
         // Headers are sent: the failure ends the stream as its last line (the client raises it).
         req.log.error({ err }, 'audit failed while streaming')
         const e = err as { message?: string; code?: string }
-        yield `${JSON.stringify({ type: 'error', error: e.message ?? String(err), code: e.code ?? 'CIDMIRROR_ERR_INTERNAL' } satisfies AuditErrorLine)}\n`
+        yield `${JSON.stringify({ type: 'error', error: e.message ?? String(err), code: e.code ?? errorCode('INTERNAL') } satisfies AuditErrorLine)}\n`
       }
     }
     return reply.type('application/x-ndjson').send(Readable.from(ndjson()))
