@@ -1,5 +1,7 @@
 import { createInterface } from 'node:readline'
 import { request } from 'undici'
+import { errorCode } from '../error-codes.ts'
+import { MirrorNotIndexedError } from '../index/index.ts'
 import { type AuditQuery, checkAuditQuery } from '../replicator/index.ts'
 import { joinUrl, RemoteError, requestJson, UnreachableError } from '../sync/index.ts'
 import type { AuditWireLine } from './audit-routes.ts'
@@ -54,6 +56,9 @@ export class AuditClient {
       try {
         b = JSON.parse(text) as typeof b
       } catch {}
+      // As IndexClient does: an unknown mirror is the index's own error, worded as offline.
+      if (b.code === errorCode('MIRROR_NOT_INDEXED') && q.mirror !== undefined)
+        throw new MirrorNotIndexedError(q.mirror)
       throw new RemoteError(
         url,
         res.statusCode,
