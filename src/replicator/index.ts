@@ -24,6 +24,8 @@ export {
   checkAuditQuery,
   type PolicySource,
 } from './audit-stream.ts'
+export { ProviderCounter, type ProviderCounterOptions, type ProvidingNode } from './counters/providers.ts'
+export { indexSampler } from './counters/sample.ts'
 export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
 export { type PublishProgress, type PublishSummary, publishMirror } from './publish.ts'
 export { type ItemState, type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
