@@ -11,6 +11,7 @@ import {
   MANAGER,
   MIRROR,
   MIRROR_UNSUPPORTED,
+  PASSTHROUGH_SECTIONS,
   SERVER,
   TUNASYNC_FILES,
   TUNASYNC_MANAGER_SERVER,
@@ -48,6 +49,8 @@ export interface FileDoc {
   debug: boolean | undefined
   /** Accepted forms that do nothing here, one line each (`config FILE: key: why`). */
   warnings: string[]
+  /** `[ipfs]`, `[replication]`: tables as written, parsed by the room that owns them. */
+  sections: Record<string, Record<string, unknown>>
 }
 
 const SECTIONS = ['global', 'manager', 'server', 'database'] as const
@@ -125,6 +128,7 @@ async function readOne(
     mirrors: [],
     debug: undefined,
     warnings: [],
+    sections: {},
   }
   const includes: string[] = []
   // tunasync's manager config, read into [manager] once the file's own [manager] is known.
@@ -202,9 +206,14 @@ async function readOne(
         out.mirrors = readMirrors(value, 'mirrors', where)
         break
       default:
+        if ((PASSTHROUGH_SECTIONS as readonly string[]).includes(key)) {
+          if (!isTable(value)) badValue(where, key, `must be a table ([${key}]), not ${show(value)}`)
+          out.sections[key] = value
+          break
+        }
         unknownKey(
           key,
-          [...SECTIONS, 'cgroup', 'zfs', 'btrfs_snapshot', 'docker', 'include', 'mirrors', 'files', 'debug'],
+          [...SECTIONS, ...PASSTHROUGH_SECTIONS, 'cgroup', 'zfs', 'btrfs_snapshot', 'docker', 'include', 'mirrors', 'files', 'debug'],
           where,
         )
     }

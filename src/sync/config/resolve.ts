@@ -5,7 +5,14 @@ import { ConfigError } from '../errors.ts'
 import { checkPaths, type KeptPath, type MirrorPlace } from './paths.ts'
 import type { FileDoc, RawMirror } from './read.ts'
 import type { DATABASE, GLOBAL, MANAGER, SERVER } from './schema.ts'
-import type { Config, GlobalConfig, ManagerConfig, MirrorConfig, ProviderKind } from './types.ts'
+import type {
+  Config,
+  GlobalConfig,
+  ManagerConfig,
+  MirrorConfig,
+  PassthroughSection,
+  ProviderKind,
+} from './types.ts'
 import { badValue, expandTemplate, type LOG_DIR_FIELDS, type Parsed, type Where } from './values.ts'
 
 export const DEFAULTS = {
@@ -178,6 +185,15 @@ export function resolveConfig(docs: FileDoc[]): Config {
       `already set in ${first.where.file}`,
     )
   }
+  const sections: Record<string, PassthroughSection> = {}
+  for (const doc of docs) {
+    for (const [key, table] of Object.entries(doc.sections)) {
+      const first = sections[key]
+      if (first)
+        throw new ConfigError('CONFIG_DUPLICATE', doc.where.file, key, `[${key}] is already set in ${first.file}`)
+      sections[key] = { table, file: doc.where.file, dir: doc.where.dir }
+    }
+  }
   const keyFiles: Record<string, string> = {}
   for (const [section, merged] of [
     ['global', g],
@@ -199,6 +215,7 @@ export function resolveConfig(docs: FileDoc[]): Config {
     server,
     database,
     mirrors,
+    sections,
   }
 }
 
@@ -417,6 +434,7 @@ function resolveMirror(
     memoryLimit: v.memory_limit || undefined,
     logKeep: v.log_keep ?? global.logKeep,
     killGraceMs: v.kill_grace ?? global.killGraceMs,
+    replicationN: v.replication_n,
     source: { file: w.file, key: leaf.key },
   }
   return { mirror, place }

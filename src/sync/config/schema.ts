@@ -135,7 +135,15 @@ export const MIRROR = {
   memory_limit: size,
   log_keep: int(1, 100_000),
   kill_grace: duration('s'),
+  /** Minimum verified copies of this mirror (overrides `[replication] n`; read by the daemon). */
+  replication_n: int(0, 1000),
 }
+
+/**
+ * Sections the sync room reads as opaque tables for other rooms (the daemon parses them): their names
+ * only, so `src/sync` stays CID-agnostic while a typo of a section name still fails at load.
+ */
+export const PASSTHROUGH_SECTIONS = ['ipfs', 'replication'] as const
 
 /** Mirror keys of tunasync features cidmirror does not have, with what to do instead. */
 export const MIRROR_UNSUPPORTED: Record<string, string> = {

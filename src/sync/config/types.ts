@@ -154,6 +154,8 @@ export interface MirrorConfig {
   /** Inherited from global. */
   logKeep: number
   killGraceMs: number
+  /** `replication_n`: this mirror's minimum verified copies, overriding `[replication] n`. */
+  replicationN: number | undefined
   /** Where the mirror was declared, for messages: `{ file: '/etc/x.toml', key: 'mirrors[2].mirrors[0]' }`. */
   source: { file: string; key: string }
 }
@@ -175,4 +177,15 @@ export interface Config {
   database: DatabaseConfig
   /** Leaves of nested mirrors, unique names; the main file's first, then each included file's (depth first). */
   mirrors: MirrorConfig[]
+  /**
+   * Sections other rooms parse (`[ipfs]`, `[replication]`): the table as written and the file that
+   * set it (one file per section; relative paths resolve against `dir`).
+   */
+  sections: Record<string, PassthroughSection>
+}
+
+export interface PassthroughSection {
+  table: Record<string, unknown>
+  file: string
+  dir: string
 }
