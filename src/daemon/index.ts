@@ -22,11 +22,17 @@ import {
 import type { IndexMirror } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
+import { metricsRegistry, metricsRoute } from './metrics.ts'
 import { keysNeedingRestart } from './reload.ts'
+import { type ReplicationService, startReplication } from './replication.ts'
+import { readReplicationConfig } from './replication-config.ts'
 
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
+export { metricsRegistry } from './metrics.ts'
+export { type ReplicationService, startReplication } from './replication.ts'
+export { readReplicationConfig } from './replication-config.ts'
 
 export interface DaemonOptions {
   config: Config
@@ -51,6 +57,8 @@ export interface Daemon {
   log: Logger
   manager?: ManagerHandle
   worker?: Worker
+  /** The replicator and the local node, when `[replication]` is configured (worker half). */
+  replication?: ReplicationService
   /**
    * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
    * token to both halves, and logs the changed keys that need a restart.
@@ -119,7 +127,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // The read API over the index is served by the process that holds it (the worker's database): on the
   // manager's listener when the manager runs here too (`cidmirror daemon`), else on the worker's.
   const reader = openIndexReader(db)
-  const indexRoutes: ExtraRoutes | undefined = opts.worker
+  const repl = readReplicationConfig(config)
+  let indexRoutes: ExtraRoutes | undefined = opts.worker
     ? (app) => {
         registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
         registerAuditRoutes(app, {
@@ -131,6 +140,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
     : undefined
   try {
+    if (opts.worker && repl.replication) {
+      // Before the worker starts, so the first scan's commit is followed.
+      const svc = await startReplication({
+        db,
+        log,
+        ipfs: repl.ipfs,
+        replication: repl.replication,
+        mirrorRoots: config.mirrors.map((m) => m.mirrorDir),
+        follow: true,
+      })
+      daemon.replication = svc
+      closers.push(() => svc.close())
+      const metrics = metricsRoute(metricsRegistry(svc), () => config.manager.readAccess)
+      const base = indexRoutes
+      indexRoutes = (app) => {
+        base?.(app)
+        metrics(app)
+      }
+      svc.replicator.start()
+      // Scans committed before a restart (or a kill -9 between commit and track) are published now.
+      void svc
+        .catchUp()
+        .catch((err) => log.error({ err: (err as Error).message }, 'replication catch-up failed'))
+    }
     if (opts.manager) {
       const m = config.manager
       const tls = await readTls(config, 'manager', m.sslCert, m.sslKey)

@@ -10,8 +10,8 @@
 
 export { type Backoff, DEFAULT_RETRY_BACKOFF } from './backoff.ts'
 export { checkManagerListener, loadConfig } from './config/index.ts'
-export * as configValues from './config/values.ts'
 export type * from './config/types.ts'
+export * as configValues from './config/values.ts'
 export { ConfigError, ListenError } from './errors.ts'
 export { createExecPostHook, createLogRotationHook, HookError, type JobHook } from './hooks/index.ts'
 export { type ExtraRoutes, explainListenError, type ServerTls } from './http.ts'

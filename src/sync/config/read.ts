@@ -213,7 +213,18 @@ async function readOne(
         }
         unknownKey(
           key,
-          [...SECTIONS, ...PASSTHROUGH_SECTIONS, 'cgroup', 'zfs', 'btrfs_snapshot', 'docker', 'include', 'mirrors', 'files', 'debug'],
+          [
+            ...SECTIONS,
+            ...PASSTHROUGH_SECTIONS,
+            'cgroup',
+            'zfs',
+            'btrfs_snapshot',
+            'docker',
+            'include',
+            'mirrors',
+            'files',
+            'debug',
+          ],
           where,
         )
     }

@@ -190,7 +190,12 @@ export function resolveConfig(docs: FileDoc[]): Config {
     for (const [key, table] of Object.entries(doc.sections)) {
       const first = sections[key]
       if (first)
-        throw new ConfigError('CONFIG_DUPLICATE', doc.where.file, key, `[${key}] is already set in ${first.file}`)
+        throw new ConfigError(
+          'CONFIG_DUPLICATE',
+          doc.where.file,
+          key,
+          `[${key}] is already set in ${first.file}`,
+        )
       sections[key] = { table, file: doc.where.file, dir: doc.where.dir }
     }
   }

@@ -1,0 +1,214 @@
+/**
+ * `[ipfs]` and `[replication]`: the sync room hands them over as tables (it knows no CIDs); they are
+ * parsed here with the loader's own value checks, so a bad value is one line naming the key and file.
+ */
+import { readFileSync } from 'node:fs'
+import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
+
+export interface IpfsSettings {
+  /** Kubo RPC API (multiaddr or URL); undefined: no local node. */
+  api: string | undefined
+  /** The node's repo shares the mirrors' disk (its copies never count). Default true. */
+  local: boolean
+  gateway: string | undefined
+  /** What is announced after each publish: the mirror root and file roots, or nothing. */
+  provide: 'roots' | 'none'
+  /** CIDs the node can reprovide per hour, for the budget warning. */
+  providePerHour: number
+}
+
+export type TargetType = 'kubo' | 'cluster' | 'pinning-service'
+
+export interface TargetSettings {
+  name: string
+  type: TargetType
+  /** Kubo RPC API, Cluster REST API, or Pinning Service endpoint. */
+  api: string
+  scope: 'tree' | 'entity'
+  local: boolean
+  concurrency: number | undefined
+  gateway: string | undefined
+  /** Never logged. */
+  token: string | undefined
+  replicationMin: number | undefined
+  replicationMax: number | undefined
+}
+
+export interface ReplicationSettings {
+  n: number
+  minFilecoin: number | undefined
+  recheckMs: number
+  freshMs: number
+  concurrency: number
+  callTimeoutMs: number
+  retryBackoffMs: number
+  retryBackoffMaxMs: number
+  targets: TargetSettings[]
+  /** `[[mirrors]] replication_n` overrides. */
+  perMirror: Record<string, number>
+}
+
+export interface ReplicationConfig {
+  ipfs: IpfsSettings | undefined
+  replication: ReplicationSettings | undefined
+}
+
+/**
+ * Kubo's reprovide cycle (hours). A node announcing more roots than it can reprovide in one cycle falls
+ * behind (kubo #9886's "YOU ARE FALLING BEHIND DHT REPROVIDES").
+ */
+export const REPROVIDE_CYCLE_HOURS = 22
+
+/**
+ * Default CIDs reprovided per hour: below the one measured rate we know, 97,730 CIDs in 249 h
+ * (≈ 392/h, aleph-im/pyaleph #520 via kubo #9886), so the warning comes early rather than late.
+ */
+export const DEFAULT_PROVIDE_PER_HOUR = 300
+
+export const REPLICATION_DEFAULTS = {
+  n: 2,
+  recheckMs: 6 * 3_600_000,
+  freshMs: 24 * 3_600_000,
+  concurrency: 4,
+  callTimeoutMs: 10 * 60_000,
+  retryBackoffMs: 5_000,
+  retryBackoffMaxMs: 3_600_000,
+}
+
+const IPFS_KEYS = ['api', 'local', 'gateway', 'provide', 'provide_per_hour']
+const REPL_KEYS = [
+  'n',
+  'min_filecoin',
+  'recheck',
+  'fresh',
+  'concurrency',
+  'call_timeout',
+  'retry_backoff',
+  'retry_backoff_max',
+  'targets',
+]
+const TARGET_KEYS = [
+  'name',
+  'type',
+  'api',
+  'endpoint',
+  'scope',
+  'local',
+  'concurrency',
+  'gateway',
+  'token',
+  'token_file',
+  'replication_min',
+  'replication_max',
+]
+
+function known(table: Record<string, unknown>, keys: string[], prefix: string, where: v.Where): void {
+  for (const k of Object.keys(table))
+    if (!keys.includes(k))
+      throw new ConfigError(
+        'CONFIG_UNKNOWN_KEY',
+        where.file,
+        `${prefix}.${k}`,
+        `unknown key (known: ${keys.join(', ')})`,
+      )
+}
+
+function opt<T>(
+  table: Record<string, unknown>,
+  key: string,
+  check: v.Check<T>,
+  prefix: string,
+  where: v.Where,
+): T | undefined {
+  return table[key] === undefined ? undefined : check(table[key], `${prefix}.${key}`, where)
+}
+
+export function readReplicationConfig(config: Config): ReplicationConfig {
+  const out: ReplicationConfig = { ipfs: undefined, replication: undefined }
+  const ipfs = config.sections.ipfs
+  if (ipfs) {
+    const w = { file: ipfs.file, dir: ipfs.dir }
+    const t = ipfs.table
+    known(t, IPFS_KEYS, 'ipfs', w)
+    out.ipfs = {
+      api: opt(t, 'api', v.nonEmpty, 'ipfs', w),
+      local: opt(t, 'local', v.bool, 'ipfs', w) ?? true,
+      gateway: opt(t, 'gateway', v.nonEmpty, 'ipfs', w),
+      provide: opt(t, 'provide', v.oneOf(['roots', 'none'] as const), 'ipfs', w) ?? 'roots',
+      providePerHour: opt(t, 'provide_per_hour', v.int(1), 'ipfs', w) ?? DEFAULT_PROVIDE_PER_HOUR,
+    }
+  }
+  const repl = config.sections.replication
+  if (repl) {
+    const w = { file: repl.file, dir: repl.dir }
+    const t = repl.table
+    const p = 'replication'
+    known(t, REPL_KEYS, p, w)
+    const D = REPLICATION_DEFAULTS
+    const rawTargets = t.targets ?? []
+    if (!Array.isArray(rawTargets))
+      v.badValue(w, 'replication.targets', 'must be an array of tables ([[replication.targets]])')
+    const names = new Set<string>()
+    const targets = (rawTargets as unknown[]).map((raw, i) => {
+      const tp = `replication.targets[${i}]`
+      if (!v.isTable(raw)) return v.badValue(w, tp, `${v.show(raw)} is not a table`)
+      known(raw, TARGET_KEYS, tp, w)
+      const name =
+        opt(raw, 'name', v.name, tp, w) ?? v.badValue(w, `${tp}.name`, 'missing: every target needs a name')
+      if (names.has(name)) v.badValue(w, `${tp}.name`, `a second target named ${name}`)
+      names.add(name)
+      const type =
+        opt(raw, 'type', v.oneOf(['kubo', 'cluster', 'pinning-service'] as const), tp, w) ??
+        v.badValue(w, `${tp}.type`, 'missing: "kubo", "cluster" or "pinning-service"')
+      const api =
+        opt(raw, 'api', v.nonEmpty, tp, w) ??
+        opt(raw, 'endpoint', v.nonEmpty, tp, w) ??
+        v.badValue(w, `${tp}.api`, `missing: the ${type} target's address (api or endpoint)`)
+      let token = opt(raw, 'token', v.optStr, tp, w)
+      const tokenFile = opt(raw, 'token_file', v.path, tp, w)
+      if (tokenFile !== undefined) {
+        const file = v.resolvePath(tokenFile, w.dir)
+        try {
+          token = readFileSync(file, 'utf8').trim()
+        } catch (err) {
+          throw new ConfigError(
+            'CONFIG_READ',
+            w.file,
+            `${tp}.token_file`,
+            `cannot read ${file}: ${(err as Error).message}`,
+          )
+        }
+      }
+      if (type === 'pinning-service' && !token)
+        v.badValue(w, `${tp}.token`, 'a pinning service needs an access token (token or token_file)')
+      return {
+        name,
+        type,
+        api,
+        scope: opt(raw, 'scope', v.oneOf(['tree', 'entity'] as const), tp, w) ?? 'tree',
+        local: opt(raw, 'local', v.bool, tp, w) ?? false,
+        concurrency: opt(raw, 'concurrency', v.int(1, 1024), tp, w),
+        gateway: opt(raw, 'gateway', v.nonEmpty, tp, w),
+        token,
+        replicationMin: opt(raw, 'replication_min', v.int(-1, 1000), tp, w),
+        replicationMax: opt(raw, 'replication_max', v.int(-1, 1000), tp, w),
+      } satisfies TargetSettings
+    })
+    const perMirror: Record<string, number> = {}
+    for (const m of config.mirrors) if (m.replicationN !== undefined) perMirror[m.name] = m.replicationN
+    out.replication = {
+      n: opt(t, 'n', v.int(0, 1000), p, w) ?? D.n,
+      minFilecoin: opt(t, 'min_filecoin', v.int(0, 1000), p, w),
+      recheckMs: opt(t, 'recheck', v.duration('s'), p, w) ?? D.recheckMs,
+      freshMs: opt(t, 'fresh', v.duration('s'), p, w) ?? D.freshMs,
+      concurrency: opt(t, 'concurrency', v.int(1, 1024), p, w) ?? D.concurrency,
+      callTimeoutMs: opt(t, 'call_timeout', v.duration('s'), p, w) ?? D.callTimeoutMs,
+      retryBackoffMs: opt(t, 'retry_backoff', v.duration('s'), p, w) ?? D.retryBackoffMs,
+      retryBackoffMaxMs: opt(t, 'retry_backoff_max', v.duration('s'), p, w) ?? D.retryBackoffMaxMs,
+      targets,
+      perMirror,
+    }
+    if (out.replication.recheckMs <= 0) v.badValue(w, 'replication.recheck', 'must be more than 0')
+  }
+  return out
+}
