@@ -7,6 +7,7 @@ import { register as registerDoctor } from './doctor.ts'
 import { register as registerIndex } from './index-cmd.ts'
 import { register as registerJobs } from './jobs.ts'
 import { register as registerManager } from './manager.ts'
+import { register as registerReplicate } from './replicate.ts'
 import { register as registerStat } from './stat.ts'
 import { register as registerWorker } from './worker.ts'
 
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerStat(program)
   registerAudit(program)
   registerDoctor(program)
+  registerReplicate(program)
 }
