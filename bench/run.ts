@@ -5,7 +5,8 @@
  *   BENCH_DIR=/path       where the trees live (default bench/out)
  *   BENCH_SCALE=0.1       shrink every tree (a quick look; the issue's figures need 1)
  *   BENCH_ONLY=index,rescan,rss,soak   run a subset (soak: 100,000 GETs of a real daemon's /jobs,
- *                         its RSS before and after; BENCH_SOAK_READS to change the count)
+ *                         its RSS before and after; BENCH_SOAK_READS to change the count;
+ *                         replicate: tree pins on two Kubo daemons, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -15,6 +16,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { initKuboRepo } from './lib/kubo.ts'
+import { benchReplicate } from './lib/replicate.ts'
 import { printTable, type Row } from './lib/report.ts'
 import { soakJobs } from './lib/soak.ts'
 import { ensureBigTree, ensureMillionTree } from './lib/trees.ts'
@@ -193,5 +195,7 @@ if (only.has('soak')) {
     goal: '> 1',
   })
 }
+
+if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
 
 printTable(rows)
