@@ -136,6 +136,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           config: () => config,
           access: () => config.manager.readAccess,
           auth: app.auth,
+          replicator: () => daemon.replication?.replicator,
         })
       }
     : undefined

@@ -3,6 +3,7 @@
  * parsed here with the loader's own value checks, so a bad value is one line naming the key and file.
  */
 import { readFileSync } from 'node:fs'
+import { DEFAULT_N } from '../replicator/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
 
 export interface IpfsSettings {
@@ -66,7 +67,8 @@ export const REPROVIDE_CYCLE_HOURS = 22
 export const DEFAULT_PROVIDE_PER_HOUR = 300
 
 export const REPLICATION_DEFAULTS = {
-  n: 2,
+  // One default with the audit's, so both judge a mirror alike.
+  n: DEFAULT_N,
   recheckMs: 6 * 3_600_000,
   freshMs: 24 * 3_600_000,
   concurrency: 4,
