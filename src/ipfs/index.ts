@@ -23,6 +23,7 @@ import type {
 export * from './errors.ts'
 export { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
 export { type FollowResult, followIndex, type PathsOfCid } from './follow-index.ts'
+export { createHeliaNode, HeliaNode, type HeliaNodeOptions } from './helia.ts'
 export { KuboNode, type KuboNodeOptions } from './kubo.ts'
 export type * from './types.ts'
 
