@@ -4,11 +4,15 @@
  * less than the tree; a file changed on disk after indexing is not served; CIDs equal the index's and
  * KuboNode's. Kubo runs without a private-network key: Helia cannot join one.
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { mapBlocks, openMirrorIndex } from '../src/index/index.ts'
@@ -16,6 +20,7 @@ import { createHeliaNode, type HeliaNode, KuboNode } from '../src/ipfs/index.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 
 const MiB = 1024 * 1024
+const SERVE = fileURLToPath(new URL('./helpers/helia-serve.ts', import.meta.url))
 
 let work: string
 let tree: string
@@ -53,9 +58,9 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cidmirror-helia-'))
   tree = join(work, 'tree')
   small = join(work, 'small')
-  // 100 MiB: two multi-chunk files, some one-chunk files, nested folders.
-  write(tree, 'big/a.bin', randomBytes(60 * MiB + 17))
-  write(tree, 'big/b.bin', randomBytes(39 * MiB))
+  // 100 MiB: multi-chunk files, some one-chunk files, nested folders.
+  write(tree, 'big/a.bin', randomBytes(8 * MiB + 17))
+  for (let i = 0; i < 11; i++) write(tree, `big/${i}.bin`, randomBytes(8 * MiB))
   for (let i = 0; i < 50; i++) write(tree, `docs/${i % 5}/f${i}.txt`, `file ${i}\n${'x'.repeat(i * 1000)}`)
   write(small, 'keep.txt', 'stays\n')
   write(small, 'change.txt', 'before\n')
@@ -99,35 +104,60 @@ describe('embedded Helia node', () => {
       expect(await helia.referenceFile(abs, { expect: rec!.cid })).toBe(rec!.cid)
       expect(await peer.referenceFile(abs)).toBe(rec!.cid)
     }
-    await expect(helia.referenceFile(join(tree, 'big/b.bin'), { expect: root })).rejects.toThrow(/index holds/)
+    await expect(helia.referenceFile(join(tree, 'big/3.bin'), { expect: root })).rejects.toThrow(
+      /index holds/,
+    )
   })
 
   it('a Kubo peer pins the 100 MiB tree from it over bitswap; its store and memory stay small', async () => {
-    const before = process.memoryUsage().rss
-    let peak = before
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss)
-    }, 50)
-    try {
-      const addr = (await helia.id()).addresses[0]!
-      await peer.connect(addr)
-      await peer.pin(root)
-    } finally {
-      clearInterval(sampler)
+    // Served from a process of its own, whose memory is the node's alone.
+    const serving = join(work, 'serving')
+    mkdirSync(serving)
+    const child = spawn(process.execPath, ['--expose-gc', SERVE, tree, serving], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+    const next = async (): Promise<string[]> => {
+      const r = await lines.next()
+      if (r.done) throw new Error('the serving process ended')
+      return r.value.split(' ')
     }
-    peak = Math.max(peak, process.memoryUsage().rss)
-    expect(await peer.pinned(root)).toBe('recursive')
-    const got = join(work, 'got')
-    await kubo!.ok(['get', '--offline', '-o', got, root])
-    expect(readFileSync(join(got, 'big/a.bin')).equals(readFileSync(join(tree, 'big/a.bin')))).toBe(true)
-    expect(readFileSync(join(got, 'docs/4/f49.txt'), 'utf8')).toBe(readFileSync(join(tree, 'docs/4/f49.txt'), 'utf8'))
-    expect(await kubo!.ok(['add', '-r', '-Q', '--only-hash', '--cid-version=1', got]).then((s) => s.trim())).toBe(root)
-    const treeBytes = await duBytes(tree)
-    const storeBytes = await duBytes(join(work, 'helia'))
-    const grew = peak - before
-    console.log(`helia store ${storeBytes} B for a ${treeBytes} B tree; RSS ${before >> 20} -> peak ${peak >> 20} MiB`)
-    expect(storeBytes).toBeLessThan(treeBytes / 20)
-    expect(grew).toBeLessThan(treeBytes / 2)
+    try {
+      const [ready, addr, served, baseline, heapBefore] = await next()
+      expect(ready).toBe('ready')
+      expect(served).toBe(root)
+      await peer.connect(addr!)
+      await peer.pin(root)
+      expect(await peer.pinned(root)).toBe('recursive')
+      child.stdin!.write('peak\n')
+      const [, peak, buffersAfter, heapAfter] = await next()
+      const got = join(work, 'got')
+      await kubo!.ok(['get', '--offline', '-o', got, root])
+      expect(readFileSync(join(got, 'big/a.bin')).equals(readFileSync(join(tree, 'big/a.bin')))).toBe(true)
+      expect(readFileSync(join(got, 'docs/4/f49.txt'), 'utf8')).toBe(
+        readFileSync(join(tree, 'docs/4/f49.txt'), 'utf8'),
+      )
+      const again = await kubo!.ok(['add', '-r', '-Q', '--only-hash', '--cid-version=1', got])
+      expect(again.trim()).toBe(root)
+      const treeBytes = await duBytes(tree)
+      const storeBytes = await duBytes(join(serving, 'helia'))
+      const grew = Number(peak) - Number(baseline)
+      console.log(
+        `helia store ${storeBytes} B for a ${treeBytes} B tree; serving RSS ${Number(baseline) >> 20} -> peak ${Number(peak) >> 20} MiB`,
+      )
+      expect(storeBytes).toBeLessThan(treeBytes / 20)
+      // Nothing of the tree stays in memory: after a full GC, buffers and heap are back near where
+      // they were (Helia's default blockstore keeps every block: +340 MB RSS for 100 MiB, MEASURED.md).
+      expect(Number(buffersAfter)).toBeLessThan(treeBytes / 10)
+      expect(Number(heapAfter) - Number(heapBefore)).toBeLessThan(treeBytes / 10)
+      // The peak is the blocks in flight plus garbage V8 has not collected yet (it collects external
+      // buffers late, after tens of MB): bounded by the peer's wants, not by the tree, and well below
+      // the default store's growth.
+      expect(grew).toBeLessThan(treeBytes * 2)
+    } finally {
+      child.stdin!.end()
+      if (child.exitCode === null) await once(child, 'exit')
+    }
   }, 300_000)
 
   it('does not serve a block whose file changed on disk after indexing', async () => {
@@ -145,12 +175,9 @@ describe('embedded Helia node', () => {
     const fetch = peer.getBlock(rec!.cid, { signal: stop.signal })
     await asked
     await expect(fetch).rejects.toThrow()
-    expect(smallRoot).toMatch(/^bafy/)
   }, 120_000)
 
-  it('keeps blocks given to it that are not the mirror, and pins by record', async () => {
-    const { CID } = await import('multiformats/cid')
-    void CID
+  it('pins a mirror tree by record, without walking it, and streams its blocks as a CAR', async () => {
     await helia.retain('m', root)
     await helia.pin(root)
     expect(await helia.pinned(root)).toBe('recursive')
@@ -158,6 +185,10 @@ describe('embedded Helia node', () => {
     expect(await helia.pinned(root)).toBeUndefined()
     const carBytes: Uint8Array[] = []
     for await (const c of helia.car(smallRoot, { scope: 'block' })) carBytes.push(c)
-    expect(Buffer.concat(carBytes).length).toBeGreaterThan(0)
+    const imported = await kubo!.ok(['dag', 'import', '--pin-roots=false', '--stats'], {
+      input: Buffer.concat(carBytes),
+    })
+    expect(imported).toMatch(/Imported 1 blocks/)
+    expect(await peer.has(smallRoot)).toBe(true)
   })
 })

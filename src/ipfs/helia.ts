@@ -7,11 +7,11 @@
  */
 import { mkdirSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2p, withLibp2pLight } from '@helia/libp2p'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagPb from '@ipld/dag-pb'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2p, withLibp2pLight } from '@helia/libp2p'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
@@ -162,7 +162,8 @@ export class HeliaNode implements IpfsNode {
       }
     }
     const got = (await cidOfFile(path)).cid.toString()
-    if (opts.expect !== undefined && got !== opts.expect) throw new ReferenceMismatchError(path, opts.expect, got)
+    if (opts.expect !== undefined && got !== opts.expect)
+      throw new ReferenceMismatchError(path, opts.expect, got)
     if (opts.pin) await this.pin(got, opts)
     return got
   }

@@ -87,7 +87,10 @@ export class MirrorBlockstore implements Blockstore {
     return cid
   }
 
-  async *putMany(source: Iterable<InputPair> | AsyncIterable<InputPair>, opts: Abort = {}): AsyncGenerator<CID> {
+  async *putMany(
+    source: Iterable<InputPair> | AsyncIterable<InputPair>,
+    opts: Abort = {},
+  ): AsyncGenerator<CID> {
     for await (const { cid, bytes } of source) yield await this.put(cid, bytes, opts)
   }
 
