@@ -14,11 +14,10 @@ const HAND_OVER_BLOCKS = 4
  * A block the store does not hold, named as interface-store names it: Helia's bitswap treats a
  * `NotFoundError` as "don't have" (the file changed between its `has` and `get`) and goes on.
  */
-class AbsentBlockError extends BlockNotFoundError {
-  constructor(cid: string) {
-    super(cid, 'the embedded node')
-    this.name = 'NotFoundError'
-  }
+function absentBlock(cid: string): BlockNotFoundError {
+  const err = new BlockNotFoundError(cid, 'the embedded node')
+  err.name = 'NotFoundError'
+  return err
 }
 
 /**
@@ -99,7 +98,7 @@ export class MirrorBlockstore implements Blockstore {
     const handed = this.#handOver.get(key)
     this.#handOver.delete(key)
     const bytes = handed ?? (await this.read(cid, opts))
-    if (!bytes) throw new AbsentBlockError(key)
+    if (!bytes) throw absentBlock(key)
     yield bytes
   }
 
