@@ -4,8 +4,9 @@
  *
  *   BENCH_DIR=/path       where the trees live (default bench/out)
  *   BENCH_SCALE=0.1       shrink every tree (a quick look; the issue's figures need 1)
- *   BENCH_ONLY=index,rescan,rss,soak   run a subset (soak: 100,000 GETs of a real daemon's /jobs,
- *                         its RSS before and after; BENCH_SOAK_READS to change the count;
+ *   BENCH_ONLY=index,rescan,rss,soak,audit   run a subset (soak: 100,000 GETs of a real daemon's /jobs,
+ *                         its RSS before and after; BENCH_SOAK_READS to change the count; audit: the
+ *                         copy audit of a 100,000-file mirror against a bare scan of its index;
  *                         replicate: tree pins on two Kubo daemons, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
@@ -14,6 +15,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { benchAudit } from './lib/audit.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { initKuboRepo } from './lib/kubo.ts'
 import { benchReplicate } from './lib/replicate.ts'
@@ -23,7 +25,7 @@ import { ensureBigTree, ensureMillionTree } from './lib/trees.ts'
 
 const root = resolve(process.env.BENCH_DIR ?? join(import.meta.dirname, 'out'))
 const scale = Number(process.env.BENCH_SCALE ?? '1')
-const only = new Set((process.env.BENCH_ONLY ?? 'index,rescan,rss,soak').split(','))
+const only = new Set((process.env.BENCH_ONLY ?? 'index,rescan,rss,soak,audit').split(','))
 // The built CLI, as users run it (`npm run bench` builds first).
 const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
 const rssHook = join(import.meta.dirname, 'lib', 'report-rss.ts')
@@ -197,5 +199,22 @@ if (only.has('soak')) {
 }
 
 if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
+
+if (only.has('audit')) {
+  const tree = ensureMillionTree(join(root, 'tree-100k'), 0.1 * scale)
+  const a = await benchAudit({ cli, tree: tree.dir, db: join(root, `audit-db-${scale}`), rounds })
+  const rate = (s: number) => `${Math.round(a.files / s).toLocaleString('en')} files/s`
+  process.stderr.write(
+    `bench: audit of ${a.files.toLocaleString('en')} files: ${a.auditSeconds.toFixed(2)} s in process, ` +
+      `${a.cliSeconds.toFixed(2)} s for \`cidmirror audit --json\`; bare scan ${a.scanSeconds.toFixed(2)} s\n`,
+  )
+  rows.push({
+    figure: `audit of ${a.files.toLocaleString('en')} files (records + copies)`,
+    ours: `${rate(a.auditSeconds)} (${a.auditSeconds.toFixed(2)} s; CLI --json ${a.cliSeconds.toFixed(2)} s)`,
+    peer: `bare index scan: ${rate(a.scanSeconds)} (${a.scanSeconds.toFixed(2)} s)`,
+    ratio: a.scanSeconds / a.auditSeconds,
+    goal: 'report',
+  })
+}
 
 printTable(rows)

@@ -11,6 +11,9 @@ import { type ItemState, ReplicationQueue } from './queue.ts'
 
 export const AUDIT_SCHEMA = 'cidmirror.audit/1'
 
+/** Records whose copies are read at once. */
+const AUDIT_BATCH = 256
+
 export interface AuditCopy {
   holder: string
   kind: CopyRecord['kind']
@@ -136,6 +139,42 @@ export async function auditMirror(
   const f = opts.filter ?? {}
   let roots = 0
   let oldest: number | undefined
+  // Copies are looked up for a batch of records at once: one range read per CID, many in flight,
+  // instead of one at a time (the audit ran at 1/56 of a bare scan's speed so).
+  const batch: PathRecord[] = []
+  const judgeBatch = async (): Promise<void> => {
+    const lists = await Promise.all(batch.map((r) => copies.ofPath(index.mirror, r.cid, r.scan, trees)))
+    for (const [i, r] of batch.entries()) {
+      const list = lists[i] as CopyRecord[]
+      const v = judge(list, policy, now)
+      const key = String(v.count.verified)
+      out.byVerified[key] = (out.byVerified[key] ?? 0) + 1
+      if (v.satisfied) out.ok++
+      else {
+        out.under++
+        out.bytesUnder += r.size
+      }
+      if (v.count.oldestCheck !== undefined && (oldest === undefined || v.count.oldestCheck < oldest))
+        oldest = v.count.oldestCheck
+      if (!matches(r, f, v.count.verified)) continue
+      const file: AuditFile = {
+        mirror: index.mirror,
+        path: r.path,
+        cid: r.cid,
+        size: r.size,
+        state: r.state,
+        verified: v.count.verified,
+        announced: v.count.announced,
+        local: v.count.local,
+        verdict: v.satisfied ? 'ok' : 'under',
+        copies: list.map(copyOut),
+      }
+      if (v.shortfall) file.shortfall = v.shortfall
+      if (v.count.oldestCheck !== undefined) file.oldestCheck = new Date(v.count.oldestCheck).toISOString()
+      opts.onFile?.(file)
+    }
+    batch.length = 0
+  }
   for await (const r of index.records({ deleted: true })) {
     if (r.state !== 'deleted') roots++
     if (r.kind === 'dir') continue
@@ -143,35 +182,11 @@ export async function auditMirror(
     out.states[r.state]++
     if (r.state === 'deleted') continue
     out.bytes += r.size
-    const list = await copies.ofPath(index.mirror, r.cid, r.scan, trees)
-    const v = judge(list, policy, now)
-    const key = String(v.count.verified)
-    out.byVerified[key] = (out.byVerified[key] ?? 0) + 1
-    if (v.satisfied) out.ok++
-    else {
-      out.under++
-      out.bytesUnder += r.size
-    }
-    if (v.count.oldestCheck !== undefined && (oldest === undefined || v.count.oldestCheck < oldest))
-      oldest = v.count.oldestCheck
+    batch.push(r)
+    if (batch.length >= AUDIT_BATCH) await judgeBatch()
     if (opts.onProgress && out.files % 1000 === 0) opts.onProgress(out.files, total)
-    if (!matches(r, f, v.count.verified)) continue
-    const file: AuditFile = {
-      mirror: index.mirror,
-      path: r.path,
-      cid: r.cid,
-      size: r.size,
-      state: r.state,
-      verified: v.count.verified,
-      announced: v.count.announced,
-      local: v.count.local,
-      verdict: v.satisfied ? 'ok' : 'under',
-      copies: list.map(copyOut),
-    }
-    if (v.shortfall) file.shortfall = v.shortfall
-    if (v.count.oldestCheck !== undefined) file.oldestCheck = new Date(v.count.oldestCheck).toISOString()
-    opts.onFile?.(file)
   }
+  await judgeBatch()
   if (oldest !== undefined) out.oldestCheck = new Date(oldest).toISOString()
   const entry = await new ReplicationQueue(db).get(`tree:${index.mirror}`)
   if (entry) {
