@@ -11,10 +11,12 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { registerAuditRoutes } from '../src/api/index.ts'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import { KuboTarget, publishMirror, Replicator } from '../src/replicator/index.ts'
+import { createApiServer } from '../src/sync/http.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 import { freePort, TOKEN, tempDir, waitFor } from './jobs-helpers.ts'
 
@@ -210,5 +212,72 @@ describe('cidmirror audit through a running daemon', () => {
     expect(verify.code).toBe(2)
     expect(verify.stderr.trim().split('\n')).toHaveLength(1)
     expect(verify.stderr).toContain('runs no replicator')
+    daemon.kill('SIGTERM')
+    await new Promise((r) => daemon?.once('exit', r))
+  }, 240_000)
+
+  it('POST /replication/check makes a running replicator re-check now: an unpin is seen and repaired', async () => {
+    // The daemon does not run a replicator yet (the wiring of [replication] comes separately): the
+    // routes are served here by the same server code, beside a real Replicator and the Kubo target.
+    const db = await openDatabase(join(tmp.dir, 'db'))
+    const nodes: KuboNode[] = []
+    const app = createApiServer({ log: pino({ level: 'silent' }), token: TOKEN })
+    try {
+      const [a, b] = kubos.map((k, i) => new KuboNode({ api: k.api, local: i === 0 })) as [KuboNode, KuboNode]
+      nodes.push(a, b)
+      const source = async () => (await a.id()).addresses
+      const r = new Replicator({
+        db,
+        counters: [new KuboTarget({ name: 'kubo-b', node: b, source })],
+        policy: () => ({ n: 1 }),
+        recheckMs: 3_600_000,
+        backoff: { baseMs: 60_000, maxMs: 600_000 },
+        log: pino({ level: 'silent' }),
+      })
+      registerAuditRoutes(app, {
+        db,
+        config: () => undefined,
+        access: 'token',
+        auth: app.auth,
+        replicator: () => r,
+      })
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+      const before = (await r.queue.get('tree:deb'))!
+      const root = before.item.cid
+      await kubos[1]!.ok(['pin', 'rm', root])
+      expect(await b.pinned(root)).toBeUndefined()
+      r.start()
+      try {
+        const res = await fetch(`${base}/replication/check`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ mirror: 'deb', wait: 120 }),
+        })
+        expect(res.status).toBe(200)
+        expect(await res.json()).toEqual({ queued: 1, checked: 1, pending: [] })
+      } finally {
+        await r.stop()
+      }
+      const after = (await r.queue.get('tree:deb'))!
+      expect(after.checkedAt).toBeGreaterThan(before.checkedAt ?? 0)
+      expect(after.state).toBe('satisfied')
+      expect(await b.pinned(root)).toBe('recursive')
+      // The audit through the route shows the re-checked copy.
+      const text = await (
+        await fetch(`${base}/replication/audit?mirror=deb`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).text()
+      const m = text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; queue?: { lastCheck?: string }; under?: number })
+        .find((l) => l.type === 'mirror')!
+      expect(m.under).toBe(0)
+      expect(m.queue?.lastCheck).toBe(new Date(after.checkedAt!).toISOString())
+    } finally {
+      await app.close()
+      for (const n of nodes) await n.close()
+      await db.close()
+    }
   }, 240_000)
 })
