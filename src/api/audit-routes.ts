@@ -26,6 +26,8 @@ export interface AuditRoutesOptions {
   config: () => ReplicationConfigView | undefined
   access: ReadAccess | (() => ReadAccess)
   auth: (req: FastifyRequest) => Promise<void>
+  /** n when `[replication]` has none (the replicator's default). */
+  sectionDefaultN?: number
   /** The replicator running in this process, if any (asked at each request). */
   replicator?: () => CheckingReplicator | undefined
 }
@@ -65,7 +67,10 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
         ...(q.cid !== undefined ? { cid: q.cid } : {}),
         ...(q.under !== undefined ? { under: integer('under', q.under, 0, 1000) } : {}),
       },
-      { policyOf: auditPolicyOf(opts.config(), n), progress: flag('progress', q.progress) },
+      {
+        policyOf: auditPolicyOf(opts.config(), n, opts.sectionDefaultN),
+        progress: flag('progress', q.progress),
+      },
     )
     // The first line comes after the query is checked: a bad one is answered as an error, not a stream.
     const first = await lines.next()

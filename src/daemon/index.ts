@@ -25,7 +25,7 @@ import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
 import { keysNeedingRestart } from './reload.ts'
 import { type ReplicationService, startReplication } from './replication.ts'
-import { readReplicationConfig } from './replication-config.ts'
+import { REPLICATION_DEFAULTS, readReplicationConfig } from './replication-config.ts'
 
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
@@ -134,6 +134,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         registerAuditRoutes(app, {
           db,
           config: () => config,
+          sectionDefaultN: REPLICATION_DEFAULTS.n,
           access: () => config.manager.readAccess,
           auth: app.auth,
           replicator: () => daemon.replication?.replicator,

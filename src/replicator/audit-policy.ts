@@ -15,12 +15,18 @@ export interface ReplicationConfigView {
 
 export const DEFAULT_N = 1
 
+/**
+ * `sectionDefaultN`: the replicator's n when `[replication]` is there without `n` (the daemon's
+ * REPLICATION_DEFAULTS.n), so that the audit judges as the replicator stores.
+ */
 export function auditPolicyOf(
   config: ReplicationConfigView | undefined,
   nFlag?: number,
+  sectionDefaultN?: number,
 ): (mirror: string) => { policy: ReplicationPolicy; from: PolicySource } {
   const table = config?.sections?.replication?.table
-  const globalN = typeof table?.n === 'number' && Number.isInteger(table.n) ? table.n : undefined
+  const globalN =
+    typeof table?.n === 'number' && Number.isInteger(table.n) ? table.n : table ? sectionDefaultN : undefined
   return (mirror) => {
     if (nFlag !== undefined) return { policy: { n: nFlag }, from: 'flag' }
     const own = config?.mirrors?.find((m) => m.name === mirror)?.replicationN

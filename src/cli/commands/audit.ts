@@ -124,9 +124,12 @@ export function register(program: Command): void {
             const { VerifyNeedsDaemonError } = await import('../errors.ts')
             throw new VerifyNeedsDaemonError(source.via.replace(/^database /, ''))
           }
-          const { auditStream, auditPolicyOf } = await import('../../replicator/index.ts')
+          const [{ auditStream, auditPolicyOf }, { REPLICATION_DEFAULTS }] = await Promise.all([
+            import('../../replicator/index.ts'),
+            import('../../daemon/replication-config.ts'),
+          ])
           lines = auditStream(source.db as NonNullable<typeof source.db>, query, {
-            policyOf: auditPolicyOf(source.config, n),
+            policyOf: auditPolicyOf(source.config, n, REPLICATION_DEFAULTS.n),
             progress: true,
           })
         }
