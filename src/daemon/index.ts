@@ -32,7 +32,7 @@ export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
 export { type ReplicationService, startReplication } from './replication.ts'
-export { readReplicationConfig } from './replication-config.ts'
+export { REPLICATION_DEFAULTS, readReplicationConfig } from './replication-config.ts'
 
 export interface DaemonOptions {
   config: Config

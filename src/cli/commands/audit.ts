@@ -126,7 +126,7 @@ export function register(program: Command): void {
           }
           const [{ auditStream, auditPolicyOf }, { REPLICATION_DEFAULTS }] = await Promise.all([
             import('../../replicator/index.ts'),
-            import('../../daemon/replication-config.ts'),
+            import('../../daemon/index.ts'),
           ])
           lines = auditStream(source.db as NonNullable<typeof source.db>, query, {
             policyOf: auditPolicyOf(source.config, n, REPLICATION_DEFAULTS.n),
