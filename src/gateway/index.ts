@@ -1,0 +1,42 @@
+/**
+ * The gateway room's face: the HTTP front (mirror paths, listings, trustless `/ipfs/{cid}`, status
+ * page, metrics) and, behind it, the fetch-back of evicted files. The seam below is shared by the
+ * serving half (issue 12) and the fetch-back (issue 13), which are built side by side.
+ */
+
+/** A file the index still knows (size, mtime, CID) whose bytes are no longer on this disk. */
+export interface EvictedFile {
+  mirror: string
+  /** Relative to the mirror root, `/`-separated. */
+  path: string
+  /** The file's CID (base32 CIDv1), as the index holds it. */
+  cid: string
+  size: number
+  mtimeMs: number
+}
+
+/** An inclusive byte range of a file, as HTTP's `Range: bytes=start-end` names it. */
+export interface ByteRange {
+  start: number
+  end: number
+}
+
+export interface FetchBackResult {
+  /** Which source answered (`local-node`, `holder:<id>`, `filecoin:<provider>`, `gateway:<url>`), for logs and metrics. */
+  source: string
+  /**
+   * The file's bytes (only `range` when one was asked), each block checked against its CID before it is
+   * yielded. Throws in the middle when a later block is wrong or missing: the HTTP side then aborts the
+   * connection rather than ending the body cleanly (DESIGN promise 2).
+   */
+  body: AsyncIterable<Uint8Array>
+}
+
+/** Fetches an evicted file back from the network, verified; the gateway calls it for evicted records. */
+export interface FetchBack {
+  /**
+   * Resolves once a source has answered with a first verified block; rejects (a `CidmirrorError` whose
+   * HTTP status is 502, or 504 on time-outs) when every source failed before any byte was sent.
+   */
+  open(file: EvictedFile, range: ByteRange | undefined, signal: AbortSignal): Promise<FetchBackResult>
+}
