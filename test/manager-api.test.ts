@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Database } from '../src/db.ts'
+import type { Backoff } from '../src/sync/backoff.ts'
 import { ManagerClient } from '../src/sync/manager/client.ts'
 import { type ManagerHandle, startManager } from '../src/sync/manager/index.ts'
 import type { Worker } from '../src/sync/worker/worker.ts'
@@ -54,7 +55,7 @@ async function worker(
   name: string,
   mirrors: string,
   managers: string[],
-  extra: { concurrent?: number } = {},
+  extra: { concurrent?: number; retryBackoff?: Backoff } = {},
 ) {
   const wdb = await openDb(tmp.dir, `db-${name}`)
   workerDbs.push(wdb)
@@ -99,7 +100,9 @@ describe('manager API', () => {
         commandMirror('alpha', 'echo nope; exit 1') +
         commandMirror('mid', 'sleep 30'),
       [m.url],
-      { concurrent: 2 },
+      // alpha fails once and stays failed: with the suite's fast retries it would run again (and
+      // clear its error) between the two reads below.
+      { concurrent: 2, retryBackoff: { baseMs: 3_600_000, maxMs: 3_600_000, jitter: 0 } },
     )
     const client = new ManagerClient(m.url)
     // zeta or alpha holds a slot and mid may wait: every job is listed at once anyway.
