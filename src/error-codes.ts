@@ -124,6 +124,13 @@ export const ERROR_CODES = {
   // replicator: targets, counters, the queue
   TARGET_UNREACHABLE:      { room: 'replicator', exit: USER,       summary: 'a replication target or copy counter did not answer (retried with backoff)' },
   TARGET_REQUEST:          { room: 'replicator', exit: USER,       summary: 'a replication target answered a request with an error' },
+  // gateway: the trustless /ipfs/ endpoint and the status page (src/gateway)
+  TRUSTLESS_BAD_REQUEST:   { room: 'gateway', exit: USER, http: 400, summary: 'a trustless /ipfs/ request that is malformed: not a CID, a bad dag-scope, entity-bytes or filename, a path on a raw block' },
+  TRUSTLESS_NOT_ACCEPTABLE: { room: 'gateway', exit: USER, http: 406, summary: 'a trustless /ipfs/ request for a response type it does not give (only raw blocks and CARv1, order=dfs)' },
+  TRUSTLESS_NOT_HELD:      { room: 'gateway', exit: USER, http: 404, summary: 'a CID whose block neither the mirror nor the local IPFS node holds' },
+  TRUSTLESS_NO_SUCH_PATH:  { room: 'gateway', exit: USER, http: 404, summary: 'a path after the CID that names no entry of the DAG' },
+  TRUSTLESS_NOT_CACHED:    { room: 'gateway', exit: USER, http: 412, summary: 'Cache-Control: only-if-cached, and the root block is not held here' },
+  TRUSTLESS_RANGE:         { room: 'gateway', exit: USER, http: 416, summary: 'a Range on a raw block that lies past its end' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */

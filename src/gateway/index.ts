@@ -40,3 +40,5 @@ export interface FetchBack {
    */
   open(file: EvictedFile, range: ByteRange | undefined, signal: AbortSignal): Promise<FetchBackResult>
 }
+
+export * from './trustless/index.ts'

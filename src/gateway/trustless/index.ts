@@ -1,0 +1,3 @@
+/** The trustless `/ipfs/{cid}` endpoint, a fastify plugin (see plugin.ts). */
+export * from './errors.ts'
+export { type TrustlessGatewayOptions, trustlessGateway } from './plugin.ts'
