@@ -131,6 +131,11 @@ export const ERROR_CODES = {
   TRUSTLESS_NO_SUCH_PATH:  { room: 'gateway', exit: USER, http: 404, summary: 'a path after the CID that names no entry of the DAG' },
   TRUSTLESS_NOT_CACHED:    { room: 'gateway', exit: USER, http: 412, summary: 'Cache-Control: only-if-cached, and the root block is not held here' },
   TRUSTLESS_RANGE:         { room: 'gateway', exit: USER, http: 416, summary: 'a Range on a raw block that lies past its end' },
+  // gateway: fetching evicted files back (src/gateway/fetch-back)
+  FETCH_BAD_ANSWER:        { room: 'gateway', exit: USER,          summary: 'a fetch-back source answered with something other than the file: a wrong status, not CAR, a block out of place, truncated' },
+  FETCH_SOURCE_TIMEOUT:    { room: 'gateway', exit: USER,          summary: 'a fetch-back source gave no verified block within its time limit' },
+  FETCH_FAILED:            { room: 'gateway', exit: USER, http: 502, summary: 'an evicted file could not be fetched back, verified, from any source' },
+  FETCH_TIMEOUT:           { room: 'gateway', exit: USER, http: 504, summary: 'every fetch-back source of an evicted file timed out' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */

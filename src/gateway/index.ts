@@ -4,6 +4,8 @@
  * serving half (issue 12) and the fetch-back (issue 13), which are built side by side.
  */
 
+import { type FetchBackOptions, NetworkFetchBack } from './fetch-back/fetch-back.ts'
+
 /** A file the index still knows (size, mtime, CID) whose bytes are no longer on this disk. */
 export interface EvictedFile {
   mirror: string
@@ -41,4 +43,18 @@ export interface FetchBack {
   open(file: EvictedFile, range: ByteRange | undefined, signal: AbortSignal): Promise<FetchBackResult>
 }
 
+export * from './fetch-back/errors.ts'
+export {
+  type CopySource,
+  FETCH_BACK_DEFAULTS,
+  type FetchBackOptions,
+  NetworkFetchBack,
+  type RefetchRecorder,
+} from './fetch-back/fetch-back.ts'
+export type { FetchBackFigures, SourceFigures } from './fetch-back/metrics.ts'
 export * from './trustless/index.ts'
+
+/** The fetch-back of evicted files over the network, from the options' sources in order. */
+export function createFetchBack(opts: FetchBackOptions): NetworkFetchBack {
+  return new NetworkFetchBack(opts)
+}

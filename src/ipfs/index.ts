@@ -26,7 +26,7 @@ export { type FollowResult, followIndex, type PathsOfCid } from './follow-index.
 export { createHeliaNode, HeliaNode, type HeliaNodeOptions } from './helia.ts'
 export { KuboNode, type KuboNodeOptions } from './kubo.ts'
 export type * from './types.ts'
-export { verifyBlock } from './verify-block.ts'
+export { parseCid, verifyBlock } from './verify-block.ts'
 
 export interface IpfsNode {
   readonly kind: 'kubo' | 'helia'

@@ -1,0 +1,218 @@
+/**
+ * The gateway's fetch-back (issue 13, DESIGN promise 2): an evicted file's CID fetched from the sources
+ * of plan.ts in order, verified block by block, streamed to the client while the cache file is
+ * written, shared by every request for the file, within limits on fetches and bytes in flight.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import type { Dispatcher } from 'undici'
+import { type CopyRecord, checkRelPath } from '../../index/index.ts'
+import { type IpfsNode, parseCid } from '../../ipfs/index.ts'
+import type { ByteRange, EvictedFile, FetchBack, FetchBackResult } from '../index.ts'
+import { FetchFailedError } from './errors.ts'
+import { FetchLimits } from './limits.ts'
+import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
+import { planSources } from './plan.ts'
+import { SharedFetch, type SourceTimeouts } from './shared-fetch.ts'
+
+/** What the index is told when a file is back on disk (the janitor's API). */
+export interface RefetchRecorder {
+  /**
+   * `path` of `mirror` is present again, fetched back at `at` (epoch ms); the janitor may evict it
+   * again once `keepUntil` has passed (`refetched_ttl`).
+   */
+  markRefetched(mirror: string, path: string, at: number, keepUntil: number): Promise<void>
+}
+
+/** The copies part of the index the fetch-back reads (CopyStore). */
+export interface CopySource {
+  of(cid: string): Promise<CopyRecord[]>
+  trees(mirror: string): Promise<CopyRecord[]>
+}
+
+type LogFn = (obj: Record<string, unknown>, msg: string) => void
+
+export interface FetchBackOptions {
+  /** Each mirror's root folder (where fetched files go back); undefined for a mirror not known. */
+  rootOf(mirror: string): string | undefined
+  /** The local IPFS node (first source). */
+  node?: IpfsNode
+  /** Its HTTP gateway (`http://127.0.0.1:8080`): its trustless CAR is the fastest verified path. */
+  localGateway?: string
+  /** Trustless HTTP gateways tried last (`[gateway] fetch_from`). */
+  gateways?: string[]
+  /** Recorded copies: holders' and Filecoin providers' retrieval URLs. */
+  copies?: CopySource
+  /** Told when a file is cached again; without one, the next scan finds it present. */
+  recorder?: RefetchRecorder
+  /** How long a fetched-back file stays before the janitor may evict it again (default 30 days). */
+  refetchedTtlMs?: number
+  /** Network fetches at once (default 4) and bytes of files being fetched at once (default 4 GiB). */
+  maxFetches?: number
+  maxBytesInFlight?: number
+  /** Per source: time to the first verified byte (default 15 s) and between blocks (default 30 s). */
+  firstByteMs?: number
+  idleMs?: number
+  /**
+   * Folder of a mirror's temp files, on the mirror's file system (a rename moves them into the tree).
+   * Default `<parent of root>/.cidmirror-fetch/<mirror dir name>`: outside the tree, so neither a scan
+   * nor rsync's `--delete` meets a partial file.
+   */
+  tmpDirOf?(mirror: string, root: string): string
+  log?: { info: LogFn; warn: LogFn }
+  /** undici dispatcher for the HTTP sources (default undici's global one). */
+  dispatcher?: Dispatcher
+}
+
+const DAY = 24 * 3600 * 1000
+
+export const FETCH_BACK_DEFAULTS = {
+  refetchedTtlMs: 30 * DAY,
+  maxFetches: 4,
+  maxBytesInFlight: 4 * 1024 ** 3,
+  firstByteMs: 15_000,
+  idleMs: 30_000,
+}
+
+function defaultTmpDir(_mirror: string, root: string): string {
+  return join(dirname(root), '.cidmirror-fetch', basename(root))
+}
+
+/** The abort reason of `signal` as a rejection, for races with it. */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+  })
+}
+
+async function* readDisk(path: string, start: number, end: number): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r')
+  try {
+    for (let pos = start; pos <= end; ) {
+      const buf = Buffer.allocUnsafe(Math.min(end + 1 - pos, 1024 * 1024))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
+      if (bytesRead === 0) throw new Error(`${path} ended at ${pos}`)
+      pos += bytesRead
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+export class NetworkFetchBack implements FetchBack {
+  readonly metrics = new FetchBackMetrics()
+  readonly #o: FetchBackOptions
+  readonly #limits: FetchLimits
+  readonly #timeouts: SourceTimeouts
+  readonly #fetches = new Map<string, SharedFetch>()
+  readonly #cleaned = new Set<string>()
+
+  constructor(opts: FetchBackOptions) {
+    this.#o = opts
+    this.#limits = new FetchLimits({
+      maxFetches: opts.maxFetches ?? FETCH_BACK_DEFAULTS.maxFetches,
+      maxBytes: opts.maxBytesInFlight ?? FETCH_BACK_DEFAULTS.maxBytesInFlight,
+    })
+    this.#timeouts = {
+      firstByteMs: opts.firstByteMs ?? FETCH_BACK_DEFAULTS.firstByteMs,
+      idleMs: opts.idleMs ?? FETCH_BACK_DEFAULTS.idleMs,
+    }
+  }
+
+  /** Figures for `/_status` and `/metrics`. */
+  figures(): FetchBackFigures {
+    return {
+      active: this.#limits.running,
+      queued: this.#limits.queued,
+      bytesInFlight: this.#limits.bytesInFlight,
+      completed: this.metrics.completed,
+      failed: this.metrics.failed,
+      joined: this.metrics.joined,
+      sources: this.metrics.sources(),
+    }
+  }
+
+  async open(file: EvictedFile, range: ByteRange | undefined, signal: AbortSignal): Promise<FetchBackResult> {
+    const root = this.#o.rootOf(file.mirror)
+    if (root === undefined)
+      throw new FetchFailedError(file.path, file.cid, [`no root folder is known for mirror ${file.mirror}`])
+    checkRelPath(file.path)
+    const cid = parseCid(file.cid)
+    const start = range?.start ?? 0
+    const end = Math.min(range?.end ?? file.size - 1, file.size - 1)
+    const target = join(root, file.path)
+
+    const key = `${file.mirror}\x00${file.path}\x00${file.cid}`
+    let f = this.#fetches.get(key)
+    if (!f) {
+      // Cached a moment ago (the caller read the record before the index was told).
+      const st = await stat(target).catch(() => undefined)
+      if (st?.isFile() && st.size === file.size && Math.trunc(st.mtimeMs) === Math.trunc(file.mtimeMs))
+        return { source: 'cache', body: readDisk(target, start, end) }
+      // Another request may have started the fetch while this one looked at the disk.
+      f = this.#fetches.get(key)
+    }
+    if (f) this.metrics.joined++
+    else {
+      const tmpDir = (this.#o.tmpDirOf ?? defaultTmpDir)(file.mirror, root)
+      this.#cleanOnce(tmpDir)
+      f = new SharedFetch(file, cid, target, join(tmpDir, `${randomBytes(8).toString('hex')}.part`))
+      this.#fetches.set(key, f)
+      this.#start(f)
+    }
+    await Promise.race([f.started, aborted(signal)])
+    return { source: f.source ?? 'none', body: f.read(start, end, signal) }
+  }
+
+  async #start(f: SharedFetch): Promise<void> {
+    const o = this.#o
+    try {
+      const release = await this.#limits.acquire(f.file.size)
+      try {
+        const copies = o.copies
+          ? [...(await o.copies.of(f.file.cid)), ...(await o.copies.trees(f.file.mirror))]
+          : []
+        const sources = planSources(copies, {
+          node: o.node,
+          localGateway: o.localGateway,
+          gateways: o.gateways,
+          dispatcher: o.dispatcher,
+        })
+        const ttl = o.refetchedTtlMs ?? FETCH_BACK_DEFAULTS.refetchedTtlMs
+        await f.run(sources, this.#timeouts, this.metrics, {
+          cached: async (file) => {
+            const at = Date.now()
+            await o.recorder?.markRefetched(file.mirror, file.path, at, at + ttl)
+          },
+          log: o.log ? (level, obj, msg) => o.log![level](obj, msg) : undefined,
+        })
+      } finally {
+        release()
+      }
+    } catch (err) {
+      // A failure before run() (reading the copies): the fetch fails as a whole.
+      await f.run([], this.#timeouts, this.metrics, { cached: async () => {} }).catch(() => {})
+      o.log?.warn({ path: f.file.path, err: (err as Error).message }, 'fetch-back could not start')
+    } finally {
+      this.#fetches.delete(`${f.file.mirror}\x00${f.file.path}\x00${f.file.cid}`)
+    }
+  }
+
+  /** Temp files a crash left behind are removed the first time a mirror's folder is used. */
+  #cleanOnce(dir: string): void {
+    if (this.#cleaned.has(dir)) return
+    this.#cleaned.add(dir)
+    mkdirSync(dir, { recursive: true })
+    for (const name of readdirSync(dir)) {
+      if (name.endsWith('.part') && ![...this.#fetches.values()].some((f) => basename(f.tmp) === name)) {
+        try {
+          unlinkSync(join(dirname(join(dir, name)), name))
+        } catch {}
+      }
+    }
+  }
+}
