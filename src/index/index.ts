@@ -7,6 +7,7 @@ import { type Database, readRange } from '../db.ts'
 import { emitScanCommitted } from './commits.ts'
 import { ScanInProgressError } from './errors.ts'
 import { isAncestor, keyOf, pathOf } from './keys.ts'
+import { exclusive, LocalStates } from './local.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
 import { runScan, type ScanOptions } from './scan.ts'
 import { type MirrorState, stateOf } from './state.ts'
@@ -24,6 +25,15 @@ export {
   countCopies,
 } from './copies.ts'
 export * from './errors.ts'
+export {
+  type EvictedRecord,
+  type EvictItem,
+  type EvictOutcome,
+  type LocalState,
+  type LocalStateName,
+  LocalStates,
+  type PlacedStat,
+} from './local.ts'
 export {
   type CidPath,
   type CidPaths,
@@ -59,6 +69,11 @@ export interface MirrorIndex {
    * asked for; `under` limits them to one subtree.
    */
   records(opts?: { deleted?: boolean; under?: string }): AsyncIterable<PathRecord>
+  /**
+   * Whether files' bytes are on this disk: evictions (recorded before the unlink), fetched-back files
+   * marked present again, the evicted paths (the exclude list), a path's local state (local.ts).
+   */
+  readonly local: LocalStates
 }
 
 /** Normalizes a relative path: no leading `./` or `/`, no trailing `/`, '' for the root. */
@@ -71,11 +86,13 @@ class LevelMirrorIndex implements MirrorIndex {
   readonly mirror: string
   readonly root: string
   readonly #state: MirrorState
+  readonly local: LocalStates
 
   constructor(state: MirrorState, root: string) {
     this.mirror = state.store.mirror
     this.root = root
     this.#state = state
+    this.local = new LocalStates(state)
   }
 
   async scan(opts?: ScanOptions): Promise<ScanSummary> {
@@ -84,7 +101,7 @@ class LevelMirrorIndex implements MirrorIndex {
     state.scanning = true
     let summary: ScanSummary
     try {
-      summary = await runScan(state.store, this.root, opts)
+      summary = await exclusive(state, () => runScan(state.store, this.root, opts))
     } finally {
       state.scanning = false
     }

@@ -19,6 +19,7 @@ import {
   UnreadablePathError,
 } from './errors.ts'
 import { compareKeys } from './keys.ts'
+import { clearGone, goneKeys } from './local.ts'
 import type { ScanProgress, ScanSummary, StoredRecord } from './records.ts'
 import { Apply } from './scan/apply.ts'
 import { loadCid, loadedCid } from './scan/cid-lib.ts'
@@ -168,6 +169,7 @@ export async function runScan(
   const { signal } = opts
   signal?.throwIfAborted()
   const startedMs = Date.now()
+  const gone = await goneKeys(store)
   const walk = new ScanWalk(store, root, opts.splitWalkAt ?? SPLIT_WALK_AT)
   const { id, interrupted, hasJournal, previous, paths, firstPaths, cacheOut } = await begin(
     store,
@@ -185,7 +187,7 @@ export async function runScan(
   const progress = reporter.progress
   const writes = new ScanWrites(store, id, startedMs)
   const dirs = new DirStack(writes)
-  const apply = new Apply({ root, summary: s, dirs, writes, cacheOut })
+  const apply = new Apply({ root, summary: s, dirs, writes, cacheOut, gone })
   const hints = new Hints(id, hasJournal ? store.readJournal() : undefined)
   const hashes = new HashQueue({ root, progress, pool: opts.pool, throwIfAborted })
   let cacheInstalled = false
@@ -272,6 +274,7 @@ export async function runScan(
     await writes.flush(true)
     throwIfAborted()
     await store.commit(id, s)
+    await clearGone(store, gone)
     const cacheWritten = cacheOut
       ? apply.cacheTrue && cacheOut.finish(id, root)
       : apply.cacheTrue && (await walker.cacheWritten())

@@ -12,6 +12,11 @@ export interface MirrorState {
   readonly store: MirrorStore
   scanning: boolean
   /**
+   * Tail of the chain of record writers (a scan, an eviction, a refetch mark: local.ts `exclusive`),
+   * so that no write outside a scan lands while a scan merges against the records it read.
+   */
+  lock: Promise<void>
+  /**
    * Record counts by state as of scan `last` (reader.ts). Anything that changes records outside a
    * scan (an eviction) drops it.
    */
@@ -37,7 +42,7 @@ export function stateOf(db: Database, mirror: string): MirrorState {
   }
   let state = byName.get(mirror)
   if (!state) {
-    state = { db, store: new MirrorStore(db, mirror), scanning: false }
+    state = { db, store: new MirrorStore(db, mirror), scanning: false, lock: Promise.resolve() }
     byName.set(mirror, state)
   }
   return state

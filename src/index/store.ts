@@ -11,6 +11,8 @@
  *   index/m.<name>/meta/scanning          -> { id, started } while a scan runs (left by a killed one)
  *   index/m.<name>/meta/commit            -> { id, summary }: roll-forward marker while committing
  *   index/m.<name>/meta/statcache         -> token of the valid stat cache file (statcache.ts), if any
+ *   index/m.<name>/l/<path key>           -> LocalEntry                     evicted / refetched times (local.ts)
+ *   index/m.<name>/g/<path key>           -> epoch ms                       evicted, gone upstream (local.ts)
  *
  * Atomicity: a record under `p` whose `scan` is above `last` is not committed and reads as absent; a scan
  * writes such records directly only for paths that had no committed record (new paths). Every change to
@@ -36,6 +38,7 @@ import {
   sublevelOf,
 } from '../db.ts'
 import { pathOf, SEP, sublevelName } from './keys.ts'
+import type { LocalEntry } from './local.ts'
 import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
 
 export interface JournalEntry {
@@ -249,6 +252,9 @@ export class MirrorStore {
   readonly scans
   readonly journal
   readonly meta
+  /** Local file states (local.ts): evicted and refetched times; evicted paths gone upstream. */
+  readonly local
+  readonly gone
   /** Full key prefixes of `p`, `c` and `j` on the root database (utf8). */
   readonly pPrefix: string
   readonly cPrefix: string
@@ -273,6 +279,8 @@ export class MirrorStore {
     /** Values are `encodeJournal` arrays: read through decodeJournal. */
     this.journal = sublevelOf<unknown>(m, 'j')
     this.meta = sublevelOf<Json>(m, 'meta')
+    this.local = sublevelOf<LocalEntry>(m, 'l')
+    this.gone = sublevelOf<number>(m, 'g')
     this.pPrefix = this.paths.prefix
     this.cPrefix = this.cids.prefix
     this.jPrefix = this.journal.prefix

@@ -22,6 +22,8 @@ export interface ApplyParts {
   writes: ScanWrites
   /** The stat cache this thread writes (a first scan), entry by entry as they settle. */
   cacheOut: StatCacheWriter | undefined
+  /** Path keys of evicted records the upstream no longer has (local.ts `markGoneUpstream`). */
+  gone: ReadonlySet<string>
 }
 
 export class Apply {
@@ -30,6 +32,7 @@ export class Apply {
   readonly #dirs: DirStack
   readonly #writes: ScanWrites
   readonly #cacheOut: StatCacheWriter | undefined
+  readonly #gone: ReadonlySet<string>
   /** Cleared when an entry is recorded otherwise than the walk saw it: its stat cache is then not kept. */
   cacheTrue = true
 
@@ -39,6 +42,7 @@ export class Apply {
     this.#dirs = parts.dirs
     this.#writes = parts.writes
     this.#cacheOut = parts.cacheOut
+    this.#gone = parts.gone
   }
 
   /** Applies one entry, in key order. */
@@ -64,13 +68,16 @@ export class Apply {
     if (e.kind === Kind.File) this.#s.bytes += e.size
   }
 
-  /** Nothing on disk at the key: a committed record there becomes deleted, unless it is evicted. */
+  /**
+   * Nothing on disk at the key: a committed record there becomes deleted, unless it is evicted (and
+   * not marked gone upstream: an excluded path's deletion is learnt by the janitor, not the sync).
+   */
   gone(e: Entry): void {
     if (e.leftover) this.#writes.dropLeftover(e)
     const c = e.committed
     if (!c) return
     const parent = this.#dirs.parentOf(e.key)
-    if (c.state === 'evicted') {
+    if (c.state === 'evicted' && !this.#gone.has(e.key)) {
       // Removed on purpose: still part of the mirror and of its directory's CID.
       this.#s.evicted++
       parent?.link(e.key, c.cid, undefined, c.tsize, false)
