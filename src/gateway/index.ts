@@ -52,6 +52,7 @@ export {
   type RefetchRecorder,
 } from './fetch-back/fetch-back.ts'
 export type { FetchBackFigures, SourceFigures } from './fetch-back/metrics.ts'
+export * from './status/index.ts'
 export * from './trustless/index.ts'
 
 /** The fetch-back of evicted files over the network, from the options' sources in order. */

@@ -11,13 +11,14 @@ const INSTALL: Record<string, string> = {
   'ipfs-cluster-service':
     'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
   'ipfs-cluster-ctl': 'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
+  chromium: 'run `apt-get install chromium` (Debian; the browser tests drive it with playwright-core)',
 }
 
 const found = new Map<string, string>()
 
 /** Absolute path of a tool, or throws naming the install step. */
 export function tool(
-  name: 'ipfs' | 'rsync' | 'openssl' | 'ipfs-cluster-service' | 'ipfs-cluster-ctl',
+  name: 'ipfs' | 'rsync' | 'openssl' | 'ipfs-cluster-service' | 'ipfs-cluster-ctl' | 'chromium',
 ): string {
   const cached = found.get(name)
   if (cached) return cached

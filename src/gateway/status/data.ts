@@ -1,0 +1,115 @@
+/**
+ * What the status page shows, as plain JSON (`/_status.json` is this object): per mirror its sync job
+ * (the sync room's status, passed in by the daemon's wiring: the gateway does not import the sync
+ * room), its index summary, its replication health (the replicator's audit summary, likewise passed
+ * in), and the requests the server saw last.
+ */
+import type { MirrorEntry } from '../../index/index.ts'
+
+/** A sync job's status, as the sync room's JobStatus carries it (a structural subset). */
+export interface JobView {
+  name: string
+  status: string
+  lastStarted: number | null
+  lastEnded: number | null
+  lastUpdate: number | null
+  nextSchedule: number | null
+  upstream: string
+  size: string
+  errorMsg: string
+}
+
+/** A mirror's replication health, as the replicator's audit summary (AuditMirror) carries it. */
+export interface ReplicationView {
+  /** Verified copies off this disk each file should have. */
+  n: number
+  files: number
+  /** Files with at least n verified copies, and the others. */
+  ok: number
+  under: number
+  bytesUnder: number
+  /** Files by verified copy count ("0", "1", ...). */
+  byVerified: Record<string, number>
+  oldestCheck?: string
+  /** The replicator's state for the mirror's tree, when it tracks one. */
+  queue?: { state: string; reason?: string; lastCheck?: string; nextCheck?: string }
+}
+
+/** One request the server answered, as the status page lists it. */
+export interface RecentRequest {
+  /** Epoch milliseconds. */
+  time: number
+  method: string
+  path: string
+  status: number
+  bytes: number
+  durationMs: number
+  remote?: string
+}
+
+export interface MirrorStatus {
+  name: string
+  job: JobView | null
+  index: {
+    rootCid: string | null
+    files: number
+    bytes: number
+    dirs: number
+    lastScan: string | null
+  } | null
+  replication: ReplicationView | null
+}
+
+export interface StatusData {
+  /** When this was gathered, ISO 8601. */
+  generated: string
+  mirrors: MirrorStatus[]
+  recent: RecentRequest[]
+}
+
+export interface StatusSources {
+  /** The sync jobs' statuses. */
+  jobs?: () => Promise<JobView[]> | JobView[]
+  /** The index's mirrors (the IndexReader's `mirrors()`). */
+  index?: { mirrors(): Promise<MirrorEntry[]> }
+  /** A mirror's replication health, when a replicator runs (undefined when it has none). */
+  replication?: (mirror: string) => Promise<ReplicationView | undefined>
+  /** The requests the server answered last, newest first. */
+  recent?: () => RecentRequest[]
+}
+
+/** Gathers the page's data; a source that fails leaves its part empty rather than failing the page. */
+export async function collectStatus(src: StatusSources, recentLimit: number): Promise<StatusData> {
+  const [jobs, entries] = await Promise.all([
+    Promise.resolve(src.jobs?.() ?? []).catch(() => [] as JobView[]),
+    (src.index?.mirrors() ?? Promise.resolve([])).catch(() => [] as MirrorEntry[]),
+  ])
+  const names = [...new Set([...jobs.map((j) => j.name), ...entries.map((e) => e.mirror)])].sort()
+  const mirrors = await Promise.all(
+    names.map(async (name): Promise<MirrorStatus> => {
+      const entry = entries.find((e) => e.mirror === name)
+      const replication = src.replication
+        ? ((await src.replication(name).catch(() => undefined)) ?? null)
+        : null
+      return {
+        name,
+        job: jobs.find((j) => j.name === name) ?? null,
+        index: entry
+          ? {
+              rootCid: entry.rootCid,
+              files: entry.files,
+              bytes: entry.bytes,
+              dirs: entry.dirs,
+              lastScan: entry.lastScan?.ended ?? null,
+            }
+          : null,
+        replication,
+      }
+    }),
+  )
+  return {
+    generated: new Date().toISOString(),
+    mirrors,
+    recent: (src.recent?.() ?? []).slice(0, recentLimit),
+  }
+}
