@@ -5,14 +5,27 @@
  * CAR's blocks alone, against the index's CIDs.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { setImmediate as turn } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { trustlessGateway } from '../src/gateway/index.ts'
+import { carStream } from '../src/gateway/trustless/car.ts'
 import { BlockReader, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
 import { fileFromCar, get, hashesTo, readCar, resolveInCar } from './helpers/trustless.ts'
 
@@ -45,6 +58,7 @@ beforeAll(async () => {
   write('small.txt', 'hello\n')
   write('big/three.bin', big)
   write('big/copy.bin', big)
+  write('changed/later.bin', randomBytes(3 * 1024 * 1024))
   // Enough long names that the directory's block passes 256 KiB: a HAMT.
   for (let i = 0; i < WIDE; i++) write(`wide/${wideName(i)}`, `${i}\n`)
   db = await openDatabase(join(work, 'db'))
@@ -227,6 +241,64 @@ describe('CARs', () => {
       expect(fileFromCar(car, cid).equals(readFileSync(join(tree, rel)))).toBe(true)
     }
     expect(new Set(car.cids).size).toBe(car.cids.length)
+  })
+})
+
+describe('streaming', () => {
+  it('never sends a block that does not hash to its CID: a file changed on disk ends the CAR unfinished', async () => {
+    const file = await cidOf('changed/later.bin')
+    const leaves = (await readCar((await get(base, `/ipfs/${file}?format=car`)).body)).cids.slice(1)
+    expect(leaves).toHaveLength(3)
+    // The second leaf's bytes change after the index mapped them (a sync rewrote the file in place).
+    const fd = openSync(join(tree, 'changed/later.bin'), 'r+')
+    writeSync(fd, Buffer.from('not the indexed bytes'), 0, 21, 1024 * 1024 + 10)
+    closeSync(fd)
+    const r = await request(`${base}/ipfs/${file}?format=car`)
+    expect(r.statusCode).toBe(200) // committed once the root block was read
+    const chunks: Buffer[] = []
+    const err = await (async () => {
+      for await (const c of r.body) chunks.push(c as Buffer)
+    })().catch((e: unknown) => e)
+    // The response is cut, not ended cleanly; what came is the root and the first leaf, both verified.
+    expect(err).toBeInstanceOf(Error)
+    const got = Buffer.concat(chunks)
+    const leaf0 = readFileSync(join(tree, 'changed/later.bin')).subarray(0, 1024 * 1024)
+    expect(got.includes(leaf0)).toBe(true)
+    expect(got.includes(Buffer.from('not the indexed bytes'))).toBe(false)
+    // The changed leaf is not served as a raw block either; the others still are.
+    expect((await get(base, `/ipfs/${leaves[1]}?format=raw`)).status).toBe(404)
+    expect((await get(base, `/ipfs/${leaves[2]}?format=raw`)).status).toBe(200)
+  })
+
+  it('reads blocks only as the client takes them (backpressure: a stalled reader stalls the walk)', async () => {
+    let pulled = 0
+    async function* blocks() {
+      for (let i = 0; i < 1000; i++) {
+        pulled++
+        yield { cid: rootCid, bytes: new Uint8Array(64 * 1024) }
+      }
+    }
+    const held: (() => void)[] = []
+    let written = 0
+    const sink = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _enc, cb) {
+        written += chunk.length
+        held.push(cb)
+      },
+    })
+    const stream = carStream([rootCid], blocks())
+    stream.pipe(sink)
+    while (held.length === 0) await turn()
+    for (let i = 0; i < 20; i++) await turn()
+    // The header is written and the sink holds it; the walk is at most a block or two ahead.
+    expect(pulled).toBeLessThanOrEqual(3)
+    const done = new Promise((resolve) => sink.on('finish', resolve))
+    const release = setInterval(() => held.splice(0).forEach((cb) => cb()), 0)
+    await done
+    clearInterval(release)
+    expect(pulled).toBe(1000)
+    expect(written).toBeGreaterThan(1000 * 64 * 1024)
   })
 })
 
