@@ -7,7 +7,9 @@
  *   BENCH_ONLY=index,rescan,rss,soak,audit   run a subset (soak: 100,000 GETs of a real daemon's /jobs,
  *                         its RSS before and after; BENCH_SOAK_READS to change the count; audit: the
  *                         copy audit of a 100,000-file mirror against a bare scan of its index;
- *                         replicate: tree pins on two Kubo daemons, not in the default set)
+ *                         replicate: tree pins on two Kubo daemons, not in the default set;
+ *                         fetchback: an evicted 100 MiB file fetched back from a local Kubo against
+ *                         `ipfs cat`, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -16,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { benchAudit } from './lib/audit.ts'
+import { benchFetchBack } from './lib/fetchback.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { initKuboRepo } from './lib/kubo.ts'
 import { benchReplicate } from './lib/replicate.ts'
@@ -199,6 +202,8 @@ if (only.has('soak')) {
 }
 
 if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
+
+if (only.has('fetchback')) rows.push(...(await benchFetchBack(rounds)))
 
 if (only.has('audit')) {
   const tree = ensureMillionTree(join(root, 'tree-100k'), 0.1 * scale)

@@ -20,8 +20,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cidOfFile } from '../src/cid/index.ts'
-import { openDatabase } from '../src/db.ts'
+import { type Database, openDatabase } from '../src/db.ts'
 import { errorCode, httpStatusOf } from '../src/error-codes.ts'
 import {
   createFetchBack,
@@ -29,9 +28,8 @@ import {
   type FetchBackOptions,
   FetchFailedError,
   FetchTimeoutError,
-  type RefetchRecorder,
 } from '../src/gateway/index.ts'
-import { type CopyRecord, CopyStore } from '../src/index/index.ts'
+import { type CopyRecord, CopyStore, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import {
   carFrom,
@@ -48,42 +46,55 @@ import { Kubo } from './helpers/kubo.ts'
 const MiB = 1024 * 1024
 
 let dir: string
+let db: Database
 let kubo: Kubo
 const servers: Loopback[] = []
 
-/** A local stand-in for the janitor's index API: records what it is told. */
-class RecorderStandIn implements RefetchRecorder {
-  calls: { mirror: string; path: string; at: number; keepUntil: number }[] = []
-  async markRefetched(mirror: string, path: string, at: number, keepUntil: number): Promise<void> {
-    this.calls.push({ mirror, path, at, keepUntil })
-  }
-}
-
 interface Sample {
   root: string
+  idx: MirrorIndex
   file: EvictedFile
   bytes: Buffer
 }
 
 let n = 0
-/** A mirror with one file of `size` random bytes, added to Kubo, then evicted (unlinked). */
+/**
+ * A mirror with one file of `size` random bytes: indexed, added to Kubo, then evicted through the
+ * index's own API (recorded, then unlinked), as the janitor does.
+ */
 async function evictedSample(size: number): Promise<Sample> {
-  const root = join(dir, `mirror${n++}`)
+  const name = `m${n++}`
+  const root = join(dir, name)
   mkdirSync(join(root, 'pool/main'), { recursive: true })
   const path = 'pool/main/pkg_1.0+b1_amd64.deb'
   const abs = join(root, path)
   const bytes = randomBytes(size)
   writeFileSync(abs, bytes)
-  const mtime = new Date('2021-03-04T05:06:07Z')
+  const mtime = new Date('2021-03-04T05:06:07.123Z')
   utimesSync(abs, mtime, mtime)
-  const cid = (await cidOfFile(abs)).cid.toString()
-  expect((await kubo.ok(['add', '-Q', '--cid-version=1', abs])).trim()).toBe(cid)
-  unlinkSync(abs)
-  return { root, bytes, file: { mirror: `m${n}`, path, cid, size, mtimeMs: mtime.getTime() } }
+  const idx = openMirrorIndex(db, name, root)
+  await idx.scan()
+  const rec = (await idx.get(path))!
+  expect((await kubo.ok(['add', '-Q', '--cid-version=1', abs])).trim()).toBe(rec.cid)
+  const out = await idx.local.evict(
+    [{ path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }],
+    async (r) => unlinkSync(join(root, r.path)),
+  )
+  expect(out).toEqual([expect.objectContaining({ evicted: true })])
+  return { root, idx, bytes, file: { mirror: name, path, cid: rec.cid, size, mtimeMs: rec.mtimeMs } }
 }
 
 function options(s: Sample, extra: Partial<FetchBackOptions>): FetchBackOptions {
-  return { rootOf: (m) => (m === s.file.mirror ? s.root : undefined), ...extra }
+  return {
+    rootOf: (m) => (m === s.file.mirror ? s.root : undefined),
+    recorderOf: (m) => (m === s.file.mirror ? s.idx.local : undefined),
+    ...extra,
+  }
+}
+
+/** The path's local state in the index: evicted, or refetched once the fetch-back told it. */
+async function localState(s: Sample): Promise<string | undefined> {
+  return (await s.idx.local.of(s.file.path))?.state
 }
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -101,11 +112,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cidmirror-fetchback-'))
   kubo = await Kubo.create({ parent: dir })
   await kubo.start()
+  db = await openDatabase(join(dir, 'db'))
 })
 
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()))
   await kubo?.dispose()
+  await db?.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -118,18 +131,22 @@ async function track<T extends Loopback>(p: Promise<T>): Promise<T> {
 describe('fetch-back from a real Kubo', () => {
   it("fetches an evicted file back through the local node's gateway: the same bytes and mtime, cached, the index told", async () => {
     const s = await evictedSample(5 * MiB + 12345)
-    const recorder = new RecorderStandIn()
-    const fb = createFetchBack(options(s, { localGateway: kubo.gateway, recorder }))
+    const fb = createFetchBack(options(s, { localGateway: kubo.gateway }))
     const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
     expect(res.source).toBe('local-node')
     expect((await collect(res.body)).equals(s.bytes)).toBe(true)
-    await expect.poll(() => recorder.calls.length).toBe(1)
+    await expect.poll(() => localState(s)).toBe('refetched')
     const abs = join(s.root, s.file.path)
     expect(readFileSync(abs).equals(s.bytes)).toBe(true)
     expect(statSync(abs).mtimeMs).toBe(s.file.mtimeMs)
-    const call = recorder.calls[0]!
-    expect(call).toMatchObject({ mirror: s.file.mirror, path: s.file.path })
-    expect(call.keepUntil - call.at).toBe(30 * 24 * 3600 * 1000)
+    // The index holds the file present again, with its mtime, and when it came back (refetched_ttl).
+    const local = (await s.idx.local.of(s.file.path))!
+    expect(local).toMatchObject({ cid: s.file.cid, size: s.file.size, mtimeMs: s.file.mtimeMs })
+    expect(Date.parse(local.refetchedAt!)).toBeGreaterThan(Date.parse(local.evictedAt!) - 1)
+    expect((await s.idx.get(s.file.path))?.state).toBe('present')
+    // The next scan finds the file as the index recorded it: nothing hashed again, the same root.
+    const scan = await s.idx.scan()
+    expect(scan).toMatchObject({ filesHashed: 0, evicted: 0, files: 1 })
     expect(tmpFiles(s)).toEqual([])
     const fig = fb.figures()
     expect(fig.completed).toBe(1)
@@ -160,12 +177,11 @@ describe('fetch-back from a real Kubo', () => {
     // Sections: header, the root node, then 5 leaves. The wrong block is the third leaf.
     const wrong = await track(carServer(corrupt(parts, 4)))
     const cut = await track(truncatingServer(car, parts.slice(0, 3).reduce((a, p) => a + p.length, 0) + 1000))
-    const recorder = new RecorderStandIn()
-    const fb = createFetchBack(options(s, { gateways: [wrong.url, cut.url, kubo.gateway], recorder }))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url, cut.url, kubo.gateway] }))
     const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
     expect(res.source).toBe(`gateway:${wrong.url}`)
     expect((await collect(res.body)).equals(s.bytes)).toBe(true)
-    await expect.poll(() => recorder.calls.length).toBe(1)
+    await expect.poll(() => localState(s)).toBe('refetched')
     const fig = fb.figures().sources
     expect(fig.find((x) => x.source === `gateway:${wrong.url}`)).toMatchObject({
       failures: 1,
@@ -186,8 +202,7 @@ describe('fetch-back from a real Kubo', () => {
     const parts = sections(car)
     const wrong = await track(carServer(corrupt(parts, 4)))
     const cut = await track(truncatingServer(car, car.length - 100))
-    const recorder = new RecorderStandIn()
-    const fb = createFetchBack(options(s, { gateways: [wrong.url, cut.url], recorder }))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url, cut.url] }))
     const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
     const got: Uint8Array[] = []
     const err = await (async () => {
@@ -206,7 +221,7 @@ describe('fetch-back from a real Kubo', () => {
     await expect.poll(() => fb.figures().failed).toBe(1)
     expect(existsSync(join(s.root, s.file.path))).toBe(false)
     expect(tmpFiles(s)).toEqual([])
-    expect(recorder.calls).toEqual([])
+    expect(await localState(s)).toBe('evicted')
   })
 
   it('a wrong first block fails before any byte: open rejects with a 502 error and one line', async () => {
@@ -295,8 +310,7 @@ describe('fetch-back from a Filecoin provider (a loopback fake)', () => {
         res.end(piece.subarray(a, b + 1))
       }),
     )
-    const db = await openDatabase(join(dir, `db${n}`))
-    try {
+    {
       const copies = new CopyStore(db)
       const copy: CopyRecord = {
         cid: s.file.cid,
@@ -312,16 +326,13 @@ describe('fetch-back from a Filecoin provider (a loopback fake)', () => {
         detail: { pieceCid, carOffset: before.length, carLength: mine.length },
       }
       await copies.put(copy)
-      const recorder = new RecorderStandIn()
-      const fb = createFetchBack(options(s, { copies, recorder }))
+      const fb = createFetchBack(options(s, { copies }))
       const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
       expect(res.source).toBe(`filecoin:${provider.url}`)
       expect((await collect(res.body)).equals(s.bytes)).toBe(true)
       expect(provider.requests).toEqual([expect.stringMatching(/^\/ipfs\//), `/piece/${pieceCid}`])
-      await expect.poll(() => recorder.calls.length).toBe(1)
+      await expect.poll(() => localState(s)).toBe('refetched')
       expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
-    } finally {
-      await db.close()
     }
   })
 })

@@ -13,7 +13,12 @@ import { SourceAnswerError } from './errors.ts'
 
 export interface CarBlock {
   cid: CID
-  bytes: Uint8Array
+  /**
+   * The block's bytes as the chunks they arrived in (views, not copies: a 1 MiB leaf spans many
+   * network chunks, and copying it whole costs more than hashing it). `length` is their sum.
+   */
+  parts: Uint8Array[]
+  length: number
 }
 
 /** A block section longer than this is no UnixFS block we would accept (the spec's limit is 2 MiB). */
@@ -39,6 +44,20 @@ class Pending {
       off -= c.length
     }
     throw new RangeError('past the pending bytes')
+  }
+
+  /** Remove and return the first `n` bytes (n <= length) as views of the chunks holding them. */
+  takeParts(n: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    let left = n
+    while (left > 0) {
+      const c = this.#chunks[0]!
+      const piece = Math.min(c.length - this.#head, left)
+      out.push(c.subarray(this.#head, this.#head + piece))
+      left -= piece
+      this.#advance(piece)
+    }
+    return out
   }
 
   /** Remove and return the first `n` bytes (n <= length): a view when one chunk holds them. */
@@ -110,23 +129,33 @@ export async function* carBlocks(
       }
       if (p.length < sizeLen + want) break
       p.take(sizeLen)
-      const section = p.take(want)
-      want = undefined
       if (needHeader) {
+        p.take(want)
+        want = undefined
         needHeader = false
         continue
       }
+      // The CID is at most a few dozen bytes: decode it from a small copy, keep the rest as views.
+      const headLen = Math.min(want, 128)
+      const head = p.take(headLen)
       let cid: CID
-      let rest: Uint8Array
+      let cidLen: number
       try {
-        ;[cid, rest] = CID.decodeFirst(section)
+        const [c, rest] = CID.decodeFirst(head)
+        cid = c
+        cidLen = headLen - rest.length
       } catch (err) {
         throw new SourceAnswerError(
           opts.where,
           `a CAR section whose CID does not decode (${(err as Error).message})`,
         )
       }
-      yield { cid, bytes: rest }
+      const parts: Uint8Array[] = []
+      if (cidLen < headLen) parts.push(head.subarray(cidLen))
+      if (want > headLen) parts.push(...p.takeParts(want - headLen))
+      const length = want - cidLen
+      want = undefined
+      yield { cid, parts, length }
     }
   }
   if (p.length > 0 || want !== undefined)

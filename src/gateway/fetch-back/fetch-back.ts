@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, unlinkSync } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Dispatcher } from 'undici'
-import { type CopyRecord, checkRelPath } from '../../index/index.ts'
+import { type CopyRecord, checkRelPath, type PathRecord, type PlacedStat } from '../../index/index.ts'
 import { type IpfsNode, parseCid } from '../../ipfs/index.ts'
 import type { ByteRange, EvictedFile, FetchBack, FetchBackResult } from '../index.ts'
 import { FetchFailedError } from './errors.ts'
@@ -17,13 +17,15 @@ import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
 import { planSources } from './plan.ts'
 import { SharedFetch, type SourceTimeouts } from './shared-fetch.ts'
 
-/** What the index is told when a file is back on disk (the janitor's API). */
+/**
+ * The index's local states of one mirror (`MirrorIndex.local`): told when a file is back in the tree,
+ * with the stat it has there and the time, from which the janitor counts `refetched_ttl`.
+ */
 export interface RefetchRecorder {
-  /**
-   * `path` of `mirror` is present again, fetched back at `at` (epoch ms); the janitor may evict it
-   * again once `keepUntil` has passed (`refetched_ttl`).
-   */
-  markRefetched(mirror: string, path: string, at: number, keepUntil: number): Promise<void>
+  markRefetched(
+    relPath: string,
+    opts: { cid: string; stat: PlacedStat; at?: number },
+  ): Promise<PathRecord | undefined>
 }
 
 /** The copies part of the index the fetch-back reads (CopyStore). */
@@ -45,10 +47,11 @@ export interface FetchBackOptions {
   gateways?: string[]
   /** Recorded copies: holders' and Filecoin providers' retrieval URLs. */
   copies?: CopySource
-  /** Told when a file is cached again; without one, the next scan finds it present. */
-  recorder?: RefetchRecorder
-  /** How long a fetched-back file stays before the janitor may evict it again (default 30 days). */
-  refetchedTtlMs?: number
+  /**
+   * Each mirror's index local states (`openMirrorIndex(...).local`), told when a file is cached again
+   * (present, its stat, `refetchedAt`); without one, the next scan finds the file present.
+   */
+  recorderOf?(mirror: string): RefetchRecorder | undefined
   /** Network fetches at once (default 4) and bytes of files being fetched at once (default 4 GiB). */
   maxFetches?: number
   maxBytesInFlight?: number
@@ -66,10 +69,7 @@ export interface FetchBackOptions {
   dispatcher?: Dispatcher
 }
 
-const DAY = 24 * 3600 * 1000
-
 export const FETCH_BACK_DEFAULTS = {
-  refetchedTtlMs: 30 * DAY,
   maxFetches: 4,
   maxBytesInFlight: 4 * 1024 ** 3,
   firstByteMs: 15_000,
@@ -182,11 +182,21 @@ export class NetworkFetchBack implements FetchBack {
           gateways: o.gateways,
           dispatcher: o.dispatcher,
         })
-        const ttl = o.refetchedTtlMs ?? FETCH_BACK_DEFAULTS.refetchedTtlMs
         await f.run(sources, this.#timeouts, this.metrics, {
           cached: async (file) => {
-            const at = Date.now()
-            await o.recorder?.markRefetched(file.mirror, file.path, at, at + ttl)
+            const recorder = o.recorderOf?.(file.mirror)
+            if (!recorder) return
+            const st = await stat(f.target)
+            const rec = await recorder.markRefetched(file.path, {
+              cid: file.cid,
+              stat: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino },
+              at: Date.now(),
+            })
+            if (!rec)
+              o.log?.warn(
+                { mirror: file.mirror, path: file.path, cid: file.cid },
+                'fetched back, but the index no longer holds this CID at that path; the next scan decides',
+              )
           },
           log: o.log ? (level, obj, msg) => o.log![level](obj, msg) : undefined,
         })

@@ -8,10 +8,12 @@
  * A range is served by skipping the leaves outside it: a source that honoured `entity-bytes` leaves
  * them out, one that did not sends them and they are checked for their place and dropped.
  */
+
+import { createHash } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import { verifyBlock } from '../../ipfs/index.ts'
+import { BlockMismatchError, UnsupportedHashError } from '../../ipfs/index.ts'
 import type { CarBlock } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
 
@@ -35,6 +37,20 @@ interface Expected {
   needed: boolean
 }
 
+const SHA2_256 = 0x12
+
+/** Throw unless the parts hash to `cid` (sha2-256, what the `unixfs-v1-2025` profile makes). */
+function verifyParts(cid: CID, parts: Uint8Array[], where: string): void {
+  if (cid.multihash.code !== SHA2_256) throw new UnsupportedHashError(cid.toString(), cid.multihash.code)
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  if (!h.digest().equals(cid.multihash.digest)) throw new BlockMismatchError(cid.toString(), where)
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length)
+}
+
 function sameBlock(a: CID, b: CID): boolean {
   if (a.code !== b.code) return false
   const x = a.multihash.bytes
@@ -44,19 +60,19 @@ function sameBlock(a: CID, b: CID): boolean {
 
 /** Repeated leaves (a file of zeros) come once from a source that deduplicates: keep the last few. */
 class RecentBlocks {
-  #map = new Map<string, Uint8Array>()
+  #map = new Map<string, CarBlock>()
   static readonly MAX = 8
   key(cid: CID): string {
     return `${cid.code}:${Buffer.from(cid.multihash.bytes).toString('base64')}`
   }
-  get(cid: CID): Uint8Array | undefined {
+  get(cid: CID): CarBlock | undefined {
     return this.#map.get(this.key(cid))
   }
-  add(cid: CID, bytes: Uint8Array): void {
-    const k = this.key(cid)
+  add(block: CarBlock): void {
+    const k = this.key(block.cid)
     if (this.#map.has(k)) return
     if (this.#map.size >= RecentBlocks.MAX) this.#map.delete(this.#map.keys().next().value!)
-    this.#map.set(k, bytes)
+    this.#map.set(k, block)
   }
 }
 
@@ -79,27 +95,34 @@ export async function* fileBytes(
   let emitted = 0
   const wanted = range.end - range.start + 1
 
-  function* slice(bytes: Uint8Array, offset: number): Generator<Uint8Array> {
-    const from = Math.max(range.start - offset, 0)
-    const to = Math.min(range.end + 1 - offset, bytes.length)
-    if (to > from) {
-      emitted += to - from
-      yield from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to)
+  /** The parts of bytes lying at file offset `offset` on, cut to the range. */
+  function* slice(parts: Uint8Array[], offset: number): Generator<Uint8Array> {
+    let at = offset
+    for (const p of parts) {
+      const from = Math.max(range.start - at, 0)
+      const to = Math.min(range.end + 1 - at, p.length)
+      if (to > from) {
+        emitted += to - from
+        yield from === 0 && to === p.length ? p : p.subarray(from, to)
+      }
+      at += p.length
+      if (at > range.end) return
     }
   }
 
-  function* take(e: Expected, bytes: Uint8Array): Generator<Uint8Array> {
-    if (e.cid.code === RAW || e.cid.multihash.code === IDENTITY) {
-      if (e.size !== undefined && e.size !== bytes.length)
+  function* take(e: Expected, block: CarBlock): Generator<Uint8Array> {
+    if (e.cid.code === RAW) {
+      if (e.size !== undefined && e.size !== block.length)
         throw new SourceAnswerError(
           where,
-          `block ${e.cid} holds ${bytes.length} bytes, its parent says ${e.size}`,
+          `block ${e.cid} holds ${block.length} bytes, its parent says ${e.size}`,
         )
-      if (e === rootEntry && bytes.length !== size)
-        throw new SourceAnswerError(where, `${root} is ${bytes.length} bytes, the index says ${size}`)
-      if (e.needed) yield* slice(bytes, e.offset)
+      if (e === rootEntry && block.length !== size)
+        throw new SourceAnswerError(where, `${root} is ${block.length} bytes, the index says ${size}`)
+      if (e.needed) yield* slice(block.parts, e.offset)
       return
     }
+    const bytes = concat(block.parts, block.length)
     if (e.cid.code !== DAG_PB) throw new SourceAnswerError(where, `block ${e.cid} is neither raw nor dag-pb`)
     let node: dagPb.PBNode
     let fs: UnixFS
@@ -117,7 +140,7 @@ export async function* fileBytes(
     if (e.size !== undefined && e.size !== total)
       throw new SourceAnswerError(where, `block ${e.cid} covers ${total} bytes, its parent says ${e.size}`)
     const data = fs.data ?? new Uint8Array()
-    if (e.needed && data.length > 0) yield* slice(data, e.offset)
+    if (e.needed && data.length > 0) yield* slice([data], e.offset)
     if (node.Links.length !== fs.blockSizes.length)
       throw new SourceAnswerError(
         where,
@@ -140,8 +163,10 @@ export async function* fileBytes(
     while (stack.length > 0) {
       const e = stack[stack.length - 1]!
       if (e.cid.multihash.code === IDENTITY) {
+        // An identity CID carries its bytes: nothing to fetch or check.
         stack.pop()
-        yield* take(e, e.cid.multihash.digest)
+        const digest = e.cid.multihash.digest
+        yield* take(e, { cid: e.cid, parts: [digest], length: digest.length })
         continue
       }
       if (!pending) {
@@ -150,12 +175,12 @@ export async function* fileBytes(
         pending = r.value
       }
       if (sameBlock(pending.cid, e.cid)) {
-        verifyBlock(e.cid, pending.bytes, where)
+        verifyParts(e.cid, pending.parts, where)
         stack.pop()
-        const bytes = pending.bytes
+        const block = pending
         pending = undefined
-        if (e.cid.code === RAW) recent.add(e.cid, bytes)
-        yield* take(e, bytes)
+        if (e.cid.code === RAW) recent.add(block)
+        yield* take(e, block)
         if (emitted >= wanted) return
         continue
       }

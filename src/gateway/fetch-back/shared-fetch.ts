@@ -30,8 +30,24 @@ export interface SharedFetchEvents {
   log?: (level: 'info' | 'warn', obj: Record<string, unknown>, msg: string) => void
 }
 
-/** Read size for readers: the cache file is written block by block (1 MiB). */
+/** Read size for readers that read the cache file (those behind the fetch's head). */
 const READ_CHUNK = 1024 * 1024
+/**
+ * The newest verified bytes stay in memory (at least this many, and every chunk whose write has not
+ * finished): readers at the head (the first client) take them from there, not back from the file.
+ */
+const HEAD_WINDOW = 8 * 1024 * 1024
+/** Chunks are written to the cache file in vectored writes of about this many bytes. */
+const WRITE_BATCH = 1024 * 1024
+/** Writes to the cache file under way at once, in bytes, before the fetch waits for the oldest. */
+const WRITES_IN_FLIGHT = 16 * 1024 * 1024
+
+interface HeadChunk {
+  at: number
+  bytes: Uint8Array
+  /** Its write to the cache file finished. */
+  stored: boolean
+}
 
 /** `it`'s values, each within `ms` (the first within `firstMs`); on a time-out `abort` is called. */
 async function* timed<T>(
@@ -74,7 +90,7 @@ export class SharedFetch {
   readonly file: EvictedFile
   readonly target: string
   readonly tmp: string
-  /** Verified bytes in the temp file, from offset 0. */
+  /** Verified bytes, from offset 0 (in the head window or in the cache file). */
   written = 0
   state: 'queued' | 'running' | 'done' | 'failed' = 'queued'
   error: Error | undefined
@@ -87,6 +103,14 @@ export class SharedFetch {
 
   readonly #cid: CID
   #fh: FileHandle | undefined
+  /** Chunks at the head, oldest first; everything before the first is in the cache file. */
+  #head: HeadChunk[] = []
+  #headBytes = 0
+  #writes: Promise<void>[] = []
+  #batch: HeadChunk[] = []
+  #batchBytes = 0
+  #writeBytes = 0
+  #writeError: Error | undefined
   #readers = 0
   #waiters = new Set<() => void>()
   #resolveStarted!: () => void
@@ -172,9 +196,10 @@ export class SharedFetch {
           ? new FetchTimeoutError(file.path, file.cid, reasons)
           : new FetchFailedError(file.path, file.cid, reasons)
       }
+      await this.#drainWrites()
       await this.#fh.sync()
-      const mtime = new Date(file.mtimeMs)
-      await utimes(this.tmp, mtime, mtime)
+      // In seconds with the fraction: a Date would cut the index's mtime to whole milliseconds.
+      await utimes(this.tmp, file.mtimeMs / 1000, file.mtimeMs / 1000)
       await mkdir(dirname(this.target), { recursive: true })
       await rename(this.tmp, this.target)
       this.state = 'done'
@@ -216,14 +241,82 @@ export class SharedFetch {
     }
   }
 
+  /** Takes a verified chunk: readers see it at once (from memory); its write to the file is queued. */
   async #write(chunk: Uint8Array): Promise<void> {
-    let off = 0
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.#fh!.write(chunk, off, chunk.length - off, this.written)
-      off += bytesWritten
-      this.written += bytesWritten
-    }
+    if (this.#writeError) throw this.#writeError
+    const entry: HeadChunk = { at: this.written, bytes: chunk, stored: false }
+    this.#head.push(entry)
+    this.#headBytes += chunk.length
+    this.written += chunk.length
     this.#wake()
+    this.#batch.push(entry)
+    this.#batchBytes += chunk.length
+    if (this.#batchBytes >= WRITE_BATCH || this.#batch.length >= 512) await this.#flush()
+  }
+
+  /** Queues one vectored write of the chunks taken since the last; waits while too much is queued. */
+  async #flush(): Promise<void> {
+    if (this.#batch.length === 0) return
+    const batch = this.#batch
+    const bytes = this.#batchBytes
+    this.#batch = []
+    this.#batchBytes = 0
+    const w: Promise<void> = this.#store(batch, bytes).then(() => {
+      this.#writes.splice(this.#writes.indexOf(w), 1)
+    })
+    this.#writes.push(w)
+    this.#writeBytes += bytes
+    while (this.#writeBytes > WRITES_IN_FLIGHT) await this.#writes[0]
+    if (this.#writeError) throw this.#writeError
+  }
+
+  async #store(batch: HeadChunk[], bytes: number): Promise<void> {
+    try {
+      let buffers = batch.map((e) => e.bytes)
+      let at = batch[0]!.at
+      let left = bytes
+      while (left > 0) {
+        const { bytesWritten } = await this.#fh!.writev(buffers, at)
+        left -= bytesWritten
+        at += bytesWritten
+        if (left > 0) {
+          // A short write: go on from where it stopped.
+          let skip = bytesWritten
+          const rest: Uint8Array[] = []
+          for (const b of buffers) {
+            if (skip >= b.length) skip -= b.length
+            else {
+              rest.push(skip > 0 ? b.subarray(skip) : b)
+              skip = 0
+            }
+          }
+          buffers = rest
+        }
+      }
+      for (const e of batch) e.stored = true
+    } catch (err) {
+      this.#writeError ??= err as Error
+    } finally {
+      this.#writeBytes -= bytes
+      this.#trimHead()
+    }
+  }
+
+  async #drainWrites(): Promise<void> {
+    await this.#flush()
+    await Promise.all(this.#writes)
+    if (this.#writeError) throw this.#writeError
+  }
+
+  /** Drops stored chunks from the front of the head window once it holds more than HEAD_WINDOW. */
+  #trimHead(): void {
+    while (
+      this.#head.length > 0 &&
+      this.#head[0]!.stored &&
+      this.#headBytes - this.#head[0]!.bytes.length >= HEAD_WINDOW
+    ) {
+      this.#headBytes -= this.#head.shift()!.bytes.length
+    }
   }
 
   #wake(): void {
@@ -248,6 +341,22 @@ export class SharedFetch {
     })
   }
 
+  /** The bytes from `pos` (up to `end`) of the head chunk holding `pos`, if one does. */
+  #fromHead(pos: number, end: number): Uint8Array | undefined {
+    const head = this.#head
+    if (head.length === 0 || pos < head[0]!.at) return undefined
+    for (let i = head.length - 1; i >= 0; i--) {
+      const c = head[i]!
+      if (pos >= c.at) {
+        if (pos >= c.at + c.bytes.length) return undefined
+        const from = pos - c.at
+        const to = Math.min(c.bytes.length, end + 1 - c.at)
+        return from === 0 && to === c.bytes.length ? c.bytes : c.bytes.subarray(from, to)
+      }
+    }
+    return undefined
+  }
+
   async #closeIfIdle(): Promise<void> {
     if (this.#readers > 0 || (this.state !== 'done' && this.state !== 'failed')) return
     const fh = this.#fh
@@ -268,9 +377,17 @@ export class SharedFetch {
       while (pos <= end) {
         if (this.state === 'failed') throw this.error
         if (pos < this.written) {
+          const from = this.#fromHead(pos, end)
+          if (from) {
+            pos += from.length
+            yield from
+            continue
+          }
+          // Behind the head window: that part is in the cache file.
           if (!this.#fh && !own) own = await open(this.target, 'r')
           const fh = this.#fh ?? own!
-          const len = Math.min(this.written, end + 1) - pos
+          const fileEnd = this.#head.length > 0 ? this.#head[0]!.at : this.written
+          const len = Math.min(fileEnd, end + 1) - pos
           const buf = Buffer.allocUnsafe(Math.min(len, READ_CHUNK))
           const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
           if (bytesRead === 0) throw new Error(`the cache file of ${this.file.path} ended at ${pos}`)
