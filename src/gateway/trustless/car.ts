@@ -8,19 +8,20 @@ import { varint } from 'multiformats'
 import type { CID } from 'multiformats/cid'
 import type { Block } from './walk.ts'
 
-function withLength(parts: Uint8Array[]): Buffer {
-  const len = parts.reduce((n, p) => n + p.length, 0)
-  const prefix = new Uint8Array(varint.encodingLength(len))
+function carHeader(roots: CID[]): Buffer {
+  const header = dagCbor.encode({ roots, version: 1 })
+  const prefix = new Uint8Array(varint.encodingLength(header.length))
+  varint.encodeTo(header.length, prefix)
+  return Buffer.concat([prefix, header])
+}
+
+/** A block's frame: its length prefix and CID, then its bytes as they are (no copy of a 1 MiB leaf). */
+function carFrame(block: Block): [Buffer, Uint8Array] {
+  const len = block.cid.bytes.length + block.bytes.length
+  const prefix = Buffer.alloc(varint.encodingLength(len) + block.cid.bytes.length)
   varint.encodeTo(len, prefix)
-  return Buffer.concat([prefix, ...parts])
-}
-
-export function carHeader(roots: CID[]): Buffer {
-  return withLength([dagCbor.encode({ roots, version: 1 })])
-}
-
-export function carFrame(block: Block): Buffer {
-  return withLength([block.cid.bytes, block.bytes])
+  prefix.set(block.cid.bytes, prefix.length - block.cid.bytes.length)
+  return [prefix, block.bytes]
 }
 
 /** A CARv1 byte stream of `blocks` under `roots`. */
@@ -28,7 +29,7 @@ export function carStream(roots: CID[], blocks: AsyncIterable<Block>): Readable 
   return Readable.from(
     (async function* () {
       yield carHeader(roots)
-      for await (const b of blocks) yield carFrame(b)
+      for await (const b of blocks) yield* carFrame(b)
     })(),
     { objectMode: false, highWaterMark: 1 },
   )
