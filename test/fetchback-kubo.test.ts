@@ -62,13 +62,13 @@ let n = 0
  * A mirror with one file of `size` random bytes: indexed, added to Kubo, then evicted through the
  * index's own API (recorded, then unlinked), as the janitor does.
  */
-async function evictedSample(size: number): Promise<Sample> {
+async function evictedSample(size: number, content?: Buffer): Promise<Sample> {
   const name = `m${n++}`
   const root = join(dir, name)
   mkdirSync(join(root, 'pool/main'), { recursive: true })
   const path = 'pool/main/pkg_1.0+b1_amd64.deb'
   const abs = join(root, path)
-  const bytes = randomBytes(size)
+  const bytes = content ?? randomBytes(size)
   writeFileSync(abs, bytes)
   const mtime = new Date('2021-03-04T05:06:07.123Z')
   utimesSync(abs, mtime, mtime)
@@ -334,5 +334,54 @@ describe('fetch-back from a Filecoin provider (a loopback fake)', () => {
       await expect.poll(() => localState(s)).toBe('refetched')
       expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
     }
+  })
+
+  it('reads a file split across two pieces whose sections hold a repeated leaf once (read back from the cache file)', async () => {
+    // Ten distinct leaves, then the first again: more distinct leaves between the two than the walk keeps.
+    const leaves = Array.from({ length: 10 }, () => randomBytes(MiB))
+    const content = Buffer.concat([...leaves, leaves[0]!])
+    const s = await evictedSample(content.length, content)
+    const parts = sections(await carFrom(kubo.gateway, s.file.cid))
+    // header, root, leaves 0..10; the piece packer writes leaf 10 (a repeat of leaf 0) not at all.
+    expect(parts).toHaveLength(13)
+    const partA = Buffer.concat(parts.slice(1, 7))
+    const partB = Buffer.concat(parts.slice(7, 12))
+    const pieceA = Buffer.concat([Buffer.alloc(1000, 1), partA])
+    const pieceB = Buffer.concat([partB, Buffer.alloc(3000, 2)])
+    const pieces: Record<string, Buffer> = { bafkzcibfakepiecea: pieceA, bafkzcibfakepieceb: pieceB }
+    const provider = await track(
+      serve((req, res) => {
+        const piece = pieces[(req.url ?? '').replace('/piece/', '')]
+        const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''))
+        if (!piece || !m) return void res.writeHead(404).end('no such piece')
+        const [a, b] = [Number(m[1]), Number(m[2])]
+        res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${piece.length}` })
+        res.end(piece.subarray(a, b + 1))
+      }),
+    )
+    const copies = new CopyStore(db)
+    await copies.put({
+      cid: s.file.cid,
+      holder: 'filecoin:f0fake/2',
+      kind: 'filecoin',
+      how: 'pdp',
+      status: 'verified',
+      scope: 'entity',
+      local: false,
+      checkedAt: Date.now(),
+      since: Date.now(),
+      retrieval: [`${provider.url}/piece/bafkzcibfakepiecea`, `${provider.url}/piece/bafkzcibfakepieceb`],
+      detail: {
+        parts: 2,
+        pieceCids: 'bafkzcibfakepiecea,bafkzcibfakepieceb',
+        partRanges: `1000+${partA.length},0+${partB.length}`,
+      },
+    })
+    const fb = createFetchBack(options(s, { copies }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect(res.source).toBe(`filecoin:${provider.url}`)
+    expect((await collect(res.body)).equals(content)).toBe(true)
+    expect(provider.requests).toEqual(['/piece/bafkzcibfakepiecea', '/piece/bafkzcibfakepieceb'])
+    await expect.poll(() => localState(s)).toBe('refetched')
   })
 })

@@ -81,17 +81,29 @@ class RecentBlocks {
  * BlockMismatchError for a block that does not hash to its CID, and SourceAnswerError for a block out
  * of place, a DAG that is not a file of that size, or a stream that ends before the range does.
  */
+/**
+ * What the caller keeps of the bytes already taken, for sources that send a repeated block once (a
+ * Filecoin piece's sections are deduplicated): `onLeaf` learns where each whole leaf was yielded,
+ * `earlier` gives such a leaf's bytes back when the DAG names it again.
+ */
+export interface SeenLeaves {
+  onLeaf(cid: CID, offset: number, length: number): void
+  earlier(cid: CID): Promise<Uint8Array[] | undefined>
+}
+
 export async function* fileBytes(
   blocks: AsyncIterable<CarBlock>,
   root: CID,
   size: number,
   range: WalkRange,
   where: string,
+  seen?: SeenLeaves,
 ): AsyncGenerator<Uint8Array> {
   const it = blocks[Symbol.asyncIterator]()
   const recent = new RecentBlocks()
   const stack: Expected[] = [{ cid: root, offset: 0, size: undefined, needed: true }]
   let pending: CarBlock | undefined
+  let ended = false
   let emitted = 0
   const wanted = range.end - range.start + 1
 
@@ -119,7 +131,11 @@ export async function* fileBytes(
         )
       if (e === rootEntry && block.length !== size)
         throw new SourceAnswerError(where, `${root} is ${block.length} bytes, the index says ${size}`)
-      if (e.needed) yield* slice(block.parts, e.offset)
+      if (e.needed) {
+        yield* slice(block.parts, e.offset)
+        if (e.offset >= range.start && e.offset + block.length - 1 <= range.end)
+          seen?.onLeaf(e.cid, e.offset, block.length)
+      }
       return
     }
     const bytes = concat(block.parts, block.length)
@@ -169,12 +185,12 @@ export async function* fileBytes(
         yield* take(e, { cid: e.cid, parts: [digest], length: digest.length })
         continue
       }
-      if (!pending) {
+      if (!pending && !ended) {
         const r = await it.next()
-        if (r.done) break
-        pending = r.value
+        if (r.done) ended = true
+        else pending = r.value
       }
-      if (sameBlock(pending.cid, e.cid)) {
+      if (pending && sameBlock(pending.cid, e.cid)) {
         verifyParts(e.cid, pending.parts, where)
         stack.pop()
         const block = pending
@@ -189,13 +205,24 @@ export async function* fileBytes(
         stack.pop()
         continue
       }
-      const again = recent.get(e.cid)
+      let again = recent.get(e.cid)
+      if (!again && e.cid.code === RAW && seen) {
+        const parts = await seen.earlier(e.cid)
+        if (parts) {
+          const block = { cid: e.cid, parts, length: parts.reduce((n, p) => n + p.length, 0) }
+          // What was taken before was checked then; what comes back from the cache file is checked again.
+          verifyParts(e.cid, parts, 'the cache file')
+          again = block
+        }
+      }
       if (again) {
         stack.pop()
         yield* take(e, again)
         if (emitted >= wanted) return
         continue
       }
+      // The stream ended with a needed block missing: reported as truncated below.
+      if (!pending) break
       throw new SourceAnswerError(where, `sent block ${pending.cid} where ${e.cid} was expected`)
     }
     if (emitted < wanted)

@@ -15,7 +15,13 @@
 import type { Dispatcher } from 'undici'
 import type { CopyRecord } from '../../index/index.ts'
 import type { IpfsNode } from '../../ipfs/index.ts'
-import { type FetchSource, NodeCarSource, PieceSource, TrustlessGatewaySource } from './sources.ts'
+import {
+  type FetchSource,
+  NodeCarSource,
+  type PiecePart,
+  PieceSource,
+  TrustlessGatewaySource,
+} from './sources.ts'
 
 export interface PlanOptions {
   node?: IpfsNode
@@ -49,6 +55,37 @@ function origin(url: string): string {
 function num(v: unknown): number | undefined {
   const n = typeof v === 'string' ? Number(v) : v
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+/**
+ * The file's parts in its pieces, from a Filecoin copy's record: one piece (`carOffset`, `carLength`),
+ * or a file split across pieces (`pieceCids` in order, `partRanges` "offset+length,..."), each matched
+ * with its `/piece/` retrieval URL. Undefined when the record does not say enough.
+ */
+function pieceParts(c: CopyRecord): PiecePart[] | undefined {
+  const urls = (c.retrieval ?? []).filter((u) => u.includes('/piece/'))
+  const d = c.detail ?? {}
+  const offset = num(d.carOffset)
+  const length = num(d.carLength)
+  if (offset !== undefined && length !== undefined && length > 0 && urls.length > 0) {
+    const url =
+      typeof d.pieceCid === 'string'
+        ? (urls.find((u) => u.endsWith(`/piece/${d.pieceCid}`)) ?? urls[0]!)
+        : urls[0]!
+    return [{ url, offset, length }]
+  }
+  if (typeof d.pieceCids !== 'string' || typeof d.partRanges !== 'string') return undefined
+  const cids = d.pieceCids.split(',')
+  const ranges = d.partRanges.split(',')
+  if (cids.length !== ranges.length || cids.length === 0) return undefined
+  const parts: PiecePart[] = []
+  for (const [i, pc] of cids.entries()) {
+    const url = urls.find((u) => u.endsWith(`/piece/${pc}`))
+    const [o, l] = ranges[i]!.split('+').map(Number)
+    if (!url || num(o) === undefined || num(l) === undefined || l! <= 0) return undefined
+    parts.push({ url, offset: o!, length: l! })
+  }
+  return parts
 }
 
 const statusRank = (c: CopyRecord): number => (c.status === 'verified' ? 0 : c.status === 'announced' ? 1 : 2)
@@ -86,25 +123,17 @@ export function planSources(copies: CopyRecord[], opts: PlanOptions): FetchSourc
   const pieces: FetchSource[] = []
   for (const c of usable) {
     if (c.kind !== 'filecoin') continue
-    for (const url of c.retrieval ?? []) {
-      const name = `filecoin:${origin(url)}`
+    const urls = c.retrieval ?? []
+    const name = `filecoin:${origin(urls[0] ?? c.holder)}`
+    for (const url of urls) {
       const base = gatewayBase(url)
-      if (base) {
-        add(`gw:${base}`, () => new TrustlessGatewaySource(name, 'filecoin', base, opts.dispatcher))
-        continue
-      }
-      const offset = num(c.detail?.carOffset)
-      const length = num(c.detail?.carLength)
-      if (
-        url.includes('/piece/') &&
-        offset !== undefined &&
-        length !== undefined &&
-        length > 0 &&
-        !seen.has(`piece:${url}`)
-      ) {
-        seen.add(`piece:${url}`)
-        pieces.push(new PieceSource(name, url, offset, length, opts.dispatcher))
-      }
+      if (base) add(`gw:${base}`, () => new TrustlessGatewaySource(name, 'filecoin', base, opts.dispatcher))
+    }
+    const parts = pieceParts(c)
+    const key = `piece:${parts?.map((p) => `${p.url}@${p.offset}`).join(',')}`
+    if (parts && !seen.has(key)) {
+      seen.add(key)
+      pieces.push(new PieceSource(name, parts, opts.dispatcher))
     }
   }
   // A provider's trustless /ipfs/ streams root first and takes ranges; its piece is the fallback.

@@ -14,6 +14,7 @@ import type { CID } from 'multiformats/cid'
 import { isCidmirrorError } from '../../errors.ts'
 import type { EvictedFile } from '../index.ts'
 import { FetchFailedError, FetchTimeoutError, SourceTimeoutError } from './errors.ts'
+import type { SeenLeaves } from './file-walk.ts'
 import type { FetchBackMetrics } from './metrics.ts'
 import type { FetchSource } from './sources.ts'
 
@@ -47,6 +48,10 @@ interface HeadChunk {
   bytes: Uint8Array
   /** Its write to the cache file finished. */
   stored: boolean
+}
+
+function leafKey(cid: CID): string {
+  return Buffer.from(cid.multihash.bytes).toString('base64')
 }
 
 /** `it`'s values, each within `ms` (the first within `firstMs`); on a time-out `abort` is called. */
@@ -112,6 +117,19 @@ export class SharedFetch {
   #writeBytes = 0
   #writeError: Error | undefined
   #readers = 0
+  /** Where each whole leaf taken lies in the file, for sources that send a repeated leaf once. */
+  readonly #leaves = new Map<string, { at: number; length: number }>()
+  readonly #seen: SeenLeaves = {
+    onLeaf: (cid, at, length) => {
+      const k = leafKey(cid)
+      if (!this.#leaves.has(k)) this.#leaves.set(k, { at, length })
+    },
+    earlier: async (cid) => {
+      const l = this.#leaves.get(leafKey(cid))
+      if (!l || l.at + l.length > this.written) return undefined
+      return this.#bytesAt(l.at, l.length)
+    },
+  }
   #waiters = new Set<() => void>()
   #resolveStarted!: () => void
   #rejectStarted!: (err: Error) => void
@@ -153,7 +171,7 @@ export class SharedFetch {
         let gotFirst = false
         try {
           const it = src
-            .bytes({ cid: this.#cid, size: file.size }, this.written, ctl.signal)
+            .bytes({ cid: this.#cid, size: file.size, seen: this.#seen }, this.written, ctl.signal)
             [Symbol.asyncIterator]()
           for await (const chunk of timed(
             it,
@@ -339,6 +357,25 @@ export class SharedFetch {
       signal.addEventListener('abort', onAbort, { once: true })
       this.#waiters.add(done)
     })
+  }
+
+  /** Verified bytes `at..at+length-1` (taken already), from the head window or the cache file. */
+  async #bytesAt(at: number, length: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    const end = at + length - 1
+    for (let pos = at; pos <= end; ) {
+      let part = this.#fromHead(pos, end)
+      if (!part) {
+        const fileEnd = this.#head.length > 0 ? this.#head[0]!.at : this.written
+        const buf = Buffer.allocUnsafe(Math.min(end + 1, fileEnd) - pos)
+        const { bytesRead } = await this.#fh!.read(buf, 0, buf.length, pos)
+        if (bytesRead === 0) throw new Error(`the cache file of ${this.file.path} ended at ${pos}`)
+        part = buf.subarray(0, bytesRead)
+      }
+      out.push(part)
+      pos += part.length
+    }
+    return out
   }
 
   /** The bytes from `pos` (up to `end`) of the head chunk holding `pos`, if one does. */

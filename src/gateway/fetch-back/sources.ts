@@ -12,9 +12,9 @@
 import type { CID } from 'multiformats/cid'
 import { type Dispatcher, request } from 'undici'
 import type { IpfsNode } from '../../ipfs/index.ts'
-import { carBlocks } from './car-blocks.ts'
+import { type CarBlock, carBlocks } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
-import { fileBytes } from './file-walk.ts'
+import { fileBytes, type SeenLeaves } from './file-walk.ts'
 
 /** The kinds of source, in the order they are tried; also the `kind` label of the metrics. */
 export type SourceKind = 'local-node' | 'holder' | 'filecoin' | 'gateway'
@@ -22,6 +22,8 @@ export type SourceKind = 'local-node' | 'holder' | 'filecoin' | 'gateway'
 export interface FileToFetch {
   cid: CID
   size: number
+  /** The leaves already taken, for sources that send a repeated block once. */
+  seen?: SeenLeaves
 }
 
 export interface FetchSource {
@@ -76,7 +78,7 @@ export class TrustlessGatewaySource implements FetchSource {
           `answered ${type || 'no Content-Type'} where a CAR was asked for`,
         )
       const blocks = carBlocks(res.body, { header: true, where: this.name })
-      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name)
+      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
     } finally {
       if (!res.body.destroyed) res.body.destroy()
     }
@@ -96,57 +98,67 @@ export class NodeCarSource implements FetchSource {
   async *bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
     const car = this.#node.car(file.cid.toString(), { scope: 'all', signal })
     const blocks = carBlocks(car, { header: true, where: this.name })
-    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name)
+    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
   }
 }
 
+/** One piece holding (a part of) the file: its `/piece/` URL and the file's sections' range in it. */
+export interface PiecePart {
+  url: string
+  offset: number
+  length: number
+}
+
 /**
- * A Filecoin provider's piece: `GET <url>` (`<provider>/piece/<pieceCid>`) with `Range` over the file's
- * CAR sections (`offset`, `length` inside the piece CAR, as the Filecoin target recorded them). The
- * sections must come root first (depth-first), as a trustless CAR orders them; a piece whose file
- * starts elsewhere fails as a block out of place and the next source is tried.
+ * A Filecoin provider's pieces: `GET <provider>/piece/<pieceCid>` with a `Range` over the file's CAR
+ * sections (`offset`, `length` inside the piece, as the Filecoin target recorded them); a file split
+ * across pieces is read part after part (its DAG's blocks depth first, cut into parts), one stream.
+ * The sections come root first, as a trustless CAR orders them, each repeated leaf once (read back
+ * from the cache file when the DAG names it again).
  */
 export class PieceSource implements FetchSource {
   readonly name: string
   readonly kind: SourceKind = 'filecoin'
-  readonly #url: string
-  readonly #offset: number
-  readonly #length: number
+  readonly #parts: PiecePart[]
   readonly #dispatcher: Dispatcher | undefined
 
-  constructor(name: string, url: string, offset: number, length: number, dispatcher?: Dispatcher) {
+  constructor(name: string, parts: PiecePart[], dispatcher?: Dispatcher) {
     this.name = name
-    this.#url = url
-    this.#offset = offset
-    this.#length = length
+    this.#parts = parts
     this.#dispatcher = dispatcher
   }
 
   async *bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    const last = this.#offset + this.#length - 1
-    const res = await request(this.#url, {
-      headers: { range: `bytes=${this.#offset}-${last}` },
-      signal,
-      dispatcher: this.#dispatcher,
-    })
-    try {
-      if (res.statusCode !== 206) {
-        await discard(res.body)
-        throw new SourceAnswerError(
-          this.name,
-          `answered HTTP ${res.statusCode} to a Range of its piece (206 expected)`,
-        )
+    const blocks = this.#sections(signal)
+    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
+  }
+
+  async *#sections(signal: AbortSignal): AsyncGenerator<CarBlock> {
+    for (const part of this.#parts) {
+      const last = part.offset + part.length - 1
+      const res = await request(part.url, {
+        headers: { range: `bytes=${part.offset}-${last}` },
+        signal,
+        dispatcher: this.#dispatcher,
+      })
+      try {
+        if (res.statusCode !== 206) {
+          await discard(res.body)
+          throw new SourceAnswerError(
+            this.name,
+            `answered HTTP ${res.statusCode} to a Range of its piece (206 expected)`,
+          )
+        }
+        const range = String(res.headers['content-range'] ?? '')
+        if (!range.startsWith(`bytes ${part.offset}-${last}/`))
+          throw new SourceAnswerError(
+            this.name,
+            `answered Content-Range "${range}" for bytes ${part.offset}-${last}`,
+          )
+        yield* carBlocks(res.body, { header: false, where: this.name })
+      } finally {
+        if (!res.body.destroyed) res.body.destroy()
       }
-      const range = String(res.headers['content-range'] ?? '')
-      if (!range.startsWith(`bytes ${this.#offset}-${last}/`))
-        throw new SourceAnswerError(
-          this.name,
-          `answered Content-Range "${range}" for bytes ${this.#offset}-${last}`,
-        )
-      const blocks = carBlocks(res.body, { header: false, where: this.name })
-      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name)
-    } finally {
-      if (!res.body.destroyed) res.body.destroy()
     }
   }
 }
