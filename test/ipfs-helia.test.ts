@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { mapBlocks, openMirrorIndex } from '../src/index/index.ts'
+import { bitswapOptions, libp2pOptions } from '../src/ipfs/helia.ts'
 import { createHeliaNode, type HeliaNode, KuboNode } from '../src/ipfs/index.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 
@@ -191,5 +192,68 @@ describe('embedded Helia node', () => {
     })
     expect(imported).toMatch(/Imported 1 blocks/)
     expect(await peer.has(smallRoot)).toBe(true)
+  })
+
+  it('keeps fetched blocks within its cap, oldest out first; blocks a pin reached stay past it', async () => {
+    // A file only the Kubo peer holds: what the node holds of it came over bitswap.
+    const only = join(work, 'kubo-only.bin')
+    writeFileSync(only, randomBytes(4 * MiB))
+    const fileCid = (await kubo!.ok(['add', '-Q', '--cid-version=1', '--raw-leaves', only])).trim()
+    const leaves = (await kubo!.ok(['refs', fileCid])).trim().split('\n')
+    expect(leaves).toHaveLength(4)
+    const ownDb = await openDatabase(join(work, 'capped-db'))
+    const capped = await createHeliaNode({
+      db: ownDb,
+      dataDir: join(work, 'capped'),
+      storeMaxBytes: 2.5 * MiB,
+    })
+    try {
+      const kuboId = await peer.id()
+      await capped.connect(kuboId.addresses.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/'))!)
+      for (const leaf of leaves) await capped.getBlock(leaf)
+      // Two 1 MiB leaves fit under 2.5 MiB: the two oldest were evicted, the newest two are held.
+      expect(capped.storeBytes()).toEqual({ cache: 2 * MiB, kept: 0, max: 2.5 * MiB })
+      expect(await Promise.all(leaves.map((l) => capped.has(l)))).toEqual([false, false, true, true])
+      // A pin fetches what is missing and keeps the whole DAG, whatever the cap.
+      await capped.pin(fileCid)
+      expect(await Promise.all([fileCid, ...leaves].map((l) => capped.has(l)))).toEqual([
+        true,
+        true,
+        true,
+        true,
+        true,
+      ])
+      expect(capped.storeBytes().kept).toBeGreaterThan(4 * MiB)
+      expect(capped.storeBytes().cache).toBe(0)
+      // The accounting survives a restart (it lives in the node's folder).
+      await capped.close()
+      const again = await createHeliaNode({ db: ownDb, dataDir: join(work, 'capped'), storeMaxBytes: MiB })
+      try {
+        expect(again.storeBytes().kept).toBeGreaterThan(4 * MiB)
+        expect(await again.has(leaves[0]!, {})).toBe(true)
+      } finally {
+        await again.close()
+      }
+    } finally {
+      await capped.close().catch(() => {})
+      await ownDb.close()
+    }
+  }, 120_000)
+
+  it('libp2p: loopback and no discovery unless public; bitswap bounded under both spellings of its option', () => {
+    const priv = libp2pOptions({})
+    expect(priv.public).toBe(false)
+    expect(priv.options.addresses.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(priv.options.peerDiscovery).toEqual([])
+    expect(Object.keys((priv.options as { services?: object }).services ?? {})).toEqual(['identify'])
+    const pub = libp2pOptions({ public: true, listen: ['/ip4/0.0.0.0/tcp/4001'] })
+    // Helia's own libp2p defaults (bootstrap, DHT, ...) with the configured listen addresses.
+    expect(pub).toEqual({ public: true, options: { addresses: { listen: ['/ip4/0.0.0.0/tcp/4001'] } } })
+    // @helia/bitswap 4.0.19 documents maxWantlistSize and reads maxWantListSize.
+    expect(bitswapOptions(16)).toMatchObject({
+      maxWantlistSize: 16,
+      maxWantListSize: 16,
+      sendBlocksConcurrency: 1,
+    })
   })
 })

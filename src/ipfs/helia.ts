@@ -28,6 +28,7 @@ import { isCidmirrorError } from '../errors.ts'
 import { BlockReader, listMirrors, openMirrorIndex } from '../index/index.ts'
 import { entityBlocks, rawLeaves } from './dag-walk.ts'
 import { BlockNotFoundError, IpfsCommandError, ReferenceMismatchError } from './errors.ts'
+import { FetchedBlocks } from './fetched-blocks.ts'
 import type { IpfsNode } from './index.ts'
 import { MirrorBlockstore } from './mirror-blockstore.ts'
 import type {
@@ -59,26 +60,68 @@ export interface HeliaNodeOptions {
   public?: boolean
   /** Whether the node's blocks are on the mirror's disk (default true: it serves the mirror tree). */
   local?: boolean
+  /**
+   * Blocks one peer may have wanted of us at once (default 32): what bitswap holds in memory for a
+   * peer while it serves, about this many 1 MiB leaves.
+   */
+  maxWants?: number
+  /** Cap of the fetched-block store in bytes (default 1 GiB): the oldest fetched blocks go first. */
+  storeMaxBytes?: number
   /** Called with each block asked of the node that it cannot serve (absent, or its file changed): for logs. */
   onMissing?: (cid: string) => void
 }
 
+/** The fetched-block store's cap by default. */
+const DEFAULT_STORE_MAX = 1024 ** 3
+
+/** Wants kept per peer: a peer asking for more has its oldest wants dropped, and asks again. */
+const DEFAULT_MAX_WANTS = 32
+
+/**
+ * What bounds the memory of serving. @helia/bitswap 4.0.19 documents `maxWantlistSize` but its ledger
+ * reads `maxWantListSize` (peer-want-lists/ledger.js), so the documented key alone changes nothing:
+ * both are given. One send per peer at a time (each send reads every wanted block into one message),
+ * and few inbound streams, so what is in flight is about `maxWants` blocks per peer.
+ */
+export function bitswapOptions(maxWants: number) {
+  return {
+    maxWantlistSize: maxWants,
+    maxWantListSize: maxWants,
+    sendBlocksConcurrency: 1,
+    sendBlocksMaxQueueLength: 4,
+    maxInboundStreams: 32,
+  }
+}
+
 type Helia = Awaited<ReturnType<typeof startHelia>>
 
-async function startHelia(opts: HeliaNodeOptions, blockstore: MirrorBlockstore, datastore: LevelDatastore) {
+/**
+ * The libp2p options of the embedded node. Private (the default): TCP on `listen` (loopback), noise,
+ * yamux, identify, and nothing that finds or announces peers (no bootstrap, DHT, mDNS, AutoTLS, UPnP,
+ * relay): a peer must dial it. Public: Helia's own libp2p defaults with `listen`, which join the
+ * public network.
+ */
+export function libp2pOptions(opts: Pick<HeliaNodeOptions, 'listen' | 'public'>) {
   const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0']
+  if (opts.public) return { public: true as const, options: { addresses: { listen } } }
+  return {
+    public: false as const,
+    options: {
+      addresses: { listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: [],
+      services: { identify: identify() },
+    },
+  }
+}
+
+async function startHelia(opts: HeliaNodeOptions, blockstore: MirrorBlockstore, datastore: LevelDatastore) {
   const light = createHeliaLight({ blockstore, datastore })
-  const withNet = opts.public
-    ? withLibp2p(light, { addresses: { listen } })
-    : withLibp2pLight(light, {
-        addresses: { listen },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        peerDiscovery: [],
-        services: { identify: identify() },
-      })
-  const helia = withBitswap(withNet)
+  const net = libp2pOptions(opts)
+  const withNet = net.public ? withLibp2p(light, net.options) : withLibp2pLight(light, net.options)
+  const helia = withBitswap(withNet, bitswapOptions(opts.maxWants ?? DEFAULT_MAX_WANTS))
   await helia.start()
   return helia
 }
@@ -87,16 +130,18 @@ async function startHelia(opts: HeliaNodeOptions, blockstore: MirrorBlockstore, 
 export async function createHeliaNode(opts: HeliaNodeOptions): Promise<HeliaNode> {
   const dir = resolve(opts.dataDir)
   mkdirSync(dir, { recursive: true })
-  const extra = new LevelBlockstore(join(dir, 'blocks'))
+  const level = new LevelBlockstore(join(dir, 'blocks'))
   const datastore = new LevelDatastore(join(dir, 'datastore'))
-  await extra.open()
+  await level.open()
   await datastore.open()
+  const extra = new FetchedBlocks(level, join(dir, 'blocks-index'), opts.storeMaxBytes ?? DEFAULT_STORE_MAX)
   const blockstore = new MirrorBlockstore(new BlockReader(opts.db), extra, opts.onMissing)
   try {
+    await extra.open()
     const helia = await startHelia(opts, blockstore, datastore)
-    return new HeliaNode(helia, blockstore, extra, datastore, opts)
+    return new HeliaNode(helia, blockstore, level, extra, datastore, opts)
   } catch (err) {
-    await Promise.allSettled([extra.close(), datastore.close()])
+    await Promise.allSettled([level.close(), datastore.close(), extra.close()])
     throw err
   }
 }
@@ -110,7 +155,8 @@ export class HeliaNode implements IpfsNode {
   readonly label: string
   readonly #helia: Helia
   readonly #store: MirrorBlockstore
-  readonly #extra: LevelBlockstore
+  readonly #level: LevelBlockstore
+  readonly #fetched: FetchedBlocks
   readonly #datastore: LevelDatastore
   readonly #public: boolean
   readonly #db: Database
@@ -118,18 +164,25 @@ export class HeliaNode implements IpfsNode {
   constructor(
     helia: Helia,
     store: MirrorBlockstore,
-    extra: LevelBlockstore,
+    level: LevelBlockstore,
+    fetched: FetchedBlocks,
     datastore: LevelDatastore,
     opts: HeliaNodeOptions,
   ) {
     this.#helia = helia
     this.#store = store
-    this.#extra = extra
+    this.#level = level
+    this.#fetched = fetched
     this.#datastore = datastore
     this.#public = opts.public ?? false
     this.#db = opts.db
     this.local = opts.local ?? true
     this.label = `embedded node ${helia.libp2p.peerId.toString()}`
+  }
+
+  /** Bytes in the fetched-block store: the capped cache, and blocks kept for pins. */
+  storeBytes(): { cache: number; kept: number; max: number } {
+    return { ...this.#fetched.bytes, max: this.#fetched.maxBytes }
   }
 
   async id(): Promise<PeerInfo> {
@@ -207,7 +260,7 @@ export class HeliaNode implements IpfsNode {
     const blocks = await CarBlockIterator.fromIterable(car)
     for await (const { cid, bytes } of blocks) {
       opts.signal?.throwIfAborted()
-      await this.#store.put(cid as unknown as CID, bytes, opts)
+      await this.#store.put(cid as unknown as CID, bytes, { ...opts, keep: true })
     }
   }
 
@@ -227,10 +280,10 @@ export class HeliaNode implements IpfsNode {
 
   async #fetchDag(cid: CID, opts: Signal): Promise<void> {
     const bytes = await this.#get(cid, opts)
+    // Fetched (or held) in the cache: a pinned DAG's blocks stay past its cap.
+    await this.#store.keep(cid)
     if (cid.code !== DAG_PB) return
-    for (const link of dagPb.decode(bytes).Links) {
-      if (!(await this.#store.has(link.Hash, opts))) await this.#fetchDag(link.Hash, opts)
-    }
+    for (const link of dagPb.decode(bytes).Links) await this.#fetchDag(link.Hash, opts)
   }
 
   async pinUpdate(from: string, to: string, opts: Signal & { unpin?: boolean } = {}): Promise<void> {
@@ -345,7 +398,7 @@ export class HeliaNode implements IpfsNode {
   /** Stops the node: an embedded node lives as long as its owner keeps it. */
   async close(): Promise<void> {
     await this.#helia.stop()
-    await Promise.allSettled([this.#extra.close(), this.#datastore.close()])
+    await Promise.allSettled([this.#level.close(), this.#datastore.close(), this.#fetched.close()])
   }
 }
 

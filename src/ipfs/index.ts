@@ -4,6 +4,7 @@
  * next). CIDs cross this face as strings (base32 CIDv1 as Kubo prints them), so callers need no CID
  * objects and the index's stored strings pass straight through.
  */
+import type { HeliaNode, HeliaNodeOptions } from './helia.ts'
 import type {
   BlockOptions,
   CarOptions,
@@ -23,10 +24,20 @@ import type {
 export * from './errors.ts'
 export { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
 export { type FollowResult, followIndex, type PathsOfCid } from './follow-index.ts'
-export { createHeliaNode, HeliaNode, type HeliaNodeOptions } from './helia.ts'
+export type { HeliaNode, HeliaNodeOptions } from './helia.ts'
 export { KuboNode, type KuboNodeOptions } from './kubo.ts'
 export type * from './types.ts'
 export { parseCid, verifyBlock } from './verify-block.ts'
+
+/**
+ * Starts an embedded Helia node (src/ipfs/helia.ts). Helia and libp2p are loaded here, on first use,
+ * not when this face is imported: every CLI command imports the face, and only the daemon's embedded
+ * node needs them (about 350 modules).
+ */
+export async function createHeliaNode(opts: HeliaNodeOptions): Promise<HeliaNode> {
+  const helia = await import('./helia.ts')
+  return helia.createHeliaNode(opts)
+}
 
 export interface IpfsNode {
   readonly kind: 'kubo' | 'helia'

@@ -1,8 +1,8 @@
-import type { LevelBlockstore } from 'blockstore-level'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 import type { BlockReader } from '../index/index.ts'
 import { BlockNotFoundError } from './errors.ts'
+import type { FetchedBlocks } from './fetched-blocks.ts'
 import { verifyBlock } from './verify-block.ts'
 
 type Abort = { signal?: AbortSignal }
@@ -24,16 +24,17 @@ function absentBlock(cid: string): BlockNotFoundError {
  * The embedded node's blockstore: the mirror's blocks are read from the mirror tree through the
  * index's block map (DESIGN promise 5: no second copy), each read hashed against its CID, so a file
  * changed on disk since it was indexed serves nothing. Only blocks that are not the mirror's (what the
- * node fetches or is given) go to `extra`, a LevelDB on disk: memory stays bounded whatever the tree's
- * size (Helia's default in-memory blockstore keeps every block it ever saw).
+ * node fetches or is given) go to `extra`, a LevelDB on disk with a cap (src/ipfs/fetched-blocks.ts):
+ * memory and disk stay bounded whatever the tree's size (Helia's default in-memory blockstore keeps
+ * every block it ever saw).
  */
 export class MirrorBlockstore implements Blockstore {
   readonly #reader: BlockReader
-  readonly #extra: LevelBlockstore
+  readonly #extra: FetchedBlocks
   readonly #onMissing: ((cid: string) => void) | undefined
   readonly #handOver = new Map<string, Uint8Array>()
 
-  constructor(reader: BlockReader, extra: LevelBlockstore, onMissing?: (cid: string) => void) {
+  constructor(reader: BlockReader, extra: FetchedBlocks, onMissing?: (cid: string) => void) {
     this.#reader = reader
     this.#extra = extra
     this.#onMissing = onMissing
@@ -77,13 +78,22 @@ export class MirrorBlockstore implements Blockstore {
     return true
   }
 
-  async put(cid: CID, value: InputPair['bytes'], opts: Abort = {}): Promise<CID> {
+  /**
+   * Stores a block that is not the mirror's: what bitswap fetched goes to the capped cache; `keep`
+   * (blocks the node was given, or reached by a pin) keeps it past the cap.
+   */
+  async put(cid: CID, value: InputPair['bytes'], opts: Abort & { keep?: boolean } = {}): Promise<CID> {
     const bytes = value instanceof Uint8Array ? value : await concat(value)
     verifyBlock(cid, bytes, 'a block given to the embedded node')
     // A block the mirror holds is served from the mirror file: never stored twice.
     if (await this.mirrorBlock(cid)) return cid
     await this.#extra.put(cid, bytes, opts)
     return cid
+  }
+
+  /** A fetched block a pin reached: kept past the cache's cap. The mirror's own blocks need nothing. */
+  async keep(cid: CID): Promise<void> {
+    await this.#extra.keep(cid)
   }
 
   async *putMany(
