@@ -122,7 +122,10 @@ async function main(): Promise<void> {
     say(`cli:      ${cli}  (from any shell: it finds Node 24 and builds dist/ when needed)`)
     say(`try:      ${cli} jobs list -c ${cfg}`)
     say(`          ${cli} jobs start sample -c ${cfg}`)
+    say(`          ${cli} audit -c ${cfg}`)
     say(`          ${cli} jobs stop sample -c ${cfg}`)
+    const node = await daemon.replication?.node?.id()
+    if (node) say(`ipfs:     embedded node ${node.addresses.join(' ')} (loopback; ipfs swarm connect ADDR)`)
     say('Ctrl-C stops.')
     daemon.worker?.onStatus((s) => {
       const index = s.details?.index as { files?: number; bytes?: number; rootCid?: string } | undefined

@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { registerAuditRoutes } from '../src/api/index.ts'
+import { policyOf } from '../src/daemon/index.ts'
 import { openDatabase } from '../src/db.ts'
 import { openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
@@ -236,7 +237,7 @@ describe('cidmirror audit through a running daemon', () => {
       })
       registerAuditRoutes(app, {
         db,
-        config: () => undefined,
+        policyOf: (n) => policyOf(undefined, { mirrors: [] }, n),
         access: 'token',
         auth: app.auth,
         replicator: () => r,

@@ -5,9 +5,9 @@ import { errorCode } from '../error-codes.ts'
 import { checkMirrorName } from '../index/index.ts'
 import {
   type AuditLine,
-  auditPolicyOf,
   auditStream,
-  type ReplicationConfigView,
+  type PolicySource,
+  type ReplicationPolicy,
   type ReplicationQueue,
 } from '../replicator/index.ts'
 import { BadRequestError } from '../sync/index.ts'
@@ -22,12 +22,15 @@ export interface CheckingReplicator {
 
 export interface AuditRoutesOptions {
   db: Database
-  /** Read at each request: the config's `[replication] n` and per-mirror `replication_n`. */
-  config: () => ReplicationConfigView | undefined
+  /**
+   * Asked at each request: each mirror's policy (n, freshness, per-kind minimums) as the replicator
+   * stores by it, `nFlag` (the query's `n=`) first. The daemon's src/daemon policyOf.
+   */
+  policyOf: (nFlag?: number) => (mirror: string) => { policy: ReplicationPolicy; from: PolicySource }
+  /** Asked at each request: CIDs the local node reprovides per cycle, when it announces (the provide budget). */
+  provideCapacity?: () => number | undefined
   access: ReadAccess | (() => ReadAccess)
   auth: (req: FastifyRequest) => Promise<void>
-  /** n when `[replication]` has none (the replicator's default). */
-  sectionDefaultN?: number
   /** The replicator running in this process, if any (asked at each request). */
   replicator?: () => CheckingReplicator | undefined
 }
@@ -68,8 +71,9 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
         ...(q.under !== undefined ? { under: integer('under', q.under, 0, 1000) } : {}),
       },
       {
-        policyOf: auditPolicyOf(opts.config(), n, opts.sectionDefaultN),
+        policyOf: opts.policyOf(n),
         progress: flag('progress', q.progress),
+        ...capacity(opts.provideCapacity?.()),
       },
     )
     // The first line comes after the query is checked: a bad one is answered as an error, not a stream.
@@ -119,6 +123,10 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
     }
     return { queued, checked: targetKeys.length - pending.length, pending }
   })
+}
+
+function capacity(c: number | undefined): { provideCapacity?: number } {
+  return c === undefined ? {} : { provideCapacity: c }
 }
 
 /** The last line of a stream the daemon could not finish. */

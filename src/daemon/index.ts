@@ -23,16 +23,27 @@ import type { IndexMirror } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
-import { keysNeedingRestart } from './reload.ts'
+import { keysNeedingRestart, replicationKeysNeedingRestart } from './reload.ts'
 import { type ReplicationService, startReplication } from './replication.ts'
-import { REPLICATION_DEFAULTS, readReplicationConfig } from './replication-config.ts'
+import {
+  policyOf,
+  provideCapacity,
+  readReplicationConfig,
+  replicationSettings,
+} from './replication-config.ts'
 
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
 export { type ReplicationService, startReplication } from './replication.ts'
-export { REPLICATION_DEFAULTS, readReplicationConfig } from './replication-config.ts'
+export {
+  policyOf,
+  provideCapacity,
+  REPLICATION_DEFAULTS,
+  readReplicationConfig,
+  replicationSettings,
+} from './replication-config.ts'
 
 export interface DaemonOptions {
   config: Config
@@ -108,7 +119,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const nextToken = next.manager.token
     if (!nextToken) throw new TokenMissingError(opts.worker ? 'the worker' : 'the manager', next.file)
     for (const w of next.warnings) log.warn(w)
-    const later = keysNeedingRestart(config, next, opts)
+    const nextRepl = readReplicationConfig(next)
+    const later = [
+      ...keysNeedingRestart(config, next, opts),
+      ...replicationKeysNeedingRestart(repl, nextRepl, opts.worker, daemon.replication !== undefined),
+    ]
     if (later.length > 0) {
       log.warn(
         { keys: later },
@@ -120,6 +135,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       daemon.worker?.setToken(nextToken)
       log.info('manager.token changed: the new token is in use, the old one is refused from now on')
     }
+    const svc = daemon.replication
+    const nextSettings = replicationSettings(nextRepl, next)
+    if (svc && nextSettings) {
+      const applied = await svc.update(nextSettings)
+      if (applied.length > 0) log.info({ keys: applied }, `replication config applied: ${applied.join(', ')}`)
+    }
+    // [ipfs] stays as started (its changes need a restart, logged above); [replication] is the new one.
+    repl = { ipfs: repl.ipfs, replication: nextRepl.replication }
     config = next
     daemon.config = next
     return next
@@ -127,14 +150,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // The read API over the index is served by the process that holds it (the worker's database): on the
   // manager's listener when the manager runs here too (`cidmirror daemon`), else on the worker's.
   const reader = openIndexReader(db)
-  const repl = readReplicationConfig(config)
+  let repl = readReplicationConfig(config)
+  // What the audit judges by: the running replicator's settings, else the config's (one rule, policyOf).
+  const settingsNow = () => daemon.replication?.settings ?? replicationSettings(repl, config)
   let indexRoutes: ExtraRoutes | undefined = opts.worker
     ? (app) => {
         registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
         registerAuditRoutes(app, {
           db,
-          config: () => config,
-          sectionDefaultN: REPLICATION_DEFAULTS.n,
+          policyOf: (n) => policyOf(settingsNow(), config, n),
+          provideCapacity: () => provideCapacity(repl.ipfs),
           access: () => config.manager.readAccess,
           auth: app.auth,
           replicator: () => daemon.replication?.replicator,
@@ -142,13 +167,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
     : undefined
   try {
-    if (opts.worker && repl.replication) {
+    const settings = replicationSettings(repl, config)
+    if (opts.worker && settings) {
       // Before the worker starts, so the first scan's commit is followed.
       const svc = await startReplication({
         db,
         log,
         ipfs: repl.ipfs,
-        replication: repl.replication,
+        replication: settings,
         mirrorRoots: config.mirrors.map((m) => m.mirrorDir),
         follow: true,
       })

@@ -1,4 +1,5 @@
 import type { Config } from '../sync/index.ts'
+import type { ReplicationConfig } from './replication-config.ts'
 
 /**
  * Config keys a reload does not apply: the listeners, the database, the worker's name and limits
@@ -36,3 +37,41 @@ export function keysNeedingRestart(
     (k) => (k.role === 'both' || roles[k.role]) && JSON.stringify(k.of(prev)) !== JSON.stringify(k.of(next)),
   ).map((k) => k.key)
 }
+
+/**
+ * `[ipfs]` and `[replication]` keys a reload does not apply. The local node is built once (every
+ * `[ipfs]` key needs a restart); `[replication]` is applied while the replicator runs (n, targets,
+ * timings: ReplicationService.update), but a replicator is not started or stopped by a reload: adding
+ * the first `[replication]`/`[ipfs]` section, or removing it, needs a restart.
+ */
+export function replicationKeysNeedingRestart(
+  prev: ReplicationConfig,
+  next: ReplicationConfig,
+  worker: boolean,
+  running: boolean,
+): string[] {
+  if (!worker) return []
+  const out: string[] = []
+  const a = prev.ipfs
+  const b = next.ipfs
+  if (!a !== !b) out.push('ipfs')
+  else if (a && b)
+    for (const [k, of] of IPFS_KEYS)
+      if (JSON.stringify(of(a)) !== JSON.stringify(of(b))) out.push(`ipfs.${k}`)
+  const wants = next.replication !== undefined || next.ipfs !== undefined
+  if (wants !== running && !out.includes('ipfs')) out.push('replication')
+  return out
+}
+
+const IPFS_KEYS: [string, (s: NonNullable<ReplicationConfig['ipfs']>) => unknown][] = [
+  ['api', (s) => s.api],
+  ['local', (s) => s.local],
+  ['gateway', (s) => s.gateway],
+  ['provide', (s) => s.provide],
+  ['provide_per_hour', (s) => s.providePerHour],
+  ['listen', (s) => s.embedded.listen],
+  ['public', (s) => s.embedded.public],
+  ['data_dir', (s) => s.embedded.dataDir],
+  ['store_max', (s) => s.embedded.storeMaxBytes],
+  ['max_wants', (s) => s.embedded.maxWants],
+]

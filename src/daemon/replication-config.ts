@@ -3,12 +3,16 @@
  * parsed here with the loader's own value checks, so a bad value is one line naming the key and file.
  */
 import { readFileSync } from 'node:fs'
-import { DEFAULT_N } from '../replicator/index.ts'
+import { dirname, join } from 'node:path'
+import type { CopyKind } from '../index/index.ts'
+import type { PolicySource, ReplicationPolicy } from '../replicator/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
 
 export interface IpfsSettings {
-  /** Kubo RPC API (multiaddr or URL); undefined: no local node. */
+  /** Kubo RPC API (multiaddr or URL); undefined: the embedded Helia node (`embedded`). */
   api: string | undefined
+  /** The embedded node, when `api` is not set. */
+  embedded: EmbeddedNodeSettings
   /** The node's repo shares the mirrors' disk (its copies never count). Default true. */
   local: boolean
   gateway: string | undefined
@@ -18,7 +22,26 @@ export interface IpfsSettings {
   providePerHour: number
 }
 
-export type TargetType = 'kubo' | 'cluster' | 'pinning-service'
+/** The embedded Helia node (`[ipfs]` without `api`): what src/ipfs's createHeliaNode is given. */
+export interface EmbeddedNodeSettings {
+  /** libp2p listen multiaddrs (default loopback TCP on a free port). */
+  listen: string[]
+  /** Join the public IPFS network (bootstrap, DHT). Default false: loopback, dialled by hand. */
+  public: boolean
+  /** Its own folder: peer key, pins, fetched blocks (default `ipfs` beside `[database] path`). */
+  dataDir: string
+  /** Cap of the fetched-block store (blocks that are not the mirror's), oldest evicted first. */
+  storeMaxBytes: number
+  /** Blocks one peer may want of it at once (bounds memory while serving). */
+  maxWants: number
+}
+
+/**
+ * Target types the config accepts; src/daemon/targets.ts has one factory per type (a new kind is a
+ * row here and a row there).
+ */
+export const TARGET_TYPES = ['kubo', 'cluster', 'pinning-service'] as const
+export type TargetType = (typeof TARGET_TYPES)[number]
 
 export interface TargetSettings {
   name: string
@@ -37,7 +60,10 @@ export interface TargetSettings {
 
 export interface ReplicationSettings {
   n: number
-  minFilecoin: number | undefined
+  /** Whether `[replication] n` is set (else `n` is the default). */
+  nSet: boolean
+  /** Minimum verified copies per kind (`min_by_kind = { filecoin = 1 }`; `min_filecoin` is its shorthand). */
+  minByKind: Partial<Record<CopyKind, number>>
   recheckMs: number
   freshMs: number
   concurrency: number
@@ -66,9 +92,12 @@ export const REPROVIDE_CYCLE_HOURS = 22
  */
 export const DEFAULT_PROVIDE_PER_HOUR = 300
 
+/**
+ * The one set of defaults: the replicator stores by these and the audit judges by these (through
+ * `policyOf`), with or without a `[replication]` section.
+ */
 export const REPLICATION_DEFAULTS = {
-  // One default with the audit's, so both judge a mirror alike.
-  n: DEFAULT_N,
+  n: 1,
   recheckMs: 6 * 3_600_000,
   freshMs: 24 * 3_600_000,
   concurrency: 4,
@@ -77,10 +106,27 @@ export const REPLICATION_DEFAULTS = {
   retryBackoffMaxMs: 3_600_000,
 }
 
-const IPFS_KEYS = ['api', 'local', 'gateway', 'provide', 'provide_per_hour']
+/** The embedded node's fetched-block store cap by default. */
+export const DEFAULT_STORE_MAX = 1024 ** 3
+export const DEFAULT_MAX_WANTS = 32
+
+const IPFS_KEYS = [
+  'api',
+  'local',
+  'gateway',
+  'provide',
+  'provide_per_hour',
+  'listen',
+  'public',
+  'data_dir',
+  'store_max',
+  'max_wants',
+]
+const COPY_KINDS: CopyKind[] = ['ipfs-node', 'ipfs-cluster', 'pinning-service', 'ipfs-provider', 'filecoin']
 const REPL_KEYS = [
   'n',
   'min_filecoin',
+  'min_by_kind',
   'recheck',
   'fresh',
   'concurrency',
@@ -132,8 +178,16 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     const w = { file: ipfs.file, dir: ipfs.dir }
     const t = ipfs.table
     known(t, IPFS_KEYS, 'ipfs', w)
+    const dataDir = opt(t, 'data_dir', v.path, 'ipfs', w)
     out.ipfs = {
       api: opt(t, 'api', v.nonEmpty, 'ipfs', w),
+      embedded: {
+        listen: opt(t, 'listen', v.strList, 'ipfs', w) ?? ['/ip4/127.0.0.1/tcp/0'],
+        public: opt(t, 'public', v.bool, 'ipfs', w) ?? false,
+        dataDir: dataDir ? v.resolvePath(dataDir, w.dir) : defaultDataDir(config),
+        storeMaxBytes: opt(t, 'store_max', v.size, 'ipfs', w) ?? DEFAULT_STORE_MAX,
+        maxWants: opt(t, 'max_wants', v.int(1, 1024), 'ipfs', w) ?? DEFAULT_MAX_WANTS,
+      },
       local: opt(t, 'local', v.bool, 'ipfs', w) ?? true,
       gateway: opt(t, 'gateway', v.nonEmpty, 'ipfs', w),
       provide: opt(t, 'provide', v.oneOf(['roots', 'none'] as const), 'ipfs', w) ?? 'roots',
@@ -160,8 +214,8 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
       if (names.has(name)) v.badValue(w, `${tp}.name`, `a second target named ${name}`)
       names.add(name)
       const type =
-        opt(raw, 'type', v.oneOf(['kubo', 'cluster', 'pinning-service'] as const), tp, w) ??
-        v.badValue(w, `${tp}.type`, 'missing: "kubo", "cluster" or "pinning-service"')
+        opt(raw, 'type', v.oneOf(TARGET_TYPES), tp, w) ??
+        v.badValue(w, `${tp}.type`, `missing: one of ${TARGET_TYPES.map((x) => `"${x}"`).join(', ')}`)
       const api =
         opt(raw, 'api', v.nonEmpty, tp, w) ??
         opt(raw, 'endpoint', v.nonEmpty, tp, w) ??
@@ -198,9 +252,23 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     })
     const perMirror: Record<string, number> = {}
     for (const m of config.mirrors) if (m.replicationN !== undefined) perMirror[m.name] = m.replicationN
+    const minByKind: Partial<Record<CopyKind, number>> = {}
+    const byKind = t.min_by_kind
+    if (byKind !== undefined) {
+      if (!v.isTable(byKind))
+        v.badValue(w, 'replication.min_by_kind', 'must be a table, e.g. { filecoin = 1 }')
+      known(byKind, COPY_KINDS, 'replication.min_by_kind', w)
+      for (const k of COPY_KINDS) {
+        const min = opt(byKind, k, v.int(0, 1000), 'replication.min_by_kind', w)
+        if (min !== undefined) minByKind[k] = min
+      }
+    }
+    const minFilecoin = opt(t, 'min_filecoin', v.int(0, 1000), p, w)
+    if (minFilecoin !== undefined) minByKind.filecoin = minFilecoin
     out.replication = {
       n: opt(t, 'n', v.int(0, 1000), p, w) ?? D.n,
-      minFilecoin: opt(t, 'min_filecoin', v.int(0, 1000), p, w),
+      nSet: t.n !== undefined,
+      minByKind,
       recheckMs: opt(t, 'recheck', v.duration('s'), p, w) ?? D.recheckMs,
       freshMs: opt(t, 'fresh', v.duration('s'), p, w) ?? D.freshMs,
       concurrency: opt(t, 'concurrency', v.int(1, 1024), p, w) ?? D.concurrency,
@@ -213,4 +281,54 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     if (out.replication.recheckMs <= 0) v.badValue(w, 'replication.recheck', 'must be more than 0')
   }
   return out
+}
+
+/** The embedded node's folder when `[ipfs] data_dir` is not set: `ipfs` beside the database. */
+function defaultDataDir(config: Config): string {
+  return join(dirname(config.database.path), 'ipfs')
+}
+
+/**
+ * The replication settings in force: `[replication]` as configured, or the defaults when the config
+ * has `[ipfs]` only (the local node is run and the mirrors are judged against the default n).
+ */
+export function replicationSettings(r: ReplicationConfig, config: Config): ReplicationSettings | undefined {
+  if (r.replication) return r.replication
+  if (!r.ipfs) return undefined
+  const perMirror: Record<string, number> = {}
+  for (const m of config.mirrors) if (m.replicationN !== undefined) perMirror[m.name] = m.replicationN
+  return { ...REPLICATION_DEFAULTS, nSet: false, minByKind: {}, targets: [], perMirror }
+}
+
+/**
+ * A mirror's policy and where its n came from, the one rule the replicator stores by and the audit
+ * judges by: the audit's `-n` first, then the mirror's `replication_n`, then `[replication] n`, else
+ * the default; the freshness window and the per-kind minimums from `[replication]` (or the defaults).
+ */
+export function policyOf(
+  settings: ReplicationSettings | undefined,
+  config: Pick<Config, 'mirrors'>,
+  nFlag?: number,
+): (mirror: string | undefined) => { policy: ReplicationPolicy; from: PolicySource } {
+  const base = {
+    freshMs: settings?.freshMs ?? REPLICATION_DEFAULTS.freshMs,
+    ...(settings && Object.keys(settings.minByKind).length > 0 ? { minByKind: settings.minByKind } : {}),
+  }
+  return (mirror) => {
+    if (nFlag !== undefined) return { policy: { n: nFlag, ...base }, from: 'flag' }
+    const own =
+      mirror === undefined
+        ? undefined
+        : (settings?.perMirror[mirror] ?? config.mirrors.find((m) => m.name === mirror)?.replicationN)
+    if (own !== undefined) return { policy: { n: own, ...base }, from: 'mirror' }
+    if (settings) return { policy: { n: settings.n, ...base }, from: settings.nSet ? 'config' : 'default' }
+    return { policy: { n: REPLICATION_DEFAULTS.n, ...base }, from: 'default' }
+  }
+}
+
+/** CIDs the local node can reprovide in one cycle (the audit's provide budget), when it announces. */
+export function provideCapacity(ipfs: IpfsSettings | undefined): number | undefined {
+  if (ipfs?.provide !== 'roots') return undefined
+  if (!ipfs.api && !ipfs.embedded.public) return undefined
+  return ipfs.providePerHour * REPROVIDE_CYCLE_HOURS
 }

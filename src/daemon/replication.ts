@@ -1,18 +1,17 @@
 /**
- * The replicator as the daemon runs it: the local Kubo node of `[ipfs]`, the targets of
- * `[[replication.targets]]`, and the loop. After each committed scan the mirror is published to the
- * local node (its new files referenced in place, its directory nodes put), its roots announced, and its
- * tree tracked, so the targets pin the new root (`pin update` from the old one).
+ * The replicator as the daemon runs it: the local node (the Kubo of `[ipfs] api`, else the embedded
+ * Helia node over the mirror tree), the targets of `[[replication.targets]]`, and the loop. After each
+ * committed scan the mirror is published to the local node (its new files referenced in place, its
+ * directory nodes put), its roots announced, and its tree tracked, so the targets pin the new root
+ * (`pin update` from the old one); with an entity-scope target, each file's CID is tracked too.
  */
 import type { Logger } from 'pino'
 import type { Database } from '../db.ts'
 import { listMirrors, onScanCommitted, openMirrorIndex } from '../index/index.ts'
-import { KuboNode } from '../ipfs/index.ts'
+import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
-  ClusterTarget,
   type CopyCounter,
-  KuboTarget,
-  PinningServiceTarget,
+  LocalNodeCounter,
   publishMirror,
   type QueueEntry,
   type ReplicationItem,
@@ -20,10 +19,11 @@ import {
 } from '../replicator/index.ts'
 import {
   type IpfsSettings,
+  policyOf,
   REPROVIDE_CYCLE_HOURS,
   type ReplicationSettings,
-  type TargetSettings,
 } from './replication-config.ts'
+import { buildTarget } from './targets.ts'
 
 /** Counts of what went through each target, for `/metrics`. */
 export interface TargetCounts {
@@ -43,14 +43,23 @@ export interface ProvideBudget {
 }
 
 export interface ReplicationService {
-  replicator: Replicator
-  node: KuboNode | undefined
+  /** The running replicator (a new one after a reload that changed targets or timings). */
+  readonly replicator: Replicator
+  node: IpfsNode | undefined
+  /** The settings in force (replaced by `update`). */
+  readonly settings: ReplicationSettings
   targetCounts: Map<string, TargetCounts>
   provide: ProvideBudget
   /** Mirrors whose committed scans are followed. */
   mirrors: () => string[]
   /** Publishes and tracks every mirror of the database whose last scan is not tracked yet. */
   catchUp(): Promise<void>
+  /**
+   * Applies new `[replication]` settings while running (SIGHUP): n, per-mirror n, per-kind minimums
+   * and the freshness window at once; new, removed or changed targets and the loop's timings by a new
+   * replicator over the same queue (nothing stored is forgotten). Resolves to what changed.
+   */
+  update(next: ReplicationSettings): Promise<string[]>
   close(): Promise<void>
 }
 
@@ -76,44 +85,6 @@ function counted(c: CopyCounter, counts: TargetCounts): CopyCounter {
   return proxy
 }
 
-function buildTarget(t: TargetSettings, node: KuboNode | undefined): CopyCounter {
-  const source = node ? async () => (await node.id()).addresses : undefined
-  const connect = node ? (addr: string, signal: AbortSignal) => node.connect(addr, { signal }) : undefined
-  const common = {
-    name: t.name,
-    scope: t.scope,
-    ...(t.concurrency !== undefined ? { concurrency: t.concurrency } : {}),
-  }
-  switch (t.type) {
-    case 'kubo':
-      return new KuboTarget({
-        ...common,
-        node: new KuboNode({ api: t.api, local: t.local }),
-        local: t.local,
-        ...(source ? { source } : {}),
-        ...(t.gateway ? { gateway: t.gateway } : {}),
-      })
-    case 'cluster':
-      return new ClusterTarget({
-        ...common,
-        api: t.api,
-        ...(t.token ? { auth: t.token.includes(':') ? t.token : `Bearer ${t.token}` } : {}),
-        ...(t.replicationMin !== undefined ? { replicationMin: t.replicationMin } : {}),
-        ...(t.replicationMax !== undefined ? { replicationMax: t.replicationMax } : {}),
-        ...(connect ? { connect } : {}),
-      })
-    case 'pinning-service':
-      return new PinningServiceTarget({
-        ...common,
-        endpoint: t.api,
-        token: t.token ?? '',
-        ...(t.gateway ? { gateway: t.gateway } : {}),
-        ...(source ? { origins: source } : {}),
-        ...(connect ? { connect } : {}),
-      })
-  }
-}
-
 export async function startReplication(opts: {
   db: Database
   log: Logger
@@ -124,35 +95,45 @@ export async function startReplication(opts: {
   /** Follow committed scans of this process (the daemon); `replicate` alone does not scan. */
   follow: boolean
 }): Promise<ReplicationService> {
-  const { db, log, ipfs, replication: r } = opts
-  const node = ipfs?.api ? new KuboNode({ api: ipfs.api, local: ipfs.local }) : undefined
-  if (node && opts.mirrorRoots.length > 0) {
+  const { db, log, ipfs } = opts
+  const node = await openLocalNode(db, ipfs, log)
+  if (node instanceof KuboNode && opts.mirrorRoots.length > 0) {
     try {
       for (const p of await node.filestoreProblems(opts.mirrorRoots)) log.warn(`ipfs.api: ${p}`)
     } catch (err) {
       log.warn(`ipfs.api: cannot check the filestore layout of ${node.label}: ${(err as Error).message}`)
     }
   }
+  let settings = opts.replication
   const targetCounts = new Map<string, TargetCounts>()
-  const counters = r.targets.map((t) => {
-    const counts = { stores: 0, storeFailures: 0, checks: 0, checkFailures: 0 }
-    targetCounts.set(t.name, counts)
-    return counted(buildTarget(t, node), counts)
-  })
-  const replicator = new Replicator({
-    db,
-    counters,
-    policy: (item: ReplicationItem) => ({
-      n: (item.mirror !== undefined ? r.perMirror[item.mirror] : undefined) ?? r.n,
-      ...(r.minFilecoin ? { minByKind: { filecoin: r.minFilecoin } } : {}),
-      freshMs: r.freshMs,
-    }),
-    recheckMs: r.recheckMs,
-    backoff: { baseMs: r.retryBackoffMs, maxMs: r.retryBackoffMaxMs },
-    concurrency: r.concurrency,
-    callTimeoutMs: r.callTimeoutMs,
-    log,
-  })
+  const makeReplicator = (r: ReplicationSettings): Replicator => {
+    const counters: CopyCounter[] = []
+    // The local node first: it is listed (never counted), and it costs one `has` per item.
+    if (node) {
+      counters.push(new LocalNodeCounter(node, 'tree'))
+      if (r.targets.some((t) => t.scope === 'entity')) counters.push(new LocalNodeCounter(node, 'entity'))
+    }
+    for (const t of r.targets) {
+      const counts = targetCounts.get(t.name) ?? { stores: 0, storeFailures: 0, checks: 0, checkFailures: 0 }
+      targetCounts.set(t.name, counts)
+      counters.push(counted(buildTarget(t, node), counts))
+    }
+    for (const name of targetCounts.keys())
+      if (!r.targets.some((t) => t.name === name)) targetCounts.delete(name)
+    return new Replicator({
+      db,
+      counters,
+      // Read at each item, so a reload's new n applies to the next check.
+      policy: (item: ReplicationItem) => policyOf(settings, { mirrors: [] })(item.mirror).policy,
+      recheckMs: r.recheckMs,
+      backoff: { baseMs: r.retryBackoffMs, maxMs: r.retryBackoffMaxMs },
+      concurrency: r.concurrency,
+      callTimeoutMs: r.callTimeoutMs,
+      log,
+    })
+  }
+  let replicator = makeReplicator(settings)
+  const entityScope = (): boolean => settings.targets.some((t) => t.scope === 'entity')
   const perHour = ipfs?.providePerHour ?? 0
   const provide: ProvideBudget = {
     cycleHours: REPROVIDE_CYCLE_HOURS,
@@ -175,7 +156,22 @@ export async function startReplication(opts: {
     const since = old?.item.scan !== undefined ? old.item.scan + 1 : 0
     const pub = await publishMirror(db, index, node, { since, signal: abort.signal, log })
     if (node && ipfs?.provide === 'roots') await announce(mirror, index, pub.rootCid, since)
+    if (entityScope()) await trackFiles(mirror, index, since)
     await replicator.track({ scope: 'tree', cid: pub.rootCid, mirror, scan: pub.scan })
+  }
+  /** Each file CID written since scan `since`, as an item of its own (entity-scope targets pin it). */
+  const trackFiles = async (
+    mirror: string,
+    index: ReturnType<typeof openMirrorIndex>,
+    since: number,
+  ): Promise<void> => {
+    const done = new Set<string>()
+    for await (const rec of index.records()) {
+      if (rec.kind !== 'file' || rec.state === 'deleted' || !rec.cid || rec.scan < since) continue
+      if (done.has(rec.cid)) continue
+      done.add(rec.cid)
+      await replicator.track({ scope: 'entity', cid: rec.cid, mirror, bytes: rec.size })
+    }
   }
   const announce = async (
     mirror: string,
@@ -225,13 +221,39 @@ export async function startReplication(opts: {
     : () => {}
 
   return {
-    replicator,
+    get replicator() {
+      return replicator
+    },
+    get settings() {
+      return settings
+    },
     node,
     targetCounts,
     provide,
     mirrors: () => [...followed],
     async catchUp() {
       for (const m of await listMirrors(db)) await enqueue(m.mirror, m.root)
+    },
+    async update(next) {
+      const changed = changedKeys(settings, next)
+      if (changed.length === 0) return changed
+      const rebuild = changed.some((k) => !POLICY_KEYS.includes(k))
+      const hadEntity = entityScope()
+      settings = next
+      if (rebuild) {
+        const old = replicator
+        const wasRunning = old.running
+        replicator = makeReplicator(next)
+        await old.stop()
+        if (wasRunning) replicator.start()
+      }
+      // An entity-scope target added: every file is tracked once (the next publish tracks new ones).
+      if (!hadEntity && entityScope())
+        for (const m of await listMirrors(db))
+          await trackFiles(m.mirror, openMirrorIndex(db, m.mirror, m.root), 0)
+      // A new n or target is checked now, not at the next re-check.
+      await replicator.checkNow()
+      return changed
     },
     async close() {
       unsubscribe()
@@ -241,4 +263,53 @@ export async function startReplication(opts: {
       await node?.close()
     },
   }
+}
+
+/** Keys a reload applies through the policy alone (read at each check): no new replicator. */
+const POLICY_KEYS = ['replication.n', 'replication.min_by_kind', 'replication.fresh', 'mirrors.replication_n']
+
+/** The `[replication]` keys that differ between two settings, by their config names. */
+function changedKeys(a: ReplicationSettings, b: ReplicationSettings): string[] {
+  const keys: [string, (s: ReplicationSettings) => unknown][] = [
+    ['replication.n', (s) => s.n],
+    ['replication.min_by_kind', (s) => s.minByKind],
+    ['replication.fresh', (s) => s.freshMs],
+    ['mirrors.replication_n', (s) => s.perMirror],
+    ['replication.recheck', (s) => s.recheckMs],
+    ['replication.concurrency', (s) => s.concurrency],
+    ['replication.call_timeout', (s) => s.callTimeoutMs],
+    ['replication.retry_backoff', (s) => s.retryBackoffMs],
+    ['replication.retry_backoff_max', (s) => s.retryBackoffMaxMs],
+    ['replication.targets', (s) => s.targets],
+  ]
+  return keys.filter(([, of]) => JSON.stringify(of(a)) !== JSON.stringify(of(b))).map(([k]) => k)
+}
+
+/**
+ * The local node: the Kubo of `[ipfs] api`, else the embedded Helia node serving the mirror tree from
+ * this disk (loopback, off the public network unless `[ipfs] public = true`).
+ */
+async function openLocalNode(
+  db: Database,
+  ipfs: IpfsSettings | undefined,
+  log: Logger,
+): Promise<IpfsNode | undefined> {
+  if (!ipfs) return undefined
+  if (ipfs.api) return new KuboNode({ api: ipfs.api, local: ipfs.local })
+  const e = ipfs.embedded
+  const node = await createHeliaNode({
+    db,
+    dataDir: e.dataDir,
+    listen: e.listen,
+    public: e.public,
+    local: ipfs.local,
+    storeMaxBytes: e.storeMaxBytes,
+    maxWants: e.maxWants,
+  })
+  const id = await node.id()
+  log.info(
+    { peerId: id.peerId, addresses: id.addresses, public: e.public, dataDir: e.dataDir },
+    `embedded IPFS node ${id.peerId} listening on ${id.addresses.join(', ')}${e.public ? ' (public network)' : ' (loopback, no public network)'}`,
+  )
+  return node
 }

@@ -11,7 +11,6 @@ export {
   type AuditMirror,
   auditMirror,
 } from './audit.ts'
-export { auditPolicyOf, DEFAULT_N, type ReplicationConfigView } from './audit-policy.ts'
 export {
   type AuditFileLine,
   type AuditHeader,
@@ -24,6 +23,7 @@ export {
   checkAuditQuery,
   type PolicySource,
 } from './audit-stream.ts'
+export { LOCAL_NODE_COUNTER, LocalNodeCounter, type ServingNode } from './counters/local-node.ts'
 export { ProviderCounter, type ProviderCounterOptions, type ProvidingNode } from './counters/providers.ts'
 export { indexSampler } from './counters/sample.ts'
 export { judge, type ReplicationPolicy, type Verdict } from './policy.ts'

@@ -136,6 +136,11 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
     this.#loop = this.#run()
   }
 
+  /** Whether `start()` was called and `stop()` not since. */
+  get running(): boolean {
+    return !this.#stopped
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true
     this.#abort.abort(new Error('replicator stopped'))
@@ -274,6 +279,20 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
           fail(c, ts, err)
         }
         verdict = judge(current(), policy, this.#now())
+      }
+
+      // Upkeep of targets that answered (a check itself only reads).
+      for (const c of counters) {
+        if (!isStorageTarget(c) || !c.tidy || failed.has(c.name) || !seen.has(c.name)) continue
+        try {
+          await this.#call(c, 'tidy', (signal) => (c as StorageTarget).tidy!(item, { signal }))
+        } catch (err) {
+          if (this.#abort.signal.aborted) return
+          this.#o.log.warn(
+            { item: item.key, target: c.name, err: (err as Error).message },
+            'target upkeep failed',
+          )
+        }
       }
 
       // 3. Record what was seen: new copies, and losses of copies recorded before.

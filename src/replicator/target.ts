@@ -40,6 +40,12 @@ export interface StorageTarget extends CopyCounter {
    * reached or refuses; the replicator retries with backoff.
    */
   store(item: ReplicationItem, opts: TargetCallOptions): Promise<CopyRecord[]>
+  /**
+   * Upkeep that follows a check and is no part of it (a check only reads): the replicator calls it
+   * after each check of the target that answered. Cluster asks a failed peer to recover now, and lets
+   * the previous root go once the new one is pinned on every peer.
+   */
+  tidy?(item: ReplicationItem, opts: TargetCallOptions): Promise<void>
 }
 
 /** Finds copies of an item without storing anything. */

@@ -124,13 +124,18 @@ export function register(program: Command): void {
             const { VerifyNeedsDaemonError } = await import('../errors.ts')
             throw new VerifyNeedsDaemonError(source.via.replace(/^database /, ''))
           }
-          const [{ auditStream, auditPolicyOf }, { REPLICATION_DEFAULTS }] = await Promise.all([
+          const [{ auditStream }, daemon] = await Promise.all([
             import('../../replicator/index.ts'),
             import('../../daemon/index.ts'),
           ])
+          // The daemon's rule, from the same config: the audit judges as the replicator stores.
+          const repl = source.config ? daemon.readReplicationConfig(source.config) : undefined
+          const settings = repl && source.config ? daemon.replicationSettings(repl, source.config) : undefined
+          const capacity = daemon.provideCapacity(repl?.ipfs)
           lines = auditStream(source.db as NonNullable<typeof source.db>, query, {
-            policyOf: auditPolicyOf(source.config, n, REPLICATION_DEFAULTS.n),
+            policyOf: daemon.policyOf(settings, source.config ?? { mirrors: [] }, n),
             progress: true,
+            ...(capacity !== undefined ? { provideCapacity: capacity } : {}),
           })
         }
         const verdict = await print(lines, o)
