@@ -194,5 +194,27 @@ describe('replicator with an IPFS Cluster target', () => {
     expect(await again.runOnce()).toBe(0)
     await r.stop()
     await again.stop()
+    // A check only reads: a settled root's "previous" stays in the pin set until the upkeep after it.
+    const extra = (await idx.get('pool/a.deb'))!.cid
+    await cluster.rest('POST', `/pins/${extra}?mode=recursive&name=previous`)
+    const inPinSet = async () => {
+      const all = await cluster.rest<{ cid: string }[] | { cid: string }>('GET', '/allocations')
+      return (Array.isArray(all) ? all : [all]).map((p) => p.cid).includes(extra)
+    }
+    expect(await inPinSet()).toBe(true)
+    const t = clusterTarget()
+    const item = {
+      key: 'tree:debian',
+      scope: 'tree' as const,
+      cid: s.rootCid,
+      mirror: 'debian',
+      scan: s.id,
+      previous: extra,
+    }
+    const signal = AbortSignal.timeout(30_000)
+    expect((await t.check(item, { signal })).filter((c) => c.status === 'verified')).toHaveLength(2)
+    expect(await inPinSet()).toBe(true)
+    await t.tidy(item, { signal })
+    expect(await inPinSet()).toBe(false)
   }, 180_000)
 })

@@ -58,6 +58,12 @@ const IN_PIN_SET = new Set([
   'remote',
 ])
 
+/** Pinned on some peer, and no peer still pinning or failed. */
+function settled(info: GlobalPinInfo | undefined): boolean {
+  const statuses = Object.values(info?.peer_map ?? {}).map((st) => st.status)
+  return statuses.includes('pinned') && !statuses.some((st) => UNSETTLED.has(st))
+}
+
 const agent = new Agent({ bodyTimeout: 0, headersTimeout: 0, keepAliveTimeout: 10_000 })
 
 export class ClusterTarget implements StorageTarget {
@@ -111,26 +117,28 @@ export class ClusterTarget implements StorageTarget {
     return JSON.parse(text) as T
   }
 
+  /** Read-only: the per-peer status of the root (and, until the pin moved, of the previous root). */
   async check(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
     const info = await this.#req<GlobalPinInfo>('GET', `/pins/${item.cid}`, signal)
-    const statuses = Object.values(info?.peer_map ?? {}).map((st) => st.status)
-    // A peer whose pin failed stays failed until Cluster's own recover pass (12 min by default): ask
-    // Cluster to recover it now. Cluster does the work; we only nudge it.
-    if (statuses.some((st) => FAILED.has(st)))
-      await this.#req('POST', `/pins/${item.cid}/recover`, signal).catch(() => {})
     const out = this.#copies(item, item.cid, item.scan, info)
-    if (item.scope !== 'tree' || !item.previous) return out
-    const settled = statuses.includes('pinned') && !statuses.some((st) => UNSETTLED.has(st))
-    if (settled) {
-      // The previous root goes once the new one is pinned on every peer: unpinning it earlier would
-      // fail the `pin update` of a peer that has not moved yet.
-      await this.#release(item.previous, signal)
-      return out
-    }
+    if (item.scope !== 'tree' || !item.previous || settled(info)) return out
     if (out.some((c) => c.status === 'verified')) return out
     // Until the pin moves, the previous root still holds every file of its scan.
     const prev = await this.#req<GlobalPinInfo>('GET', `/pins/${item.previous}`, signal)
     return [...out, ...this.#copies(item, item.previous, item.previousScan, prev)]
+  }
+
+  /**
+   * A peer whose pin failed stays failed until Cluster's own recover pass (12 min by default): ask
+   * Cluster to recover it now (Cluster does the work; we only nudge it). The previous root goes once
+   * the new one is pinned on every peer: unpinning it earlier would fail the `pin update` of a peer
+   * that has not moved yet.
+   */
+  async tidy(item: ReplicationItem, { signal }: TargetCallOptions): Promise<void> {
+    const info = await this.#req<GlobalPinInfo>('GET', `/pins/${item.cid}`, signal)
+    if (Object.values(info?.peer_map ?? {}).some((st) => FAILED.has(st.status)))
+      await this.#req('POST', `/pins/${item.cid}/recover`, signal).catch(() => {})
+    if (item.scope === 'tree' && item.previous && settled(info)) await this.#release(item.previous, signal)
   }
 
   /** Unpins `cid` from the cluster when it is in the pin set. */
