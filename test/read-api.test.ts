@@ -123,6 +123,11 @@ describe('the read API answers as the database does', () => {
       ['records', (r) => r.records(DEB)],
       ['records page', (r) => r.records(DEB, { under: 'pool', limit: 5 })],
       ['records next', (r) => r.records(DEB, { under: 'pool', after: 'pool/main/a/same-1.deb', limit: 5 })],
+      ['children root', (r) => r.children(DEB, '')],
+      ['children', (r) => r.children(DEB, 'pool/main/a')],
+      ['children page', (r) => r.children(DEB, 'pool/main/a', { limit: 3 })],
+      ['children next', (r) => r.children(DEB, 'pool/main/a', { after: 'same-1.deb', limit: 3 })],
+      ['children bad after', (r) => r.children(DEB, '', { after: 'a/b' })],
       ['scans', (r) => r.scans(DEB)],
       ['scans page', (r) => r.scans(DEB, { limit: 2 })],
       ['scans before', (r) => r.scans(DEB, { before: 2 })],
@@ -167,6 +172,18 @@ describe('the read API answers as the database does', () => {
     const scans = await local.scans(DEB, { limit: 2 })
     expect(scans.scans.map((s) => s.id)).toEqual([3, 2])
     expect((await local.scans(DEB, { before: scans.next!, limit: 2 })).scans.map((s) => s.id)).toEqual([1])
+    // A listing holds the entries of one directory, not the tree below them, and pages through it.
+    const root = await local.children(DEB, '')
+    expect(root.records.map((r) => r.path)).toEqual(
+      (await local.records(DEB)).records.map((r) => r.path).filter((p) => p !== '' && !p.includes('/')),
+    )
+    const dir = await local.children(DEB, 'pool/main/a')
+    expect(dir.records.length).toBeGreaterThan(6)
+    expect(dir.records.every((r) => r.path.startsWith('pool/main/a/') && r.path.split('/').length === 4)).toBe(true)
+    const first = await local.children(DEB, 'pool/main/a', { limit: 4 })
+    const second = await local.children(DEB, 'pool/main/a', { after: first.next!, limit: 1000 })
+    expect([...first.records, ...second.records]).toEqual(dir.records)
+    expect(second.next).toBeNull()
     const records = await local.records(DEB, { under: 'pool' })
     expect(records.records[0]?.path).toBe('pool')
     expect(records.records.every((r) => r.path === 'pool' || r.path.startsWith('pool/'))).toBe(true)

@@ -1,7 +1,9 @@
 import { canonicalCid } from '../cid/index.ts'
 import { type ErrorKey, errorCode } from '../error-codes.ts'
 import {
+  type ChildPage,
   type CidPaths,
+  checkEntryName,
   checkMirrorName,
   checkRelPath,
   type IndexReader,
@@ -87,6 +89,14 @@ export class IndexClient implements IndexReader {
     return this.#mirrorGet(mirror, '/records', {
       under: opts.under === undefined ? undefined : checkRelPath(opts.under),
       after: opts.after === undefined ? undefined : checkRelPath(opts.after),
+      limit: opts.limit,
+    })
+  }
+
+  async children(mirror: string, dir: string, opts: { after?: string; limit?: number } = {}): Promise<ChildPage> {
+    return this.#mirrorGet(mirror, '/children', {
+      dir: checkRelPath(dir),
+      after: opts.after === undefined ? undefined : checkEntryName(opts.after),
       limit: opts.limit,
     })
   }

@@ -60,6 +60,13 @@ export function registerIndexRoutes(app: FastifyInstance, opts: IndexRoutesOptio
     }),
   )
 
+  get<{ mirror: string }>('/index/mirrors/:mirror/children', ['dir', 'after', 'limit'], (p, q) =>
+    reader.children(p.mirror, q.dir ?? '', {
+      ...(q.after !== undefined ? { after: q.after } : {}),
+      ...limitOf(q, PAGE_LIMITS.children.max),
+    }),
+  )
+
   get<{ mirror: string }>('/index/mirrors/:mirror/scans', ['before', 'limit'], (p, q) =>
     reader.scans(p.mirror, {
       ...(q.before !== undefined ? { before: integer('before', q.before, 1) } : {}),

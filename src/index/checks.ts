@@ -47,3 +47,11 @@ export function checkRelPath(path: string): string {
   }
   return parts.join('/')
 }
+
+/** One entry name of a directory: a path of one component (no `/`). */
+export function checkEntryName(name: string): string {
+  const rel = checkRelPath(name)
+  if (rel === '' || rel.includes('/') || rel !== name)
+    throw new InvalidIndexPathError(String(name), 'not a single entry name')
+  return rel
+}

@@ -14,7 +14,7 @@ import { type MirrorState, stateOf } from './state.ts'
 import { type MirrorInfo, mirrorsLevel } from './store.ts'
 
 export { BlockReader, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
-export { checkMirrorName, checkRelPath, MAX_MIRROR_NAME, MAX_NAME_BYTES, MAX_PATH_BYTES } from './checks.ts'
+export { checkEntryName, checkMirrorName, checkRelPath, MAX_MIRROR_NAME, MAX_NAME_BYTES, MAX_PATH_BYTES } from './checks.ts'
 export { onScanCommitted, type ScanCommitListener } from './commits.ts'
 export {
   type CopyCount,
@@ -35,6 +35,7 @@ export {
   type PlacedStat,
 } from './local.ts'
 export {
+  type ChildPage,
   type CidPath,
   type CidPaths,
   type IndexReader,

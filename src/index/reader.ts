@@ -7,7 +7,7 @@
  * Every type here is plain JSON, sent as is by the read API. Fields are added, never renamed.
  */
 import { type Database, readKeys, readRange } from '../db.ts'
-import { checkMirrorName, checkRelPath } from './checks.ts'
+import { checkEntryName, checkMirrorName, checkRelPath } from './checks.ts'
 import { MirrorNotIndexedError } from './errors.ts'
 import { keyOf, pathOf } from './keys.ts'
 import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
@@ -53,6 +53,16 @@ export interface RecordPage {
   next: string | null
 }
 
+export interface ChildPage {
+  mirror: string
+  /** The directory listed ('' for the root). */
+  dir: string
+  /** Its entries' committed records (deleted ones too: check `state`), by name in UTF-8 byte order. */
+  records: PathRecord[]
+  /** Pass as `after` for the next page (an entry name); null after the last entry. */
+  next: string | null
+}
+
 export interface CidPath {
   mirror: string
   path: string
@@ -71,6 +81,7 @@ export interface CidPaths {
 export const PAGE_LIMITS = {
   scans: { default: 100, max: 1000 },
   records: { default: 1000, max: 10_000 },
+  children: { default: 1000, max: 10_000 },
   paths: { default: 1000, max: 10_000 },
 } as const
 
@@ -83,6 +94,8 @@ export interface IndexReader {
   record(mirror: string, path: string): Promise<PathRecord | undefined>
   /** Committed records of `under` and below ('' for the whole tree), after path `after`. */
   records(mirror: string, opts?: { under?: string; after?: string; limit?: number }): Promise<RecordPage>
+  /** Committed records of the entries of directory `dir` ('' for the root), after entry name `after`. */
+  children(mirror: string, dir: string, opts?: { after?: string; limit?: number }): Promise<ChildPage>
   /** Committed scans, newest first, with ids below `before`. */
   scans(mirror: string, opts?: { before?: number; limit?: number }): Promise<ScanPage>
   scan(mirror: string, id: number): Promise<ScanSummary | undefined>
@@ -169,6 +182,22 @@ class LocalIndexReader implements IndexReader {
     )
     const records = page.records.map(([key, r]) => toPathRecord(pathOf(key), r))
     return { mirror, records, next: page.more ? (records[records.length - 1]?.path ?? null) : null }
+  }
+
+  async children(mirror: string, dir: string, opts: { after?: string; limit?: number } = {}): Promise<ChildPage> {
+    const rel = checkRelPath(dir)
+    const after = opts.after === undefined ? undefined : checkEntryName(opts.after)
+    await this.#info(mirror)
+    const limit = clamp(opts.limit, PAGE_LIMITS.children)
+    const page = await stateOf(this.#db, mirror).store.childrenPage(keyOf(rel), after, limit)
+    const records = page.records.map(([key, r]) => toPathRecord(pathOf(key), r))
+    const last = records[records.length - 1]
+    return {
+      mirror,
+      dir: rel,
+      records,
+      next: page.more && last ? last.path.slice(last.path.lastIndexOf('/') + 1) : null,
+    }
   }
 
   async scans(mirror: string, opts: { before?: number; limit?: number } = {}): Promise<ScanPage> {

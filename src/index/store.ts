@@ -34,6 +34,7 @@ import {
   prefixUpperBound,
   rangePages,
   readKeys,
+  readRange,
   readValues,
   sublevelOf,
 } from '../db.ts'
@@ -513,6 +514,48 @@ export class MirrorStore {
       }
     }
     return { records, more: false }
+  }
+
+  /**
+   * Up to `limit` committed records of the entries of directory key `dir` ('' for the root), by name
+   * (UTF-8 bytes), after entry name `after`; `more` when others follow. Each subdirectory's subtree is
+   * skipped with a seek past it (`<dir>\x00<name>\x01`), so a listing reads its entries, not the tree
+   * below them.
+   */
+  async childrenPage(
+    dir: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ records: [string, StoredRecord][]; more: boolean }> {
+    await this.ready()
+    const prefix = dir === '' ? '' : `${dir}${SEP}`
+    const upper = dir === '' ? {} : { lt: `${dir}\x01` }
+    let range: KeyRange =
+      after !== undefined ? { gte: `${prefix}${after}\x01`, ...upper } : { gt: prefix === '' ? '' : prefix, ...upper }
+    const records: [string, StoredRecord][] = []
+    for (;;) {
+      const page = await readRange(this.paths, { ...range, limit: 64 })
+      if (page.length === 0) return { records, more: false }
+      let next: KeyRange | undefined
+      for (const [key, v] of page) {
+        const name = key.slice(prefix.length)
+        const sep = name.indexOf(SEP)
+        if (sep >= 0) {
+          next = { gte: `${prefix}${name.slice(0, sep)}\x01`, ...upper }
+          break
+        }
+        next = { gt: key, ...upper }
+        const r = decodeRecord(v)
+        if (!this.#visible(r.scan)) continue
+        if (records.length === limit) return { records, more: true }
+        records.push([key, r])
+        if (r.kind === 'dir') {
+          next = { gte: `${key}\x01`, ...upper }
+          break
+        }
+      }
+      range = next!
+    }
   }
 
   /** Committed files and symlinks by state, and directories present, over every record kept. */
