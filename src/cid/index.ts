@@ -11,7 +11,7 @@ import type { DirEntryLike, FileCid, NodeCid } from './types.ts'
 
 export { fromBase32, toBase32 } from './base32.ts'
 export { type Block, exportCar, TreeChangedError, treeBlocks } from './car.ts'
-export { readFull } from './chunks.ts'
+export { chunkBuffer, readFull } from './chunks.ts'
 export * from './errors.ts'
 export { fileBlocks } from './hash.ts'
 export { type BlockSink, basicDirectorySize, directoryNode, isSharded, sha256, symlinkNode } from './nodes.ts'

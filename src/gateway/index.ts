@@ -59,3 +59,15 @@ export * from './trustless/index.ts'
 export function createFetchBack(opts: FetchBackOptions): NetworkFetchBack {
   return new NetworkFetchBack(opts)
 }
+export type { AccessLogOptions } from './access-log.ts'
+export { GatewayPathError, NoFetchBackError } from './errors.ts'
+export type { MimeMap } from './mime.ts'
+export {
+  DEFAULT_LIMITS,
+  type Gateway,
+  type GatewayLimits,
+  type GatewayMirrorOptions,
+  type GatewayOptions,
+  type GatewayPlugin,
+  startGateway,
+} from './server.ts'
