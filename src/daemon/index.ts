@@ -19,8 +19,11 @@ import {
   trustConfiguredCa,
   Worker,
 } from '../sync/index.ts'
+import type { Gateway } from '../gateway/index.ts'
 import type { IndexMirror } from './index-hook.ts'
 import { buildJobSpecs } from './jobs.ts'
+import { startGatewayService } from './gateway.ts'
+import { readGatewayConfig } from './gateway-config.ts'
 import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
 import { keysNeedingRestart, replicationKeysNeedingRestart } from './reload.ts'
@@ -36,6 +39,8 @@ export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
+export { gatewayPlugins, startGatewayService } from './gateway.ts'
+export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { type ReplicationService, startReplication } from './replication.ts'
 export {
   policyOf,
@@ -70,6 +75,8 @@ export interface Daemon {
   worker?: Worker
   /** The replicator and the local node, when `[replication]` is configured (worker half). */
   replication?: ReplicationService
+  /** The HTTP gateway, when `[gateway]` is configured (worker half). */
+  gateway?: Gateway
   /**
    * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
    * token to both halves, and logs the changed keys that need a restart.
@@ -191,6 +198,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       void svc
         .catchUp()
         .catch((err) => log.error({ err: (err as Error).message }, 'replication catch-up failed'))
+    }
+    const gatewaySettings = opts.worker ? readGatewayConfig(config) : undefined
+    if (gatewaySettings) {
+      const gw = await startGatewayService({
+        settings: gatewaySettings,
+        log,
+        db,
+        ...(daemon.replication ? { extraMetrics: [metricsRegistry(daemon.replication)] } : {}),
+      })
+      daemon.gateway = gw
+      closers.push(() => gw.close())
     }
     if (opts.manager) {
       const m = config.manager

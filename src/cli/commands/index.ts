@@ -4,6 +4,7 @@ import { register as registerCar } from './car.ts'
 import { register as registerCid } from './cid.ts'
 import { register as registerDaemon } from './daemon.ts'
 import { register as registerDoctor } from './doctor.ts'
+import { register as registerGateway } from './gateway.ts'
 import { register as registerIndex } from './index-cmd.ts'
 import { register as registerJobs } from './jobs.ts'
 import { register as registerManager } from './manager.ts'
@@ -24,4 +25,5 @@ export function registerCommands(program: Command): void {
   registerAudit(program)
   registerDoctor(program)
   registerReplicate(program)
+  registerGateway(program)
 }

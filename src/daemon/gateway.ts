@@ -1,0 +1,75 @@
+/**
+ * The gateway as the daemon and `cidmirror gateway` run it: built from `[gateway]`, reading the index of
+ * this process's database (or a daemon's read API), its cache dropped at each committed scan, the
+ * copies' retrieval URLs as `Link: rel=duplicate`, and the plugins registered in one list below.
+ */
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { Database } from '../db.ts'
+import type { FetchBack, Gateway, GatewayPlugin } from '../gateway/index.ts'
+import { CopyStore, type IndexReader, onScanCommitted, openIndexReader } from '../index/index.ts'
+import { explainListenError } from '../sync/index.ts'
+import type { GatewaySettings } from './gateway-config.ts'
+
+export interface GatewayServiceOptions {
+  settings: GatewaySettings
+  log: Logger
+  /** The database this process holds; or, without it, a reader (a daemon's read API). */
+  db?: Database
+  reader?: IndexReader
+  fetchBack?: FetchBack
+  /** Registries served at the gateway's `/metrics` with its own (the replicator's). */
+  extraMetrics?: Registry[]
+}
+
+/**
+ * The fastify plugins the gateway registers, each with explicit options. The trustless `/ipfs/{cid}`
+ * routes (src/gateway/trustless) and the status page (src/gateway/status) are added here.
+ */
+export function gatewayPlugins(_o: GatewayServiceOptions & { reader: IndexReader }): GatewayPlugin[] {
+  return []
+}
+
+export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
+  const { startGateway } = await import('../gateway/index.ts')
+  const s = o.settings
+  const reader = o.reader ?? openIndexReader(o.db!)
+  const db = o.db
+  const copies = db ? new CopyStore(db) : undefined
+  try {
+    return await startGateway({
+      host: s.listenAddr,
+      port: s.listenPort,
+      mirrors: s.mirrors,
+      reader,
+      ...(copies ? { copiesOf: (mirror, r) => copies.ofPath(mirror, r.cid, r.scan) } : {}),
+      ...(db ? { onScanCommitted: (fn) => onScanCommitted(db, fn) } : {}),
+      ...(o.fetchBack ? { fetchBack: o.fetchBack } : {}),
+      log: o.log,
+      limits: s.limits,
+      cache: s.cache,
+      readBufferBytes: s.readBufferBytes,
+      readBuffers: s.readBuffers,
+      mime: s.mime,
+      ...(s.accessLog
+        ? {
+            accessLog: {
+              file: s.accessLog.file,
+              keep: s.accessLog.keep,
+              ...(s.accessLog.size ? { size: s.accessLog.size } : {}),
+              ...(s.accessLog.interval ? { interval: s.accessLog.interval } : {}),
+            },
+          }
+        : {}),
+      metrics: s.metrics,
+      ...(o.extraMetrics ? { extraMetrics: o.extraMetrics } : {}),
+      plugins: gatewayPlugins({ ...o, reader }),
+    })
+  } catch (err) {
+    const key = { file: s.file, key: 'gateway.listen_port' }
+    throw explainListenError(err, s.listenAddr, s.listenPort, {
+      addr: { file: s.file, key: 'gateway.listen_addr' },
+      port: key,
+    })
+  }
+}
