@@ -179,7 +179,9 @@ describe('the read API answers as the database does', () => {
     )
     const dir = await local.children(DEB, 'pool/main/a')
     expect(dir.records.length).toBeGreaterThan(6)
-    expect(dir.records.every((r) => r.path.startsWith('pool/main/a/') && r.path.split('/').length === 4)).toBe(true)
+    expect(
+      dir.records.every((r) => r.path.startsWith('pool/main/a/') && r.path.split('/').length === 4),
+    ).toBe(true)
     const first = await local.children(DEB, 'pool/main/a', { limit: 4 })
     const second = await local.children(DEB, 'pool/main/a', { after: first.next!, limit: 1000 })
     expect([...first.records, ...second.records]).toEqual(dir.records)

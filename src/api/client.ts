@@ -93,7 +93,11 @@ export class IndexClient implements IndexReader {
     })
   }
 
-  async children(mirror: string, dir: string, opts: { after?: string; limit?: number } = {}): Promise<ChildPage> {
+  async children(
+    mirror: string,
+    dir: string,
+    opts: { after?: string; limit?: number } = {},
+  ): Promise<ChildPage> {
     return this.#mirrorGet(mirror, '/children', {
       dir: checkRelPath(dir),
       after: opts.after === undefined ? undefined : checkEntryName(opts.after),

@@ -4,7 +4,12 @@
  * loader's value checks, so a bad value is one line naming the key and the file.
  */
 import { dirname } from 'node:path'
-import { DEFAULT_LIMITS, type GatewayLimits, type GatewayMirrorOptions, type MimeMap } from '../gateway/index.ts'
+import {
+  DEFAULT_LIMITS,
+  type GatewayLimits,
+  type GatewayMirrorOptions,
+  type MimeMap,
+} from '../gateway/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
 
 export interface GatewaySettings {
@@ -18,7 +23,9 @@ export interface GatewaySettings {
   readBufferBytes: number
   readBuffers: number
   mime: MimeMap
-  accessLog: { file: string; size: string | undefined; interval: string | undefined; keep: number } | undefined
+  accessLog:
+    | { file: string; size: string | undefined; interval: string | undefined; keep: number }
+    | undefined
   metrics: 'loopback' | 'public' | 'off'
 }
 
@@ -63,7 +70,10 @@ const KEYS = [
 
 /** What `[gateway]` with no keys gives: every mirror at `/<name>/` on 127.0.0.1:8080. */
 export function defaultGatewaySettings(config: Config): GatewaySettings {
-  return readGatewayConfig({ ...config, sections: { ...config.sections, gateway: { table: {}, file: config.file, dir: dirname(config.file) } } })!
+  return readGatewayConfig({
+    ...config,
+    sections: { ...config.sections, gateway: { table: {}, file: config.file, dir: dirname(config.file) } },
+  })!
 }
 
 /** The `[gateway]` section, or undefined when the config has none. */
@@ -74,7 +84,12 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   const t = section.table
   for (const k of Object.keys(t))
     if (!KEYS.includes(k))
-      throw new ConfigError('CONFIG_UNKNOWN_KEY', w.file, `gateway.${k}`, `unknown key (known: ${KEYS.join(', ')})`)
+      throw new ConfigError(
+        'CONFIG_UNKNOWN_KEY',
+        w.file,
+        `gateway.${k}`,
+        `unknown key (known: ${KEYS.join(', ')})`,
+      )
   const opt = <T>(key: string, check: v.Check<T>): T | undefined =>
     t[key] === undefined ? undefined : check(t[key], `gateway.${key}`, w)
   const names = config.mirrors.map((m) => m.name)
@@ -84,7 +99,8 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   const table = (key: string): Record<string, unknown> => {
     const x = t[key]
     if (x === undefined) return {}
-    if (!v.isTable(x)) return v.badValue(w, `gateway.${key}`, `${v.show(x)} is not a table keyed by mirror name`)
+    if (!v.isTable(x))
+      return v.badValue(w, `gateway.${key}`, `${v.show(x)} is not a table keyed by mirror name`)
     for (const k of Object.keys(x))
       if (!names.includes(k)) v.badValue(w, `gateway.${key}.${k}`, `no mirror named ${k} in the config`)
     return x
@@ -97,7 +113,8 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
     const dups =
       duplicates[name] === undefined ? [] : v.strList(duplicates[name], `gateway.duplicates.${name}`, w)
     for (const [i, d] of dups.entries())
-      if (!/^https?:\/\/[^/]/.test(d)) v.badValue(w, `gateway.duplicates.${name}[${i}]`, `${v.show(d)} is not an http(s) URL`)
+      if (!/^https?:\/\/[^/]/.test(d))
+        v.badValue(w, `gateway.duplicates.${name}[${i}]`, `${v.show(d)} is not an http(s) URL`)
     return { name, root: m.mirrorDir, ...(path !== undefined ? { path } : {}), duplicates: dups }
   })
   const D = GATEWAY_DEFAULTS

@@ -7,7 +7,8 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Database } from '../db.ts'
 import type { FetchBack, Gateway, GatewayPlugin } from '../gateway/index.ts'
-import { CopyStore, type IndexReader, onScanCommitted, openIndexReader } from '../index/index.ts'
+import { BlockReader, CopyStore, type IndexReader, onScanCommitted, openIndexReader } from '../index/index.ts'
+import type { IpfsNode } from '../ipfs/index.ts'
 import { explainListenError } from '../sync/index.ts'
 import type { GatewaySettings } from './gateway-config.ts'
 
@@ -20,14 +21,28 @@ export interface GatewayServiceOptions {
   fetchBack?: FetchBack
   /** Registries served at the gateway's `/metrics` with its own (the replicator's). */
   extraMetrics?: Registry[]
+  /** The local IPFS node: the trustless routes relay, verified, the blocks it holds that are not the mirror's. */
+  node?: IpfsNode
 }
 
 /**
  * The fastify plugins the gateway registers, each with explicit options. The trustless `/ipfs/{cid}`
- * routes (src/gateway/trustless) and the status page (src/gateway/status) are added here.
+ * routes (src/gateway/trustless, with the database's block map: not over a daemon's read API) and the
+ * status page (src/gateway/status) are registered here.
  */
-export function gatewayPlugins(_o: GatewayServiceOptions & { reader: IndexReader }): GatewayPlugin[] {
-  return []
+export async function gatewayPlugins(
+  o: GatewayServiceOptions & { reader: IndexReader },
+): Promise<GatewayPlugin[]> {
+  const { trustlessGateway } = await import('../gateway/index.ts')
+  const plugins: GatewayPlugin[] = []
+  if (o.db) {
+    plugins.push({
+      name: 'trustless',
+      plugin: trustlessGateway,
+      options: { blocks: new BlockReader(o.db), ...(o.node ? { node: o.node } : {}) },
+    })
+  }
+  return plugins
 }
 
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
@@ -63,7 +78,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
         : {}),
       metrics: s.metrics,
       ...(o.extraMetrics ? { extraMetrics: o.extraMetrics } : {}),
-      plugins: gatewayPlugins({ ...o, reader }),
+      plugins: await gatewayPlugins({ ...o, reader }),
     })
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }

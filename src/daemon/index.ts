@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { registerAuditRoutes, registerIndexRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
+import type { Gateway } from '../gateway/index.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
 import {
   type Backoff,
@@ -19,11 +20,10 @@ import {
   trustConfiguredCa,
   Worker,
 } from '../sync/index.ts'
-import type { Gateway } from '../gateway/index.ts'
-import type { IndexMirror } from './index-hook.ts'
-import { buildJobSpecs } from './jobs.ts'
 import { startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
+import type { IndexMirror } from './index-hook.ts'
+import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
 import { keysNeedingRestart, replicationKeysNeedingRestart } from './reload.ts'
@@ -35,12 +35,12 @@ import {
   replicationSettings,
 } from './replication-config.ts'
 
+export { gatewayPlugins, startGatewayService } from './gateway.ts'
+export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
-export { gatewayPlugins, startGatewayService } from './gateway.ts'
-export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { type ReplicationService, startReplication } from './replication.ts'
 export {
   policyOf,
@@ -206,6 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         log,
         db,
         ...(daemon.replication ? { extraMetrics: [metricsRegistry(daemon.replication)] } : {}),
+        ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
       })
       daemon.gateway = gw
       closers.push(() => gw.close())

@@ -382,11 +382,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     }
     res.writeHead(status, headers)
     let sent = 0
+    let flushed: Promise<unknown> = Promise.resolve()
     try {
       for await (const chunk of result.body) {
         if (res.destroyed) break
         sent += chunk.length
-        if (!res.write(chunk)) {
+        flushed = new Promise((resolve) => res.write(chunk, resolve))
+        if (res.writableNeedDrain) {
           await new Promise<void>((resolve) => {
             const go = (): void => {
               res.off('drain', go)
@@ -414,6 +416,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         'fetch-back failed mid-body; connection aborted',
       )
       metrics.fetchBack(result.source, res.destroyed ? 'aborted' : 'failed')
+      // What was verified goes out first (the client then sees a body short of its Content-Length).
+      await flushed
       res.destroy(err as Error)
       req.socket.destroy()
     }

@@ -14,7 +14,14 @@ import { type MirrorState, stateOf } from './state.ts'
 import { type MirrorInfo, mirrorsLevel } from './store.ts'
 
 export { BlockReader, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
-export { checkEntryName, checkMirrorName, checkRelPath, MAX_MIRROR_NAME, MAX_NAME_BYTES, MAX_PATH_BYTES } from './checks.ts'
+export {
+  checkEntryName,
+  checkMirrorName,
+  checkRelPath,
+  MAX_MIRROR_NAME,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+} from './checks.ts'
 export { onScanCommitted, type ScanCommitListener } from './commits.ts'
 export {
   type CopyCount,

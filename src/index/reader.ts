@@ -184,7 +184,11 @@ class LocalIndexReader implements IndexReader {
     return { mirror, records, next: page.more ? (records[records.length - 1]?.path ?? null) : null }
   }
 
-  async children(mirror: string, dir: string, opts: { after?: string; limit?: number } = {}): Promise<ChildPage> {
+  async children(
+    mirror: string,
+    dir: string,
+    opts: { after?: string; limit?: number } = {},
+  ): Promise<ChildPage> {
     const rel = checkRelPath(dir)
     const after = opts.after === undefined ? undefined : checkEntryName(opts.after)
     await this.#info(mirror)

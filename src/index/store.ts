@@ -531,7 +531,9 @@ export class MirrorStore {
     const prefix = dir === '' ? '' : `${dir}${SEP}`
     const upper = dir === '' ? {} : { lt: `${dir}\x01` }
     let range: KeyRange =
-      after !== undefined ? { gte: `${prefix}${after}\x01`, ...upper } : { gt: prefix === '' ? '' : prefix, ...upper }
+      after !== undefined
+        ? { gte: `${prefix}${after}\x01`, ...upper }
+        : { gt: prefix === '' ? '' : prefix, ...upper }
     const records: [string, StoredRecord][] = []
     for (;;) {
       const page = await readRange(this.paths, { ...range, limit: 64 })

@@ -36,7 +36,9 @@ export function register(program: Command): void {
           log,
           ...(source.db ? { db: source.db } : { reader: source.reader }),
         })
-        process.stdout.write(`cidmirror gateway: serving ${settings.mirrors.length} mirror(s) at ${gw.url}/\n`)
+        process.stdout.write(
+          `cidmirror gateway: serving ${settings.mirrors.length} mirror(s) at ${gw.url}/\n`,
+        )
         await new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve())
           process.once('SIGTERM', () => resolve())
