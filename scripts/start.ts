@@ -3,7 +3,7 @@
  * `npm start`: the quick start. Serves the bundled sample tree (examples/quickstart/upstream) with a
  * local `rsync --daemon` on 127.0.0.1:8873, then runs the cidmirror daemon (manager and worker in one
  * process) on examples/quickstart/cidmirror.toml: the mirror syncs into ./data/mirrors/sample at once,
- * is indexed, and syncs again every 10 minutes. Ctrl-C stops everything.
+ * is indexed, served by the gateway (printed URL), and syncs again every 10 minutes. Ctrl-C stops everything.
  *
  * Environment: CIDMIRROR_QUICKSTART_RSYNC_PORT (default 8873; the config's upstream is rewritten to
  * match), CIDMIRROR_LOG_LEVEL (default "warn" here: the daemon's JSON log on stderr).
@@ -14,7 +14,7 @@ import { connect, createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { QuickstartError } from '../src/cli/errors.ts'
-import { createLogger, runUntilSignal, startDaemon } from '../src/daemon/index.ts'
+import { createLogger, readGatewayConfig, runUntilSignal, startDaemon } from '../src/daemon/index.ts'
 import { EXIT_BUG, EXIT_USER, errorInfo } from '../src/error-codes.ts'
 import { isCidmirrorError } from '../src/errors.ts'
 import { explainListenError, ListenError, type ListenSource, loadConfig } from '../src/sync/index.ts'
@@ -109,6 +109,14 @@ async function main(): Promise<void> {
   await ensureFree('127.0.0.1', port)
   await ensureFree(config.manager.listenAddr, config.manager.listenPort, config.manager.listenSource)
   await ensureFree(config.server.listenAddr, config.server.listenPort, config.server.listenSource)
+  const gateway = readGatewayConfig(config)
+  if (gateway) {
+    const key = { file: gateway.file, key: 'gateway.listen_port' }
+    await ensureFree(gateway.listenAddr, gateway.listenPort, {
+      addr: { ...key, key: 'gateway.listen_addr' },
+      port: key,
+    })
+  }
   const rsyncd = await startRsyncd()
   try {
     const log = createLogger({ level: process.env.CIDMIRROR_LOG_LEVEL ?? 'warn' })
@@ -119,6 +127,10 @@ async function main(): Promise<void> {
     const cfg = shellWord(configFile)
     say(`manager:  ${daemon.manager?.url}/jobs  (public status, tunasync's JSON)`)
     say(`mirror:   ${config.mirrors[0]?.mirrorDir}`)
+    if (daemon.gateway)
+      say(
+        `gateway:  ${daemon.gateway.url}/${config.mirrors[0]?.name ?? ''}/  (the mirror over HTTP; status at /_status)`,
+      )
     say(`cli:      ${cli}  (from any shell: it finds Node 24 and builds dist/ when needed)`)
     say(`try:      ${cli} jobs list -c ${cfg}`)
     say(`          ${cli} jobs start sample -c ${cfg}`)

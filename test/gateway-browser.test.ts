@@ -54,7 +54,7 @@ it('a listing loads in headless Chromium: names, sizes, CIDs, sorting, and a lin
   await page.screenshot({ path: shot, fullPage: true })
   expect(statSync(shot).size).toBeGreaterThan(1000)
   expect(await page.title()).toBe('Index of /sample/')
-  const text = await page.innerText('body')
+  const text = (await page.textContent('body')) ?? ''
   expect(text).toContain('Index of /sample/')
   expect(text).toMatch(new RegExp(`pool/\\s+\\d\\d-\\w{3}-\\d{4} \\d\\d:\\d\\d\\s+-\\s+${cids.pool}`))
   expect(text).toMatch(new RegExp(`README.txt\\s+\\d\\d-\\w{3}-\\d{4} \\d\\d:\\d\\d\\s+16\\s+${cids.readme}`))
@@ -69,7 +69,7 @@ it('a listing loads in headless Chromium: names, sizes, CIDs, sorting, and a lin
   expect(after.indexOf('pool/')).toBeLessThan(after.indexOf('zeta.txt'))
   // Into a directory and the file's link: the response carries the index's CID.
   await page.goto(`${gw.url}/sample/pool/`)
-  expect(await page.innerText('body')).toContain('hello_1.0+b1_amd64.deb')
+  expect((await page.textContent('body')) ?? '').toContain('hello_1.0+b1_amd64.deb')
   const [download] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('.deb')),
     page.evaluate(() => fetch('hello_1.0+b1_amd64.deb').then((r) => r.arrayBuffer())),

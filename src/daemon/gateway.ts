@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Database } from '../db.ts'
-import type { FetchBack, Gateway, GatewayPlugin } from '../gateway/index.ts'
+import type { FetchBack, Gateway, GatewayPlugin, JobView, RecentRequests } from '../gateway/index.ts'
 import { BlockReader, CopyStore, type IndexReader, onScanCommitted, openIndexReader } from '../index/index.ts'
 import type { IpfsNode } from '../ipfs/index.ts'
 import { explainListenError } from '../sync/index.ts'
@@ -23,6 +23,8 @@ export interface GatewayServiceOptions {
   extraMetrics?: Registry[]
   /** The local IPFS node: the trustless routes relay, verified, the blocks it holds that are not the mirror's. */
   node?: IpfsNode
+  /** The sync jobs' statuses, for the status page (the daemon's worker). */
+  jobs?: () => JobView[]
 }
 
 /**
@@ -31,10 +33,20 @@ export interface GatewayServiceOptions {
  * status page (src/gateway/status) are registered here.
  */
 export async function gatewayPlugins(
-  o: GatewayServiceOptions & { reader: IndexReader },
+  o: GatewayServiceOptions & { reader: IndexReader; recent: RecentRequests },
 ): Promise<GatewayPlugin[]> {
-  const { trustlessGateway } = await import('../gateway/index.ts')
-  const plugins: GatewayPlugin[] = []
+  const { statusPage, trustlessGateway } = await import('../gateway/index.ts')
+  const plugins: GatewayPlugin[] = [
+    {
+      name: 'status',
+      plugin: statusPage,
+      options: {
+        index: o.reader,
+        recent: () => o.recent.list(),
+        ...(o.jobs ? { jobs: o.jobs } : {}),
+      },
+    },
+  ]
   if (o.db) {
     plugins.push({
       name: 'trustless',
@@ -46,7 +58,8 @@ export async function gatewayPlugins(
 }
 
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
-  const { startGateway } = await import('../gateway/index.ts')
+  const { RecentRequests, startGateway } = await import('../gateway/index.ts')
+  const recent = new RecentRequests()
   const s = o.settings
   const reader = o.reader ?? openIndexReader(o.db!)
   const db = o.db
@@ -78,7 +91,8 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
         : {}),
       metrics: s.metrics,
       ...(o.extraMetrics ? { extraMetrics: o.extraMetrics } : {}),
-      plugins: await gatewayPlugins({ ...o, reader }),
+      plugins: await gatewayPlugins({ ...o, reader, recent }),
+      recent,
     })
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }

@@ -207,6 +207,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         db,
         ...(daemon.replication ? { extraMetrics: [metricsRegistry(daemon.replication)] } : {}),
         ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
+        jobs: () => daemon.worker?.statuses() ?? [],
       })
       daemon.gateway = gw
       closers.push(() => gw.close())

@@ -62,6 +62,7 @@ export function createFetchBack(opts: FetchBackOptions): NetworkFetchBack {
 export type { AccessLogOptions } from './access-log.ts'
 export { GatewayPathError, NoFetchBackError } from './errors.ts'
 export type { MimeMap } from './mime.ts'
+export { RecentRequests } from './recent.ts'
 export {
   DEFAULT_LIMITS,
   type Gateway,

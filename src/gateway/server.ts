@@ -30,6 +30,7 @@ import { metalinkOf } from './metalink.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { contentTypes, type MimeMap } from './mime.ts'
 import { type FileMeta, MirrorFiles, type ServedMirror } from './mirror-files.ts'
+import type { RecentRequests } from './recent.ts'
 import { parseTarget } from './request-path.ts'
 import { BufferPool, sendRange } from './send-file.ts'
 
@@ -99,6 +100,8 @@ export interface GatewayOptions {
   /** Other registries served at `/metrics` with the gateway's (the replicator's). */
   extraMetrics?: Registry[]
   plugins?: GatewayPlugin[]
+  /** Where each answered request is noted (the status page's recent requests). */
+  recent?: RecentRequests
 }
 
 export interface Gateway {
@@ -189,8 +192,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const pool = new BufferPool(o.readBufferBytes ?? 1 << 20, o.readBuffers ?? 64)
 
   /** Every answer ends here: metrics and the access log line. */
+  const recent = o.recent
   const done = (req: IncomingMessage, status: number, bytes: number, t0: number): undefined => {
-    metrics.done(status, bytes, (performance.now() - t0) / 1000)
+    const ms = performance.now() - t0
+    metrics.done(status, bytes, ms / 1000)
+    recent?.push({
+      time: Date.now(),
+      method: req.method ?? '-',
+      path: req.url ?? '-',
+      status,
+      bytes,
+      durationMs: ms,
+      ...(req.socket.remoteAddress ? { remote: req.socket.remoteAddress } : {}),
+    })
     accessLog?.write(
       req.socket.remoteAddress,
       req.method ?? '-',
