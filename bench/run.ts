@@ -9,7 +9,8 @@
  *                         copy audit of a 100,000-file mirror against a bare scan of its index;
  *                         replicate: tree pins on two Kubo daemons, not in the default set;
  *                         fetchback: an evicted 100 MiB file fetched back from a local Kubo against
- *                         `ipfs cat`, not in the default set)
+ *                         `ipfs cat`, not in the default set; gateway: the gateway against nginx with
+ *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -20,6 +21,7 @@ import { join, resolve } from 'node:path'
 import { benchAudit } from './lib/audit.ts'
 import { benchFetchBack } from './lib/fetchback.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
+import { benchGateway } from './lib/gateway.ts'
 import { initKuboRepo } from './lib/kubo.ts'
 import { benchReplicate } from './lib/replicate.ts'
 import { printTable, type Row } from './lib/report.ts'
@@ -204,6 +206,8 @@ if (only.has('soak')) {
 if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
 
 if (only.has('fetchback')) rows.push(...(await benchFetchBack(rounds)))
+
+if (only.has('gateway')) rows.push(...(await benchGateway(rounds)))
 
 if (only.has('audit')) {
   const tree = ensureMillionTree(join(root, 'tree-100k'), 0.1 * scale)
