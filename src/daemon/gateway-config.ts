@@ -27,6 +27,10 @@ export interface GatewaySettings {
     | { file: string; size: string | undefined; interval: string | undefined; keep: number }
     | undefined
   metrics: 'loopback' | 'public' | 'off'
+  /** Fetch evicted files back (when the gateway holds the database). */
+  fetchBack: boolean
+  /** Trustless HTTP gateways the fetch-back tries last, in order. */
+  fetchFrom: string[]
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -66,6 +70,8 @@ const KEYS = [
   'access_log_rotate',
   'access_log_keep',
   'metrics',
+  'fetch_back',
+  'fetch_from',
 ]
 
 /** What `[gateway]` with no keys gives: every mirror at `/<name>/` on 127.0.0.1:8080. */
@@ -124,6 +130,10 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   if (rotate !== undefined && !/^\d+[smhdM]$/.test(rotate))
     v.badValue(w, 'gateway.access_log_rotate', `${v.show(rotate)} is not an interval (e.g. "1d", "12h")`)
   const maxSize = opt('access_log_max_size', v.size)
+  const fetchFrom = opt('fetch_from', v.strList) ?? []
+  for (const [i, u] of fetchFrom.entries())
+    if (!/^https?:\/\/[^/]/.test(u))
+      v.badValue(w, `gateway.fetch_from[${i}]`, `${v.show(u)} is not an http(s) URL`)
   return {
     listenAddr: opt('listen_addr', v.nonEmpty) ?? D.listenAddr,
     listenPort: opt('listen_port', v.int(0, 65535)) ?? D.listenPort,
@@ -156,5 +166,7 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
         }
       : undefined,
     metrics: opt('metrics', v.oneOf(['loopback', 'public', 'off'] as const)) ?? 'loopback',
+    fetchBack: opt('fetch_back', v.bool) ?? true,
+    fetchFrom,
   }
 }

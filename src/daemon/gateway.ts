@@ -7,7 +7,14 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Database } from '../db.ts'
 import type { FetchBack, Gateway, GatewayPlugin, JobView, RecentRequests } from '../gateway/index.ts'
-import { BlockReader, CopyStore, type IndexReader, onScanCommitted, openIndexReader } from '../index/index.ts'
+import {
+  BlockReader,
+  CopyStore,
+  type IndexReader,
+  onScanCommitted,
+  openIndexReader,
+  openMirrorIndex,
+} from '../index/index.ts'
 import type { IpfsNode } from '../ipfs/index.ts'
 import { explainListenError } from '../sync/index.ts'
 import type { GatewaySettings } from './gateway-config.ts'
@@ -23,6 +30,8 @@ export interface GatewayServiceOptions {
   extraMetrics?: Registry[]
   /** The local IPFS node: the trustless routes relay, verified, the blocks it holds that are not the mirror's. */
   node?: IpfsNode
+  /** The local node's HTTP gateway (`[ipfs] gateway`): the fetch-back's fastest verified path. */
+  localGateway?: string
   /** The sync jobs' statuses, for the status page (the daemon's worker). */
   jobs?: () => JobView[]
 }
@@ -57,6 +66,31 @@ export async function gatewayPlugins(
   return plugins
 }
 
+/**
+ * The fetch-back of evicted files (src/gateway/fetch-back), from the local node, the copies the
+ * replicator recorded, then `[gateway] fetch_from`; a file fetched back is recorded present again in
+ * its mirror's index (`local.markRefetched`).
+ */
+async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyStore): Promise<FetchBack> {
+  const { createFetchBack } = await import('../gateway/index.ts')
+  const roots = new Map(o.settings.mirrors.map((m) => [m.name, m.root]))
+  return createFetchBack({
+    rootOf: (mirror) => roots.get(mirror),
+    ...(o.node ? { node: o.node } : {}),
+    ...(o.localGateway ? { localGateway: o.localGateway } : {}),
+    gateways: o.settings.fetchFrom,
+    copies,
+    recorderOf: (mirror) => {
+      const root = roots.get(mirror)
+      return root === undefined ? undefined : openMirrorIndex(db, mirror, root).local
+    },
+    log: {
+      info: (obj, msg) => o.log.info(obj, msg),
+      warn: (obj, msg) => o.log.warn(obj, msg),
+    },
+  })
+}
+
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
   const { RecentRequests, startGateway } = await import('../gateway/index.ts')
   const recent = new RecentRequests()
@@ -64,6 +98,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
   const reader = o.reader ?? openIndexReader(o.db!)
   const db = o.db
   const copies = db ? new CopyStore(db) : undefined
+  const fetchBack = o.fetchBack ?? (db && s.fetchBack ? await fetchBackOf(o, db, copies!) : undefined)
   try {
     return await startGateway({
       host: s.listenAddr,
@@ -72,7 +107,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
       reader,
       ...(copies ? { copiesOf: (mirror, r) => copies.ofPath(mirror, r.cid, r.scan) } : {}),
       ...(db ? { onScanCommitted: (fn) => onScanCommitted(db, fn) } : {}),
-      ...(o.fetchBack ? { fetchBack: o.fetchBack } : {}),
+      ...(fetchBack ? { fetchBack } : {}),
       log: o.log,
       limits: s.limits,
       cache: s.cache,

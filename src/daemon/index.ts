@@ -208,6 +208,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(daemon.replication ? { extraMetrics: [metricsRegistry(daemon.replication)] } : {}),
         ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
         jobs: () => daemon.worker?.statuses() ?? [],
+        ...(repl.ipfs?.gateway ? { localGateway: repl.ipfs.gateway } : {}),
       })
       daemon.gateway = gw
       closers.push(() => gw.close())

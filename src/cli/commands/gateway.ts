@@ -14,9 +14,13 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'listen here instead of [gateway] listen_addr and listen_port')
     .action(async (o: { config?: string; listen?: string }) => {
       const { loadConfig } = await import('../../sync/index.ts')
-      const { createLogger, readGatewayConfig, defaultGatewaySettings, startGatewayService } = await import(
-        '../../daemon/index.ts'
-      )
+      const {
+        createLogger,
+        readGatewayConfig,
+        defaultGatewaySettings,
+        readReplicationConfig,
+        startGatewayService,
+      } = await import('../../daemon/index.ts')
       const { openIndexSource } = await import('../index-source.ts')
       const { UsageError } = await import('../errors.ts')
       const file = configPath(o.config)
@@ -28,6 +32,7 @@ export function register(program: Command): void {
         settings.listenAddr = m[1]!.replace(/^\[(.*)\]$/, '$1')
         settings.listenPort = Number(m[2])
       }
+      const localGateway = readReplicationConfig(config).ipfs?.gateway
       const log = createLogger(config.debug ? { level: process.env.CIDMIRROR_LOG_LEVEL ?? 'debug' } : {})
       const source = await openIndexSource({ config: file })
       try {
@@ -35,6 +40,7 @@ export function register(program: Command): void {
           settings,
           log,
           ...(source.db ? { db: source.db } : { reader: source.reader }),
+          ...(localGateway ? { localGateway } : {}),
         })
         process.stdout.write(
           `cidmirror gateway: serving ${settings.mirrors.length} mirror(s) at ${gw.url}/\n`,
