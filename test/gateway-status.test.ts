@@ -175,27 +175,52 @@ describe('status page', () => {
     await page.close()
   })
 
-  it('gathers the mirrors once per maxAgeMs, the recent requests at every load', async () => {
+  it('gathers the mirrors once per maxAgeMs, an audit once per replicationMaxAgeMs, recent requests at every load', async () => {
     let calls = 0
+    let audits = 0
     const seen: RecentRequest[] = []
-    const app2 = Fastify()
-    await app2.register(statusPage, {
-      jobs: () => {
-        calls++
-        return jobs
-      },
-      recent: () => seen,
-      maxAgeMs: 3_600_000,
-    })
-    const url = await app2.listen({ host: '127.0.0.1', port: 0 })
+    const serve = async (maxAgeMs: number): Promise<{ url: string; close: () => Promise<void> }> => {
+      const app2 = Fastify()
+      await app2.register(statusPage, {
+        jobs: () => {
+          calls++
+          return jobs
+        },
+        replication: async (mirror) => {
+          audits++
+          // Nothing to show for pypi: an undefined answer is asked again at the next gathering.
+          return mirror === 'debian'
+            ? { n: 1, files: 1, ok: 1, under: 0, bytesUnder: 0, byVerified: { '1': 1 } }
+            : undefined
+        },
+        recent: () => seen,
+        maxAgeMs,
+        replicationMaxAgeMs: 3_600_000,
+      })
+      return { url: await app2.listen({ host: '127.0.0.1', port: 0 }), close: () => app2.close() }
+    }
+    const cached = await serve(3_600_000)
     try {
-      await get(url, '/_status')
+      await get(cached.url, '/_status')
       seen.push(recent[0]!)
-      const data = JSON.parse((await get(url, '/_status.json')).body.toString())
+      const data = JSON.parse((await get(cached.url, '/_status.json')).body.toString())
       expect(calls).toBe(1)
+      expect(audits).toBe(2)
       expect(data.recent).toEqual([recent[0]])
+      expect(data.mirrors[0].replication.n).toBe(1)
     } finally {
-      await app2.close()
+      await cached.close()
+    }
+    calls = 0
+    audits = 0
+    const fresh = await serve(0)
+    try {
+      await get(fresh.url, '/_status.json')
+      await get(fresh.url, '/_status.json')
+      expect(calls).toBe(2) // the jobs at each gathering
+      expect(audits).toBe(3) // debian's audit kept, pypi's undefined asked again
+    } finally {
+      await fresh.close()
     }
   })
 })

@@ -26,7 +26,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { trustlessGateway } from '../src/gateway/index.ts'
 import { carStream } from '../src/gateway/trustless/car.ts'
-import { BlockReader, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
+import {
+  BlockReader,
+  blockMapSince,
+  type MirrorIndex,
+  mapBlocks,
+  openMirrorIndex,
+} from '../src/index/index.ts'
 import { fileFromCar, get, hashesTo, readCar, resolveInCar } from './helpers/trustless.ts'
 
 let work: string
@@ -65,8 +71,11 @@ beforeAll(async () => {
   index = openMirrorIndex(db, 'm', tree)
   const s = await index.scan()
   rootCid = CID.parse(s.rootCid!)
+  expect(await blockMapSince(db, 'm')).toBe(0)
   const map = await mapBlocks(db, 'm', tree)
   expect(map.stale).toEqual([])
+  // The map says how far it got, so a follower maps only later scans' records.
+  expect(await blockMapSince(db, 'm')).toBe(s.id + 1)
   app = Fastify()
   await app.register(trustlessGateway, { blocks: new BlockReader(db) })
   base = await app.listen({ host: '127.0.0.1', port: 0 })

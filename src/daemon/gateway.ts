@@ -6,7 +6,14 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Database } from '../db.ts'
-import type { FetchBack, Gateway, GatewayPlugin, JobView, RecentRequests } from '../gateway/index.ts'
+import type {
+  FetchBack,
+  Gateway,
+  GatewayPlugin,
+  JobView,
+  RecentRequests,
+  ReplicationView,
+} from '../gateway/index.ts'
 import {
   BlockReader,
   CopyStore,
@@ -34,6 +41,8 @@ export interface GatewayServiceOptions {
   localGateway?: string
   /** The sync jobs' statuses, for the status page (the daemon's worker). */
   jobs?: () => JobView[]
+  /** A mirror's replication health for the status page (the audit's summary), when replication is configured. */
+  replication?: (mirror: string) => Promise<ReplicationView | undefined>
 }
 
 /**
@@ -53,6 +62,7 @@ export async function gatewayPlugins(
         index: o.reader,
         recent: () => o.recent.list(),
         ...(o.jobs ? { jobs: o.jobs } : {}),
+        ...(o.replication ? { replication: o.replication } : {}),
       },
     },
   ]

@@ -5,6 +5,7 @@ import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
 import type { Gateway } from '../gateway/index.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
+import { auditMirror } from '../replicator/index.ts'
 import {
   type Backoff,
   type Config,
@@ -20,6 +21,7 @@ import {
   trustConfiguredCa,
   Worker,
 } from '../sync/index.ts'
+import { followBlockMap } from './block-map.ts'
 import { startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
 import type { IndexMirror } from './index-hook.ts'
@@ -209,9 +211,29 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
         jobs: () => daemon.worker?.statuses() ?? [],
         ...(repl.ipfs?.gateway ? { localGateway: repl.ipfs.gateway } : {}),
+        replication: async (mirror) => {
+          // Shown when replication is configured ([ipfs] or [replication]), judged as the audit judges.
+          const settings = settingsNow()
+          const entry = settings && (await reader.mirrors()).find((m) => m.mirror === mirror)
+          if (!entry) return undefined
+          const capacity = provideCapacity(repl.ipfs)
+          return auditMirror(
+            db,
+            openMirrorIndex(db, mirror, entry.root),
+            policyOf(settings, config)(mirror).policy,
+            {
+              ...(capacity !== undefined ? { provideCapacity: capacity } : {}),
+            },
+          )
+        },
       })
       daemon.gateway = gw
       closers.push(() => gw.close())
+      // Without a replicator publishing each scan, the trustless routes' block map is kept here.
+      if (!daemon.replication) {
+        const stop = followBlockMap(db, log)
+        closers.push(stop)
+      }
     }
     if (opts.manager) {
       const m = config.manager

@@ -43,6 +43,20 @@ function nodesLevel(db: Database) {
   return (indexLevel(db) as unknown as Database).sublevel<string, string>('nodes', { valueEncoding: 'json' })
 }
 
+/** index/mapped/<mirror> -> the last scan whose records (and every earlier scan's) are mapped. */
+function mappedLevel(db: Database) {
+  return (indexLevel(db) as unknown as Database).sublevel<string, number>('mapped', { valueEncoding: 'json' })
+}
+
+/**
+ * The first scan whose records the block map of `mirror` may lack: pass it as `since` to map only what
+ * is new (0 when nothing was mapped, or only by calls that skipped earlier scans).
+ */
+export async function blockMapSince(db: Database, mirror: string): Promise<number> {
+  const at = await mappedLevel(db).get(mirror)
+  return at === undefined ? 0 : at + 1
+}
+
 export interface MapProgress {
   records: number
   filesMapped: number
@@ -87,6 +101,8 @@ export async function mapBlocks(
   const since = opts.since ?? 0
   const store = new MirrorStore(db, mirror)
   await store.ready()
+  // Read before the walk: a scan committing meanwhile is left for the next call to mark.
+  const last = await store.lastScan()
   const leaves = leavesLevel(db)
   const nodes = nodesLevel(db)
   const out: MapSummary = {
@@ -201,6 +217,8 @@ export async function mapBlocks(
   } finally {
     await it.close()
   }
+  // Marked only when this call left no scan out before `since`.
+  if (last && since <= (await blockMapSince(db, mirror))) await mappedLevel(db).put(mirror, last.id)
   return out
 }
 

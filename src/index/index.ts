@@ -13,7 +13,7 @@ import { runScan, type ScanOptions } from './scan.ts'
 import { type MirrorState, stateOf } from './state.ts'
 import { type MirrorInfo, mirrorsLevel } from './store.ts'
 
-export { BlockReader, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
+export { BlockReader, blockMapSince, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
 export {
   checkEntryName,
   checkMirrorName,

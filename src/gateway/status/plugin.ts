@@ -15,6 +15,28 @@ export interface StatusPageOptions extends StatusSources {
   recentLimit?: number
   /** How long the mirrors' data is reused. Default 5000 ms. */
   maxAgeMs?: number
+  /** How long a mirror's replication health is reused (an audit reads every file's copies). Default 60 s. */
+  replicationMaxAgeMs?: number
+}
+
+/**
+ * `fn` per key, each answer reused for `maxAgeMs` (shared by concurrent callers); a failure or an
+ * undefined answer (nothing to show yet) is not kept.
+ */
+function memo<T>(fn: (key: string) => Promise<T>, maxAgeMs: number): (key: string) => Promise<T> {
+  const kept = new Map<string, { at: number; value: Promise<T> }>()
+  return (key) => {
+    const now = Date.now()
+    const hit = kept.get(key)
+    if (hit && now - hit.at <= maxAgeMs) return hit.value
+    const value = fn(key)
+    kept.set(key, { at: now, value })
+    const forget = (): void => {
+      if (kept.get(key)?.value === value) kept.delete(key)
+    }
+    value.then((v) => v === undefined && forget(), forget)
+    return value
+  }
 }
 
 export async function statusPage(app: FastifyInstance, opts: StatusPageOptions): Promise<void> {
@@ -22,11 +44,12 @@ export async function statusPage(app: FastifyInstance, opts: StatusPageOptions):
   const recentLimit = opts.recentLimit ?? 50
   const maxAgeMs = opts.maxAgeMs ?? 5000
   let cached: { at: number; data: Promise<StatusData> } | undefined
+  const replication = opts.replication && memo(opts.replication, opts.replicationMaxAgeMs ?? 60_000)
 
   const current = async (): Promise<StatusData> => {
     const now = Date.now()
     if (!cached || now - cached.at > maxAgeMs) {
-      const data = collectStatus({ ...opts, recent: undefined }, recentLimit)
+      const data = collectStatus({ ...opts, replication, recent: undefined }, recentLimit)
       cached = { at: now, data }
       data.catch(() => {
         if (cached?.data === data) cached = undefined
