@@ -27,6 +27,7 @@ let swarm: Kubo[] = []
 let config: string
 let daemon: { child: ChildProcess; log: () => string } | undefined
 let nodePort: number
+let managerPort: number
 let quickstartText: string
 const big = randomBytes(3 * MiB + 11)
 /** More roots than a node announcing 1 CID an hour reprovides in its 22 h cycle. */
@@ -40,7 +41,8 @@ beforeAll(async () => {
   mkdirSync(join(upstream.root, 'extra'))
   for (let i = 0; i < EXTRA_FILES; i++) writeFileSync(join(upstream.root, `extra/${i}.txt`), `extra ${i}\n`)
   // The quick start's config as it is, its paths and ports moved: the shape under test is the file's.
-  const [managerPort, workerPort] = [await freePort(), await freePort()]
+  managerPort = await freePort()
+  const workerPort = await freePort()
   nodePort = await freePort()
   const text = readFileSync(join(EXAMPLE, 'cidmirror.toml'), 'utf8')
     .replaceAll('../../data', join(tmp.dir, 'data'))
@@ -64,6 +66,23 @@ afterAll(async () => {
   await upstream?.stop()
   tmp?.cleanup()
 })
+
+/**
+ * Starts the daemon and waits for its manager to answer: an audit run while the daemon is still
+ * starting would open the database itself (no daemon holds it yet) and keep the daemon from opening it.
+ */
+async function startDaemon(file: string): Promise<void> {
+  daemon = spawnDaemon(file)
+  await waitFor(
+    async () => {
+      if (daemon!.child.exitCode !== null) throw new Error(`the daemon exited: ${daemon!.log()}`)
+      return (await fetch(`http://127.0.0.1:${managerPort}/jobs`).catch(() => undefined))?.ok
+    },
+    'the daemon answering',
+    60_000,
+    100,
+  )
+}
 
 function logLines(): Record<string, unknown>[] {
   return daemon!
@@ -101,7 +120,7 @@ async function auditJson(file = config): Promise<{ code: number; lines: AuditJso
 
 describe('cidmirror daemon on the quick start config (embedded node)', () => {
   it('provides the sample with the embedded node; a Kubo peer fetches a file; the audit lists the local holder, uncounted', async () => {
-    daemon = spawnDaemon(config)
+    await startDaemon(config)
     // The node starts on loopback, off the public network, at the configured address.
     const started = await waitFor(
       () => logLines().find((l) => typeof l.peerId === 'string' && Array.isArray(l.addresses)),
@@ -197,14 +216,14 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
   }
 
   it('the audit judges as the replicator stores: n, freshness, per-kind minimums and the provide budget from the config, offline and through the daemon', async () => {
-    await killChild(daemon!.child)
+    if (daemon) await killChild(daemon.child)
     const file = join(tmp.dir, 'second.toml')
     writeFileSync(
       file,
       secondConfig({ n: 2, fresh: '3s', minFilecoin: true, targets: [swarm[1]!], perHour: 1 }),
     )
     config = file
-    daemon = spawnDaemon(file)
+    await startDaemon(file)
     // B pinned the tree: one verified copy per file, below n = 2 and with no Filecoin copy.
     const online = await waitFor(
       async () => {
@@ -240,7 +259,7 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
       60_000,
       250,
     )
-    await killChild(daemon.child)
+    await killChild(daemon!.child)
     // Offline, from the same config and database: the same lines.
     const offline = await auditJson(file)
     expect(offline.code).toBe(1)
@@ -255,7 +274,7 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
 
   it('SIGHUP applies [replication]: a new target and a changed n and window, and names the [ipfs] keys that need a restart', async () => {
     const file = config
-    daemon = spawnDaemon(file)
+    await startDaemon(file)
     await waitFor(
       async () =>
         (await auditJson(file)).lines.find((l) => l.type === 'mirror')?.queue?.state === 'under-replicated',
@@ -267,7 +286,7 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
       file,
       secondConfig({ n: 2, fresh: '1h', minFilecoin: false, targets: [swarm[1]!, swarm[2]!], perHour: 2 }),
     )
-    daemon.child.kill('SIGHUP')
+    daemon!.child.kill('SIGHUP')
     const after = await waitFor(
       async () => {
         const a = await auditJson(file)
@@ -291,5 +310,74 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
     expect(lines.map((l) => l.msg)).toContain(
       'config changed where a reload cannot apply it; restart to apply: ipfs.provide_per_hour',
     )
+  }, 300_000)
+
+  it('entity scope: per-file pins on two Kubo targets reach n = 2, and an unpinned file is pinned again', async () => {
+    if (daemon) await killChild(daemon.child)
+    // B and C let the earlier trees go: a file a tree pin holds already is held (indirectly), not pinned again.
+    for (const k of [swarm[1]!, swarm[2]!])
+      for (const cid of (await k.ok(['pin', 'ls', '--type=recursive', '--quiet']))
+        .split('\n')
+        .filter(Boolean))
+        await k.ok(['pin', 'rm', cid])
+    const file = join(tmp.dir, 'entity.toml')
+    writeFileSync(
+      file,
+      secondConfig({ n: 2, fresh: '1h', minFilecoin: false, targets: [swarm[1]!, swarm[2]!], perHour: 300 })
+        .replaceAll(join(tmp.dir, 'data2'), join(tmp.dir, 'data3'))
+        .replaceAll('type = "kubo"', 'type = "kubo"\nscope = "entity"'),
+    )
+    config = file
+    await startDaemon(file)
+    const done = await waitFor(
+      async () => {
+        const a = await auditJson(file)
+        // Exit 0 with nothing indexed yet proves nothing: every file must be listed, and meet n.
+        const listed = a.lines.filter((l) => l.type === 'file').length
+        return a.code === 0 && listed > EXTRA_FILES ? a : undefined
+      },
+      'every file pinned on B and C',
+      180_000,
+      250,
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${daemon!.log()}`)
+    })
+    const files = done.lines.filter((l) => l.type === 'file')
+    expect(files.length).toBeGreaterThan(EXTRA_FILES)
+    const peers = await Promise.all(
+      [swarm[1]!, swarm[2]!].map(async (k) => JSON.parse(await k.ok(['id'])).ID as string),
+    )
+    for (const f of files) {
+      expect(f.verified).toBe(2)
+      const entity = f.copies!.filter((c) => (c as { scope?: string }).scope === 'entity' && !c.local)
+      expect(entity.map((c) => c.holder).sort()).toEqual(peers.map((p) => `ipfs:${p}`).sort())
+    }
+    // No tree pins: the targets hold one recursive pin per file CID.
+    const iso = files.find((f) => f.path === 'pool/main/h/hello/hello_1.0.iso')!
+    expect(await swarm[1]!.ok(['pin', 'ls', '--type=recursive', '--quiet', iso.cid!])).toContain(iso.cid!)
+    const root = (done.lines.find((l) => l.type === 'mirror') as { rootCid?: string }).rootCid!
+    expect((await swarm[1]!.run(['pin', 'ls', '--type=recursive', root])).code).not.toBe(0)
+    // An unpin on B: the re-check (audit --verify) sees it and pins the file again.
+    await swarm[1]!.ok(['pin', 'rm', iso.cid!])
+    const verify = await runCli([
+      'audit',
+      '-c',
+      file,
+      '--verify',
+      '--json',
+      'pool/main/h/hello/hello_1.0.iso',
+      '--mirror',
+      'sample',
+    ])
+    expect(verify.stderr).toMatch(/^verify: \d+ of \d+ items re-checked/)
+    await waitFor(
+      async () => (await swarm[1]!.run(['pin', 'ls', '--type=recursive', '--quiet', iso.cid!])).code === 0,
+      'the file pinned on B again',
+      60_000,
+      250,
+    )
+    const again = await auditJson(file)
+    expect(again.code).toBe(0)
+    expect(again.lines.find((l) => l.path === iso.path)?.verified).toBe(2)
   }, 300_000)
 })

@@ -107,7 +107,11 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
     const replicator = opts.replicator?.()
     if (!replicator) throw new NoReplicatorError()
     const started = Date.now()
-    const keys = mirror === undefined ? undefined : [`tree:${mirror}`]
+    // A mirror's items: its tree, and its files' CIDs when an entity-scope target pins them.
+    const keys =
+      mirror === undefined
+        ? undefined
+        : (await replicator.queue.all()).filter((e) => e.item.mirror === mirror).map((e) => e.item.key)
     const queued = await replicator.checkNow(keys)
     const targetKeys = keys ?? (await replicator.queue.all()).map((e) => e.item.key)
     const deadline = started + wait * 1000

@@ -123,8 +123,14 @@ export async function startReplication(opts: {
     return new Replicator({
       db,
       counters,
-      // Read at each item, so a reload's new n applies to the next check.
-      policy: (item: ReplicationItem) => policyOf(settings, { mirrors: [] })(item.mirror).policy,
+      // Read at each item, so a reload's new n applies to the next check. With entity-scope targets
+      // only, nothing stores a tree: its item is kept (it marks the scan published) and asks nothing.
+      policy: (item: ReplicationItem) =>
+        item.scope === 'tree' &&
+        settings.targets.length > 0 &&
+        !settings.targets.some((t) => t.scope === 'tree')
+          ? { n: 0 }
+          : policyOf(settings, { mirrors: [] })(item.mirror).policy,
       recheckMs: r.recheckMs,
       backoff: { baseMs: r.retryBackoffMs, maxMs: r.retryBackoffMaxMs },
       concurrency: r.concurrency,

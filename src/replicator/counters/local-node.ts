@@ -13,11 +13,11 @@ export interface ServingNode {
   has(cid: string, opts?: { signal?: AbortSignal }): Promise<boolean>
 }
 
-/** The counter's name; not a valid target name, so it never clashes with a configured one. */
-export const LOCAL_NODE_COUNTER = '(local node)'
+/** The counter's name, by scope; not a valid target name, so it never clashes with a configured one. */
+export const LOCAL_NODE_COUNTER = { tree: '(local node)', entity: '(local node, per file)' } as const
 
 export class LocalNodeCounter implements CopyCounter {
-  readonly name = LOCAL_NODE_COUNTER
+  readonly name: string
   readonly scope: 'tree' | 'entity'
   readonly #node: ServingNode
   #peer: string | undefined
@@ -25,6 +25,7 @@ export class LocalNodeCounter implements CopyCounter {
   constructor(node: ServingNode, scope: 'tree' | 'entity' = 'tree') {
     this.#node = node
     this.scope = scope
+    this.name = LOCAL_NODE_COUNTER[scope]
   }
 
   async check(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
