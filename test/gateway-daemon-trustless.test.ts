@@ -5,11 +5,13 @@
  * embedded node) and `[replication]`, `/_status.json` carries the mirror's replication health as the
  * audit judges it (the local node's copy never counts).
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
-import { killChild, spawnDaemon } from './helpers/cli.ts'
+import { killChild, MAIN, runCli, spawnDaemon } from './helpers/cli.ts'
 import { fileFromCar, get, readCar, resolveInCar } from './helpers/trustless.ts'
 import { commandMirror, freePort, tempDir, waitFor, writeToml } from './jobs-helpers.ts'
 
@@ -26,7 +28,7 @@ interface Status {
   }[]
 }
 
-async function start(extra: string): Promise<{ base: string; dir: string; log: () => string }> {
+async function configure(extra: string): Promise<{ base: string; dir: string; config: string }> {
   const t = tempDir('cidmirror-gw-trustless-')
   cleanups.push(t.cleanup)
   const [port, managerPort] = [await freePort(), await freePort()]
@@ -39,9 +41,14 @@ async function start(extra: string): Promise<{ base: string; dir: string; log: (
     ),
   })
   writeFileSync(config, `${readFileSync(config, 'utf8')}\n${extra}\n[gateway]\nlisten_port = ${port}\n`)
+  return { base: `http://127.0.0.1:${port}`, dir: t.dir, config }
+}
+
+async function start(extra: string): Promise<{ base: string; dir: string; log: () => string }> {
+  const { base, dir, config } = await configure(extra)
   const d = spawnDaemon(config)
   cleanups.push(() => killChild(d.child))
-  return { base: `http://127.0.0.1:${port}`, dir: t.dir, log: d.log }
+  return { base, dir, log: d.log }
 }
 
 /** The mirror's status once its index has a root (and, with `replication`, its health). */
@@ -94,5 +101,38 @@ describe('cidmirror daemon: trustless routes and the status page', () => {
       .reduce((a, b) => a + b)
     expect(m.index).toMatchObject({ files: 2, bytes })
     expect(m.replication).toMatchObject({ n: 2, files: 2, ok: 0, under: 2, bytesUnder: bytes })
+  })
+
+  it('cidmirror gateway -c FILE on the database maps the scans no daemon mapped (cidmirror index)', async () => {
+    const { base, dir, config } = await configure('')
+    const tree = join(dir, 'mirrors', 'sample')
+    mkdirSync(join(tree, 'pool'), { recursive: true })
+    const big = randomBytes(2 * 1024 * 1024 + 7)
+    writeFileSync(join(tree, 'pool', 'big.iso'), big)
+    const ran = await runCli(['index', tree, '-c', config, '--progress', 'none'])
+    expect(ran.code, ran.stderr).toBe(0)
+    const child = spawn(process.execPath, [MAIN, 'gateway', '-c', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    cleanups.push(() => killChild(child))
+    const m = await indexed(base, () => out)
+    const root = CID.parse(m.index!.rootCid!)
+    const car = await waitFor(
+      async () => {
+        const r = await get(base, `/ipfs/${root}/pool/big.iso?format=car`)
+        return r.status === 200 ? readCar(r.body) : undefined
+      },
+      `the block map (out: ${out})`,
+      60_000,
+      100,
+    )
+    expect(fileFromCar(car, resolveInCar(car, root, ['pool', 'big.iso'])).equals(big)).toBe(true)
   })
 })

@@ -37,6 +37,7 @@ import {
   replicationSettings,
 } from './replication-config.ts'
 
+export { followBlockMap } from './block-map.ts'
 export { gatewayPlugins, startGatewayService } from './gateway.ts'
 export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { createIndexHook, type IndexMirror } from './index-hook.ts'

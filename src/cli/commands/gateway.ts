@@ -16,6 +16,7 @@ export function register(program: Command): void {
       const { loadConfig } = await import('../../sync/index.ts')
       const {
         createLogger,
+        followBlockMap,
         readGatewayConfig,
         defaultGatewaySettings,
         readReplicationConfig,
@@ -45,10 +46,13 @@ export function register(program: Command): void {
         process.stdout.write(
           `cidmirror gateway: serving ${settings.mirrors.length} mirror(s) at ${gw.url}/\n`,
         )
+        // Holding the database, it maps the scans nothing mapped yet (the trustless routes read them).
+        const stopMap = source.db ? followBlockMap(source.db, log) : undefined
         await new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve())
           process.once('SIGTERM', () => resolve())
         })
+        await stopMap?.()
         await gw.close()
       } finally {
         await source.close()
