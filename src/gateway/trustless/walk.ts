@@ -30,7 +30,16 @@ export interface ResolvedPath {
 async function load(src: BlockSource, cid: CID, signal?: AbortSignal): Promise<LoadedNode | undefined> {
   const bytes = await src.get(cid, signal)
   if (!bytes) return undefined
-  return { cid, bytes, node: decodeNode(cid, bytes) }
+  // Decoded on first use: a raw-block request never needs it.
+  let node: DagNode | undefined
+  return {
+    cid,
+    bytes,
+    get node(): DagNode {
+      node ??= decodeNode(cid, bytes)
+      return node
+    },
+  }
 }
 
 /** Loads `cid` and follows `segments` (already percent-decoded); TrustlessNotHeld / NoSuchPath errors. */
