@@ -9,11 +9,7 @@
  * record stays announced. Our own node and the peers the config marks local are not copies off this
  * disk and are left out.
  */
-import {
-  type DelegatedRoutingV1HttpApiClient,
-  delegatedRoutingV1HttpApiClient,
-} from '@helia/delegated-routing-v1-http-api-client'
-import { defaultLogger } from '@libp2p/logger'
+import type { DelegatedRoutingV1HttpApiClient } from '@helia/delegated-routing-v1-http-api-client'
 import { multiaddr } from '@multiformats/multiaddr'
 import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { base58btc } from 'multiformats/bases/base58'
@@ -59,22 +55,34 @@ export class ProviderCounter implements CopyCounter {
   readonly name: string
   readonly scope = 'tree' as const
   readonly #o: ProviderCounterOptions
-  readonly #clients: DelegatedRoutingV1HttpApiClient[]
+  #clients: DelegatedRoutingV1HttpApiClient[] = []
   #started: Promise<void> | undefined
   #self: string | undefined
 
   constructor(opts: ProviderCounterOptions) {
     this.#o = opts
     this.name = opts.name
+  }
+
+  /**
+   * The clients, made at the first check: the client and libp2p's logger are loaded then, not by
+   * every importer of the replicator's face (the audit CLI).
+   */
+  async #start(): Promise<void> {
+    const endpoints = this.#o.endpoints ?? []
+    if (endpoints.length === 0) return
+    const [{ delegatedRoutingV1HttpApiClient }, { defaultLogger }] = await Promise.all([
+      import('@helia/delegated-routing-v1-http-api-client'),
+      import('@libp2p/logger'),
+    ])
     const logger = defaultLogger()
     // cacheTTL 0: every check asks again (records come and go, and a re-check is the point).
-    this.#clients = (opts.endpoints ?? []).map((url) =>
-      delegatedRoutingV1HttpApiClient({ url, cacheTTL: 0 })({ logger }),
-    )
+    this.#clients = endpoints.map((url) => delegatedRoutingV1HttpApiClient({ url, cacheTTL: 0 })({ logger }))
+    await Promise.all(this.#clients.map((c) => c.start()))
   }
 
   async check(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
-    this.#started ??= Promise.all(this.#clients.map((c) => c.start())).then(() => {})
+    this.#started ??= this.#start()
     await this.#started
     const found = new Map<string, Provider>()
     const add = (peerId: string, addrs: string[], protocols: string[], source: string): void => {
@@ -168,7 +176,9 @@ export class ProviderCounter implements CopyCounter {
   }
 
   async close(): Promise<void> {
-    if (this.#started) await Promise.all(this.#clients.map((c) => c.stop()))
+    if (!this.#started) return
+    await this.#started.catch(() => {})
+    await Promise.all(this.#clients.map((c) => c.stop()))
   }
 }
 
