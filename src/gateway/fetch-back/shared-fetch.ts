@@ -41,7 +41,7 @@ const HEAD_WINDOW = 8 * 1024 * 1024
 /** Chunks are written to the cache file in vectored writes of about this many bytes. */
 const WRITE_BATCH = 1024 * 1024
 /** Writes to the cache file under way at once, in bytes, before the fetch waits for the oldest. */
-const WRITES_IN_FLIGHT = 16 * 1024 * 1024
+const WRITES_IN_FLIGHT = 64 * 1024 * 1024
 
 interface HeadChunk {
   at: number
@@ -294,7 +294,10 @@ export class SharedFetch {
       let at = batch[0]!.at
       let left = bytes
       while (left > 0) {
-        const { bytesWritten } = await this.#fh!.writev(buffers, at)
+        const { bytesWritten } =
+          buffers.length === 1
+            ? await this.#fh!.write(buffers[0]!, 0, buffers[0]!.length, at)
+            : await this.#fh!.writev(buffers, at)
         left -= bytesWritten
         at += bytesWritten
         if (left > 0) {
