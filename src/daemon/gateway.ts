@@ -102,13 +102,15 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
 }
 
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
-  const { RecentRequests, startGateway } = await import('../gateway/index.ts')
+  const { fetchBackRegistry, RecentRequests, startGateway } = await import('../gateway/index.ts')
   const recent = new RecentRequests()
   const s = o.settings
   const reader = o.reader ?? openIndexReader(o.db!)
   const db = o.db
   const copies = db ? new CopyStore(db) : undefined
   const fetchBack = o.fetchBack ?? (db && s.fetchBack ? await fetchBackOf(o, db, copies!) : undefined)
+  // Its bytes, failures and time to first byte by source, beside the gateway's own figures.
+  const fetchBackMetrics = fetchBack ? fetchBackRegistry(fetchBack) : undefined
   try {
     return await startGateway({
       host: s.listenAddr,
@@ -135,7 +137,9 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
           }
         : {}),
       metrics: s.metrics,
-      ...(o.extraMetrics ? { extraMetrics: o.extraMetrics } : {}),
+      ...(o.extraMetrics || fetchBackMetrics
+        ? { extraMetrics: [...(o.extraMetrics ?? []), ...(fetchBackMetrics ? [fetchBackMetrics] : [])] }
+        : {}),
       plugins: await gatewayPlugins({ ...o, reader, recent }),
       recent,
     })

@@ -4,6 +4,7 @@
  * serving half (issue 12) and the fetch-back (issue 13), which are built side by side.
  */
 
+import { Registry } from 'prom-client'
 import { type FetchBackOptions, NetworkFetchBack } from './fetch-back/fetch-back.ts'
 
 /** A file the index still knows (size, mtime, CID) whose bytes are no longer on this disk. */
@@ -54,6 +55,17 @@ export {
 export type { FetchBackFigures, SourceFigures } from './fetch-back/metrics.ts'
 export * from './status/index.ts'
 export * from './trustless/index.ts'
+
+/**
+ * A registry of the fetch-back's figures by source (`cidmirror_fetchback_*`) for the gateway's
+ * `/metrics`, or undefined for a FetchBack that keeps none.
+ */
+export function fetchBackRegistry(fb: FetchBack): Registry | undefined {
+  if (!(fb instanceof NetworkFetchBack)) return undefined
+  const registry = new Registry()
+  fb.metrics.register(registry, () => fb.figures())
+  return registry
+}
 
 /** The fetch-back of evicted files over the network, from the options' sources in order. */
 export function createFetchBack(opts: FetchBackOptions): NetworkFetchBack {
