@@ -157,4 +157,21 @@ describe('fetch-back through the gateway', () => {
     )
     expect(text).toMatch(/cidmirror_fetchback_ttfb_seconds\{/)
   })
+
+  it("/_status and /_status.json show the fetch-back's figures by source", async () => {
+    const json = (await (await request(`${gw.url}/_status.json`)).body.json()) as {
+      fetchBack: {
+        completed: number
+        failed: number
+        sources: { source: string; failures: number; bytes: number }[]
+      }
+    }
+    expect(json.fetchBack).toMatchObject({ completed: 1, failed: 2 })
+    expect(json.fetchBack.sources).toEqual([
+      expect.objectContaining({ source: `gateway:${source.url}`, failures: 2 }),
+    ])
+    const html = await (await request(`${gw.url}/_status`)).body.text()
+    expect(html).toContain('<h2>Fetch-back</h2>')
+    expect(html).toContain(`gateway:${source.url}`)
+  })
 })

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client'
 import type { Database } from '../db.ts'
 import type {
   FetchBack,
+  FetchBackFigures,
   Gateway,
   GatewayPlugin,
   JobView,
@@ -51,7 +52,11 @@ export interface GatewayServiceOptions {
  * status page (src/gateway/status) are registered here.
  */
 export async function gatewayPlugins(
-  o: GatewayServiceOptions & { reader: IndexReader; recent: RecentRequests },
+  o: GatewayServiceOptions & {
+    reader: IndexReader
+    recent: RecentRequests
+    fetchBackFigures?: () => FetchBackFigures
+  },
 ): Promise<GatewayPlugin[]> {
   const { statusPage, trustlessGateway } = await import('../gateway/index.ts')
   const plugins: GatewayPlugin[] = [
@@ -63,6 +68,7 @@ export async function gatewayPlugins(
         recent: () => o.recent.list(),
         ...(o.jobs ? { jobs: o.jobs } : {}),
         ...(o.replication ? { replication: o.replication } : {}),
+        ...(o.fetchBackFigures ? { fetchBack: o.fetchBackFigures } : {}),
       },
     },
   ]
@@ -102,7 +108,9 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
 }
 
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
-  const { fetchBackRegistry, RecentRequests, startGateway } = await import('../gateway/index.ts')
+  const { fetchBackRegistry, fetchBackStatus, RecentRequests, startGateway } = await import(
+    '../gateway/index.ts'
+  )
   const recent = new RecentRequests()
   const s = o.settings
   const reader = o.reader ?? openIndexReader(o.db!)
@@ -111,6 +119,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
   const fetchBack = o.fetchBack ?? (db && s.fetchBack ? await fetchBackOf(o, db, copies!) : undefined)
   // Its bytes, failures and time to first byte by source, beside the gateway's own figures.
   const fetchBackMetrics = fetchBack ? fetchBackRegistry(fetchBack) : undefined
+  const fetchBackFigures = fetchBack ? fetchBackStatus(fetchBack) : undefined
   try {
     return await startGateway({
       host: s.listenAddr,
@@ -140,7 +149,12 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
       ...(o.extraMetrics || fetchBackMetrics
         ? { extraMetrics: [...(o.extraMetrics ?? []), ...(fetchBackMetrics ? [fetchBackMetrics] : [])] }
         : {}),
-      plugins: await gatewayPlugins({ ...o, reader, recent }),
+      plugins: await gatewayPlugins({
+        ...o,
+        reader,
+        recent,
+        ...(fetchBackFigures ? { fetchBackFigures } : {}),
+      }),
       recent,
     })
   } catch (err) {

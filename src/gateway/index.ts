@@ -6,6 +6,7 @@
 
 import { Registry } from 'prom-client'
 import { type FetchBackOptions, NetworkFetchBack } from './fetch-back/fetch-back.ts'
+import type { FetchBackFigures } from './fetch-back/metrics.ts'
 
 /** A file the index still knows (size, mtime, CID) whose bytes are no longer on this disk. */
 export interface EvictedFile {
@@ -65,6 +66,11 @@ export function fetchBackRegistry(fb: FetchBack): Registry | undefined {
   const registry = new Registry()
   fb.metrics.register(registry, () => fb.figures())
   return registry
+}
+
+/** The fetch-back's figures for the status page, or undefined for a FetchBack that keeps none. */
+export function fetchBackStatus(fb: FetchBack): (() => FetchBackFigures) | undefined {
+  return fb instanceof NetworkFetchBack ? () => fb.figures() : undefined
 }
 
 /** The fetch-back of evicted files over the network, from the options' sources in order. */

@@ -5,6 +5,7 @@
  * in), and the requests the server saw last.
  */
 import type { MirrorEntry } from '../../index/index.ts'
+import type { FetchBackFigures } from '../fetch-back/metrics.ts'
 
 /** A sync job's status, as the sync room's JobStatus carries it (a structural subset). */
 export interface JobView {
@@ -65,6 +66,8 @@ export interface StatusData {
   generated: string
   mirrors: MirrorStatus[]
   recent: RecentRequest[]
+  /** Fetch-backs of evicted files: running and waiting, and by source (null without a fetch-back). */
+  fetchBack: FetchBackFigures | null
 }
 
 export interface StatusSources {
@@ -76,6 +79,8 @@ export interface StatusSources {
   replication?: (mirror: string) => Promise<ReplicationView | undefined>
   /** The requests the server answered last, newest first. */
   recent?: () => RecentRequest[]
+  /** The fetch-back's figures (NetworkFetchBack.figures), when the gateway has one. */
+  fetchBack?: () => FetchBackFigures
 }
 
 /** Gathers the page's data; a source that fails leaves its part empty rather than failing the page. */
@@ -111,5 +116,6 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
     generated: new Date().toISOString(),
     mirrors,
     recent: (src.recent?.() ?? []).slice(0, recentLimit),
+    fetchBack: src.fetchBack?.() ?? null,
   }
 }

@@ -2,6 +2,7 @@
  * The status page as one HTML document: plain HTML and a small stylesheet inline, no script, no build
  * step. It refreshes itself every 30 s; everything on it is in `/_status.json` too.
  */
+import type { FetchBackFigures } from '../fetch-back/metrics.ts'
 import type { MirrorStatus, RecentRequest, StatusData } from './data.ts'
 
 const ESCAPES: Record<string, string> = {
@@ -108,6 +109,28 @@ function requestRow(r: RecentRequest, now: number): string {
   return `<tr><td>${when(r.time, now)}</td><td>${esc(r.method)}</td><td class="path"><code>${esc(r.path)}</code></td><td><span class="badge ${cls}">${esc(r.status)}</span></td><td class="num">${esc(humanBytes(r.bytes))}</td><td class="num">${esc(r.durationMs.toFixed(1))} ms</td></tr>`
 }
 
+/** The fetch-back's part: fetches running and waiting, then one row per source that was tried. */
+function fetchBackPart(f: FetchBackFigures | null): string {
+  if (!f) return ''
+  const rows = f.sources.length
+    ? f.sources
+        .map(
+          (s) =>
+            `<tr><td><code>${esc(s.source)}</code></td><td>${esc(s.kind)}</td><td class="num">${esc(humanBytes(s.bytes))}</td><td class="num">${esc(s.fetches)}</td><td class="num">${s.failures ? `<span class="bad">${esc(s.failures)}</span>` : '0'}</td><td class="num">${s.meanTtfbMs === undefined ? '–' : `${esc(s.meanTtfbMs.toFixed(1))} ms`}</td><td class="err">${esc(s.lastError ?? '')}</td></tr>`,
+        )
+        .join('\n')
+    : '<tr><td colspan="7" class="dim">No evicted file fetched back yet.</td></tr>'
+  return `<h2>Fetch-back</h2>
+<p class="small">${esc(f.active)} running, ${esc(f.queued)} waiting (${esc(humanBytes(f.bytesInFlight))} in flight) · ${esc(f.completed)} cached again, ${esc(f.failed)} failed, ${esc(f.joined)} requests joined a running fetch</p>
+<table>
+<thead><tr><th>Source</th><th>Kind</th><th class="num">Bytes</th><th class="num">Fetches</th><th class="num">Failures</th><th class="num">First byte</th><th>Last error</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+`
+}
+
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1d232a; --bg: #fff; --line: #d8dee4; --dim: #6a737d; --ok: #1a7f37; --bad: #cf222e; --busy: #0969da; --warn: #9a6700; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --line: #30363d; --dim: #8b949e; --ok: #3fb950; --bad: #f85149; --busy: #58a6ff; --warn: #d29922; } }
@@ -149,7 +172,7 @@ export function statusPage(data: StatusData, title: string): string {
 ${mirrors}
 </tbody>
 </table>
-<h2>Recent requests</h2>
+${fetchBackPart(data.fetchBack)}<h2>Recent requests</h2>
 <table>
 <thead><tr><th>When</th><th>Method</th><th>Path</th><th>Status</th><th class="num">Bytes</th><th class="num">Time</th></tr></thead>
 <tbody>

@@ -56,7 +56,11 @@ export async function statusPage(app: FastifyInstance, opts: StatusPageOptions):
       })
     }
     const data = await cached.data
-    return { ...data, recent: (opts.recent?.() ?? []).slice(0, recentLimit) }
+    return {
+      ...data,
+      recent: (opts.recent?.() ?? []).slice(0, recentLimit),
+      fetchBack: opts.fetchBack?.() ?? null,
+    }
   }
 
   app.get('/_status', async (_req, reply) => {
