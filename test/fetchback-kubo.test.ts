@@ -252,6 +252,20 @@ describe('fetch-back from a real Kubo', () => {
     expect(existsSync(join(s.root, s.file.path))).toBe(false)
   })
 
+  it('temp files a crash left (kill -9 mid-fetch) are removed outside the tree, and the file is fetched whole', async () => {
+    const s = await evictedSample(2 * MiB)
+    const tmp = join(dir, '.cidmirror-fetch', s.root.split('/').pop()!)
+    mkdirSync(tmp, { recursive: true })
+    writeFileSync(join(tmp, 'deadbeefdeadbeef.part'), s.bytes.subarray(0, MiB))
+    const fb = createFetchBack(options(s, { localGateway: kubo.gateway }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    expect(readdirSync(tmp)).toEqual([])
+    // Nothing of the fetch ever lay in the mirror tree but the finished file.
+    expect(readdirSync(join(s.root, 'pool/main'))).toEqual(['pkg_1.0+b1_amd64.deb'])
+  })
+
   it('100 concurrent opens of one file make one network fetch', async () => {
     const s = await evictedSample(3 * MiB + 5)
     const counting = await track(proxy(kubo.gateway))
