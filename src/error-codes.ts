@@ -139,6 +139,10 @@ export const ERROR_CODES = {
   FETCH_SOURCE_TIMEOUT:    { room: 'gateway', exit: USER,          summary: 'a fetch-back source gave no verified block within its time limit' },
   FETCH_FAILED:            { room: 'gateway', exit: USER, http: 502, summary: 'an evicted file could not be fetched back, verified, from any source' },
   FETCH_TIMEOUT:           { room: 'gateway', exit: USER, http: 504, summary: 'every fetch-back source of an evicted file timed out' },
+  FILECOIN_BLOCK_UNAVAILABLE: { room: 'replicator', exit: USER,    summary: 'a block of a file packed for Filecoin is no longer readable from the mirror (changed or evicted)' },
+  FILECOIN_SPEND_CAP:      { room: 'replicator', exit: USER,       summary: 'storing on Filecoin would pass the [filecoin] spending cap (per month or in all)' },
+  FILECOIN_UPLOAD:         { room: 'replicator', exit: USER,       summary: 'a Filecoin upload made fewer copies than asked (retried with backoff)' },
+  FILECOIN_KEY_FILE:       { room: 'replicator', exit: USER,       summary: 'the [filecoin] key file is missing, malformed or readable by others' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 /** A key of the table: what a class passes to CidmirrorError. */

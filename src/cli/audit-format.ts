@@ -25,8 +25,14 @@ export function formatFile(f: AuditFileLine): string {
     rows.push(
       `    ${c.holder}  ${c.kind}/${c.how}  ${status}  ${c.scope}  checked ${when(c.checkedAt)}${c.error ? `  error: ${c.error}` : ''}`,
     )
+    const d = c.detail
+    if (c.kind === 'filecoin' && d?.dataSetId !== undefined)
+      rows.push(
+        `      provider ${d.provider ?? '-'}  data set ${d.dataSetId}  piece ${d.pieceId ?? '-'} ${d.pieceCid ?? ''}${d.parts ? ` (${d.parts} parts)` : ''}  last proof ${when(d.lastProven as string | undefined)}  next proof due ${when(d.nextProofDue as string | undefined)}`,
+      )
   }
   if (f.shortfall) rows.push(`    short: ${f.shortfall}`)
+  if (f.queue) rows.push(`    queue: ${f.queue.state}${f.queue.reason ? `: ${f.queue.reason}` : ''}`)
   return rows.join('\n')
 }
 

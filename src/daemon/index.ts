@@ -44,7 +44,7 @@ export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
-export { type ReplicationService, startReplication } from './replication.ts'
+export { openFilecoinService, type ReplicationService, startReplication } from './replication.ts'
 export {
   policyOf,
   provideCapacity,
@@ -151,8 +151,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const applied = await svc.update(nextSettings)
       if (applied.length > 0) log.info({ keys: applied }, `replication config applied: ${applied.join(', ')}`)
     }
-    // [ipfs] stays as started (its changes need a restart, logged above); [replication] is the new one.
-    repl = { ipfs: repl.ipfs, replication: nextRepl.replication }
+    // [ipfs] and [filecoin] stay as started (their changes need a restart); [replication] is the new one.
+    repl = { ipfs: repl.ipfs, replication: nextRepl.replication, filecoin: repl.filecoin }
     config = next
     daemon.config = next
     return next
@@ -185,6 +185,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         log,
         ipfs: repl.ipfs,
         replication: settings,
+        filecoin: repl.filecoin,
         mirrorRoots: config.mirrors.map((m) => m.mirrorDir),
         follow: true,
       })

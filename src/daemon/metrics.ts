@@ -3,6 +3,7 @@
  * from LevelDB and the service's counters (a registry of its own, not prom-client's global one).
  */
 import { Counter, Gauge, Registry } from 'prom-client'
+import { formatUsdfc } from '../replicator/index.ts'
 import type { ExtraRoutes } from '../sync/index.ts'
 import type { ReplicationService } from './replication.ts'
 
@@ -81,6 +82,62 @@ export function metricsRegistry(svc: ReplicationService): Registry {
     registers: [registry],
     collect() {
       this.set(svc.provide.budget)
+    },
+  })
+  const filecoin = (name: string, help: string, key: 'provenCopies' | 'overdueProofs' | 'bytesStored') =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['target'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        for (const t of svc.filecoin) this.set({ target: t.name }, (await t.stats())[key])
+      },
+    })
+  filecoin(
+    'cidmirror_filecoin_proven_copies',
+    'Filecoin piece copies live and proving (PDP), by target',
+    'provenCopies',
+  )
+  filecoin(
+    'cidmirror_filecoin_overdue_proofs',
+    'Filecoin piece copies whose proof is overdue (not counted)',
+    'overdueProofs',
+  )
+  filecoin(
+    'cidmirror_filecoin_bytes_stored',
+    'CAR bytes stored on Filecoin, summed over copies',
+    'bytesStored',
+  )
+  const usdfc = (v: bigint): number => Number(formatUsdfc(v))
+  new Gauge({
+    name: 'cidmirror_filecoin_spend_usdfc',
+    help: 'Filecoin storage bought (quoted USDFC per month of storage) this calendar month and in all',
+    labelNames: ['target', 'period'],
+    registers: [registry],
+    async collect() {
+      this.reset()
+      for (const t of svc.filecoin) {
+        const s = await t.spend.state()
+        this.set({ target: t.name, period: 'month' }, usdfc(s.spentMonth))
+        this.set({ target: t.name, period: 'total' }, usdfc(s.spentTotal))
+      }
+    },
+  })
+  new Gauge({
+    name: 'cidmirror_filecoin_spend_cap_usdfc',
+    help: 'The [filecoin] spending caps (cap_month, cap_total), where set',
+    labelNames: ['target', 'period'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const t of svc.filecoin) {
+        if (t.spend.cap.perMonth !== undefined)
+          this.set({ target: t.name, period: 'month' }, usdfc(t.spend.cap.perMonth))
+        if (t.spend.cap.total !== undefined)
+          this.set({ target: t.name, period: 'total' }, usdfc(t.spend.cap.total))
+      }
     },
   })
   return registry

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CopyKind } from '../index/index.ts'
 import type { PolicySource, ReplicationPolicy } from '../replicator/index.ts'
+import { parseUsdfc } from '../replicator/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
 
 export interface IpfsSettings {
@@ -40,7 +41,7 @@ export interface EmbeddedNodeSettings {
  * Target types the config accepts; src/daemon/targets.ts has one factory per type (a new kind is a
  * row here and a row there).
  */
-export const TARGET_TYPES = ['kubo', 'cluster', 'pinning-service'] as const
+export const TARGET_TYPES = ['kubo', 'cluster', 'pinning-service', 'filecoin'] as const
 export type TargetType = (typeof TARGET_TYPES)[number]
 
 export interface TargetSettings {
@@ -75,9 +76,34 @@ export interface ReplicationSettings {
   perMirror: Record<string, number>
 }
 
+/** `[filecoin]`: the Filecoin Onchain Cloud wallet and how a `type = "filecoin"` target stores. */
+export interface FilecoinSettings {
+  network: 'mainnet' | 'calibration'
+  rpc: string | undefined
+  /** The wallet's key file (0600). Its content is read when the target starts, never kept here. */
+  keyFile: string | undefined
+  /** A session key file, with `wallet` (the root address that authorised it): the daemon never holds the main key. */
+  sessionKeyFile: string | undefined
+  wallet: string | undefined
+  copies: number
+  capMonth: bigint | undefined
+  capTotal: bigint | undefined
+  smallFile: number | undefined
+  pieceTarget: number | undefined
+  maxPiece: number | undefined
+  scanFromBlock: bigint | undefined
+  scanEveryMs: number | undefined
+  source: string
+  /** Delegated Routing V1 endpoints backed by IPNI (`https://cid.contact`): their records count after a probe. */
+  ipni: string[]
+  /** The config file, for messages. */
+  file: string
+}
+
 export interface ReplicationConfig {
   ipfs: IpfsSettings | undefined
   replication: ReplicationSettings | undefined
+  filecoin: FilecoinSettings | undefined
 }
 
 /**
@@ -106,6 +132,23 @@ export const REPLICATION_DEFAULTS = {
   retryBackoffMaxMs: 3_600_000,
 }
 
+const FILECOIN_KEYS = [
+  'network',
+  'rpc',
+  'key_file',
+  'session_key_file',
+  'wallet',
+  'copies',
+  'cap_month',
+  'cap_total',
+  'small_file',
+  'piece_target',
+  'max_piece',
+  'scan_from_block',
+  'scan_every',
+  'source',
+  'ipni',
+]
 /** The embedded node's fetched-block store cap by default. */
 export const DEFAULT_STORE_MAX = 1024 ** 3
 export const DEFAULT_MAX_WANTS = 32
@@ -172,7 +215,9 @@ function opt<T>(
 }
 
 export function readReplicationConfig(config: Config): ReplicationConfig {
-  const out: ReplicationConfig = { ipfs: undefined, replication: undefined }
+  const out: ReplicationConfig = { ipfs: undefined, replication: undefined, filecoin: undefined }
+  const fc = config.sections.filecoin
+  if (fc) out.filecoin = readFilecoin(fc.table, { file: fc.file, dir: fc.dir })
   const ipfs = config.sections.ipfs
   if (ipfs) {
     const w = { file: ipfs.file, dir: ipfs.dir }
@@ -216,9 +261,13 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
       const type =
         opt(raw, 'type', v.oneOf(TARGET_TYPES), tp, w) ??
         v.badValue(w, `${tp}.type`, `missing: one of ${TARGET_TYPES.map((x) => `"${x}"`).join(', ')}`)
+      // A filecoin target's address and wallet are the [filecoin] section's.
+      if (type === 'filecoin' && !out.filecoin)
+        v.badValue(w, `${tp}.type`, 'a filecoin target needs a [filecoin] section (network, key_file)')
       const api =
         opt(raw, 'api', v.nonEmpty, tp, w) ??
         opt(raw, 'endpoint', v.nonEmpty, tp, w) ??
+        (type === 'filecoin' ? (out.filecoin?.rpc ?? '') : undefined) ??
         v.badValue(w, `${tp}.api`, `missing: the ${type} target's address (api or endpoint)`)
       let token = opt(raw, 'token', v.optStr, tp, w)
       const tokenFile = opt(raw, 'token_file', v.path, tp, w)
@@ -241,7 +290,10 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
         name,
         type,
         api,
-        scope: opt(raw, 'scope', v.oneOf(['tree', 'entity'] as const), tp, w) ?? 'tree',
+        scope:
+          type === 'filecoin'
+            ? 'entity'
+            : (opt(raw, 'scope', v.oneOf(['tree', 'entity'] as const), tp, w) ?? 'tree'),
         local: opt(raw, 'local', v.bool, tp, w) ?? false,
         concurrency: opt(raw, 'concurrency', v.int(1, 1024), tp, w),
         gateway: opt(raw, 'gateway', v.nonEmpty, tp, w),
@@ -331,4 +383,52 @@ export function provideCapacity(ipfs: IpfsSettings | undefined): number | undefi
   if (ipfs?.provide !== 'roots') return undefined
   if (!ipfs.api && !ipfs.embedded.public) return undefined
   return ipfs.providePerHour * REPROVIDE_CYCLE_HOURS
+}
+
+function usdfc(t: Record<string, unknown>, key: string, w: v.Where): bigint | undefined {
+  const raw = t[key]
+  if (raw === undefined) return undefined
+  const value = typeof raw === 'number' || typeof raw === 'string' ? parseUsdfc(String(raw)) : undefined
+  if (value === undefined)
+    v.badValue(w, `filecoin.${key}`, `${v.show(raw)} is not an amount of USDFC (e.g. 5 or "2.5")`)
+  return value
+}
+
+function readFilecoin(t: Record<string, unknown>, w: v.Where): FilecoinSettings {
+  const p = 'filecoin'
+  known(t, FILECOIN_KEYS, p, w)
+  const path = (key: string): string | undefined => {
+    const raw = opt(t, key, v.path, p, w)
+    return raw === undefined ? undefined : v.resolvePath(raw, w.dir)
+  }
+  const keyFile = path('key_file')
+  const sessionKeyFile = path('session_key_file')
+  const wallet = opt(t, 'wallet', v.nonEmpty, p, w)
+  if (!keyFile && !sessionKeyFile)
+    v.badValue(w, 'filecoin.key_file', 'missing: the wallet key file (or session_key_file and wallet)')
+  if (keyFile && sessionKeyFile)
+    v.badValue(w, 'filecoin.session_key_file', 'give key_file or session_key_file, not both')
+  if (sessionKeyFile && !wallet)
+    v.badValue(w, 'filecoin.wallet', 'a session key needs the address of the wallet that authorised it')
+  if (wallet !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(wallet))
+    v.badValue(w, 'filecoin.wallet', `${v.show(wallet)} is not an address (0x and 40 hex digits)`)
+  const from = opt(t, 'scan_from_block', v.int(0), p, w)
+  return {
+    network: opt(t, 'network', v.oneOf(['mainnet', 'calibration'] as const), p, w) ?? 'calibration',
+    rpc: opt(t, 'rpc', v.nonEmpty, p, w),
+    keyFile,
+    sessionKeyFile,
+    wallet,
+    copies: opt(t, 'copies', v.int(1, 16), p, w) ?? 2,
+    capMonth: usdfc(t, 'cap_month', w),
+    capTotal: usdfc(t, 'cap_total', w),
+    smallFile: opt(t, 'small_file', v.size, p, w),
+    pieceTarget: opt(t, 'piece_target', v.size, p, w),
+    maxPiece: opt(t, 'max_piece', v.size, p, w),
+    scanFromBlock: from === undefined ? undefined : BigInt(from),
+    scanEveryMs: opt(t, 'scan_every', v.duration('s'), p, w),
+    source: opt(t, 'source', v.name, p, w) ?? 'cidmirror',
+    ipni: opt(t, 'ipni', v.strList, p, w) ?? [],
+    file: w.file,
+  }
 }

@@ -11,13 +11,18 @@ import { listMirrors, onScanCommitted, openMirrorIndex } from '../index/index.ts
 import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
   type CopyCounter,
+  FilecoinTarget,
+  IpniCounter,
   LocalNodeCounter,
   publishMirror,
   type QueueEntry,
   type ReplicationItem,
   Replicator,
+  readKeyFile,
+  SynapseService,
 } from '../replicator/index.ts'
 import {
+  type FilecoinSettings,
   type IpfsSettings,
   policyOf,
   REPROVIDE_CYCLE_HOURS,
@@ -46,6 +51,8 @@ export interface ReplicationService {
   /** The running replicator (a new one after a reload that changed targets or timings). */
   readonly replicator: Replicator
   node: IpfsNode | undefined
+  /** The running Filecoin targets (their stats and spend for `/metrics`). */
+  readonly filecoin: FilecoinTarget[]
   /** The settings in force (replaced by `update`). */
   readonly settings: ReplicationSettings
   targetCounts: Map<string, TargetCounts>
@@ -85,11 +92,30 @@ function counted(c: CopyCounter, counts: TargetCounts): CopyCounter {
   return proxy
 }
 
+/** The `[filecoin]` service: the key is read from its file here and handed to the adapter only. */
+export async function openFilecoinService(fc: FilecoinSettings): Promise<SynapseService> {
+  const common = { network: fc.network, source: fc.source, ...(fc.rpc ? { rpc: fc.rpc } : {}) }
+  if (fc.sessionKeyFile)
+    return SynapseService.open({
+      ...common,
+      sessionKey: {
+        privateKey: readKeyFile(fc.sessionKeyFile, `${fc.file}: filecoin.session_key_file`),
+        wallet: fc.wallet!,
+      },
+    })
+  return SynapseService.open({
+    ...common,
+    privateKey: readKeyFile(fc.keyFile!, `${fc.file}: filecoin.key_file`),
+  })
+}
+
 export async function startReplication(opts: {
   db: Database
   log: Logger
   ipfs: IpfsSettings | undefined
   replication: ReplicationSettings
+  /** `[filecoin]`, for targets of type filecoin. */
+  filecoin?: FilecoinSettings | undefined
   /** Configured mirrors and their trees (the filestore check). */
   mirrorRoots: string[]
   /** Follow committed scans of this process (the daemon); `replicate` alone does not scan. */
@@ -106,8 +132,14 @@ export async function startReplication(opts: {
   }
   let settings = opts.replication
   const targetCounts = new Map<string, TargetCounts>()
+  // The wallet opens once (a bad key file stops the start, naming the file).
+  const fc = opts.filecoin
+  const fcService =
+    fc && settings.targets.some((t) => t.type === 'filecoin') ? await openFilecoinService(fc) : undefined
+  let filecoin: FilecoinTarget[] = []
   const makeReplicator = (r: ReplicationSettings): Replicator => {
     const counters: CopyCounter[] = []
+    filecoin = []
     // The local node first: it is listed (never counted), and it costs one `has` per item.
     if (node) {
       counters.push(new LocalNodeCounter(node, 'tree'))
@@ -116,10 +148,28 @@ export async function startReplication(opts: {
     for (const t of r.targets) {
       const counts = targetCounts.get(t.name) ?? { stores: 0, storeFailures: 0, checks: 0, checkFailures: 0 }
       targetCounts.set(t.name, counts)
-      counters.push(counted(buildTarget(t, node), counts))
+      const target = buildTarget(
+        t,
+        node,
+        fc && fcService ? { settings: fc, service: fcService, db, log } : undefined,
+      )
+      if (target instanceof FilecoinTarget) filecoin.push(target)
+      counters.push(counted(target, counts))
+    }
+    // IPNI records of the files (`[filecoin] ipni`): announced until a retrieval probe.
+    if (fc && filecoin.length > 0 && fc.ipni.length > 0) {
+      const counts = targetCounts.get('filecoin-ipni') ?? {
+        stores: 0,
+        storeFailures: 0,
+        checks: 0,
+        checkFailures: 0,
+      }
+      targetCounts.set('filecoin-ipni', counts)
+      counters.push(counted(new IpniCounter({ name: 'filecoin-ipni', endpoints: fc.ipni }), counts))
     }
     for (const name of targetCounts.keys())
-      if (!r.targets.some((t) => t.name === name)) targetCounts.delete(name)
+      if (!r.targets.some((t) => t.name === name) && !(name === 'filecoin-ipni' && filecoin.length > 0))
+        targetCounts.delete(name)
     return new Replicator({
       db,
       counters,
@@ -172,12 +222,16 @@ export async function startReplication(opts: {
     since: number,
   ): Promise<void> => {
     const done = new Set<string>()
+    const files: { cid: string; size: number; mirror: string; path: string }[] = []
     for await (const rec of index.records()) {
       if (rec.kind !== 'file' || rec.state === 'deleted' || !rec.cid || rec.scan < since) continue
       if (done.has(rec.cid)) continue
       done.add(rec.cid)
-      await replicator.track({ scope: 'entity', cid: rec.cid, mirror, bytes: rec.size })
+      files.push({ cid: rec.cid, size: rec.size, mirror, path: rec.path })
     }
+    // Filecoin packs the files into pieces first (small ones together), so a store uploads a whole piece.
+    for (const t of filecoin) await t.plan(files)
+    for (const f of files) await replicator.track({ scope: 'entity', cid: f.cid, mirror, bytes: f.size })
   }
   const announce = async (
     mirror: string,
@@ -232,6 +286,9 @@ export async function startReplication(opts: {
     },
     get settings() {
       return settings
+    },
+    get filecoin() {
+      return filecoin
     },
     node,
     targetCounts,

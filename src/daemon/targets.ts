@@ -2,10 +2,20 @@
  * One factory per `[[replication.targets]] type`: the config's settings of a target and the local node
  * in, a copy counter out. A new kind of target is one row here (and its type in TARGET_TYPES).
  */
+import type { Logger } from 'pino'
+import type { Database } from '../db.ts'
+import { BlockReader } from '../index/index.ts'
 import type { IpfsNode } from '../ipfs/index.ts'
 import { KuboNode } from '../ipfs/index.ts'
-import { ClusterTarget, type CopyCounter, KuboTarget, PinningServiceTarget } from '../replicator/index.ts'
-import type { TargetSettings, TargetType } from './replication-config.ts'
+import {
+  ClusterTarget,
+  type CopyCounter,
+  FilecoinTarget,
+  type FocService,
+  KuboTarget,
+  PinningServiceTarget,
+} from '../replicator/index.ts'
+import type { FilecoinSettings, TargetSettings, TargetType } from './replication-config.ts'
 
 /** What every factory may lean on: the local node that holds the mirror's blocks, when one runs. */
 export interface TargetContext {
@@ -14,6 +24,8 @@ export interface TargetContext {
   source: (() => Promise<string[]>) | undefined
   /** Dials a peer from the local node, so the peer finds our blocks over bitswap. */
   connect: ((addr: string, signal: AbortSignal) => Promise<void>) | undefined
+  /** Filecoin targets: the `[filecoin]` section, its opened service, the database (pieces, block map). */
+  filecoin?: { settings: FilecoinSettings; service: FocService; db: Database; log: Logger } | undefined
 }
 
 type Factory = (t: TargetSettings, ctx: TargetContext) => CopyCounter
@@ -51,10 +63,40 @@ export const TARGET_FACTORIES: Record<TargetType, Factory> = {
       ...(source ? { origins: source } : {}),
       ...(connect ? { connect } : {}),
     }),
+  filecoin: (t, { filecoin }) => {
+    if (!filecoin) throw new TypeError(`target ${t.name}: a filecoin target needs the [filecoin] service`)
+    const { settings: fc, service, db, log } = filecoin
+    const blocks = new BlockReader(db)
+    return new FilecoinTarget({
+      name: t.name,
+      service,
+      db,
+      blocks: (cid) => blocks.get(cid),
+      copies: fc.copies,
+      pack: {
+        ...(fc.smallFile !== undefined ? { smallFile: fc.smallFile } : {}),
+        ...(fc.pieceTarget !== undefined ? { pieceTarget: fc.pieceTarget } : {}),
+        ...(fc.maxPiece !== undefined ? { maxPieceBytes: fc.maxPiece } : {}),
+      },
+      cap: {
+        ...(fc.capMonth !== undefined ? { perMonth: fc.capMonth } : {}),
+        ...(fc.capTotal !== undefined ? { total: fc.capTotal } : {}),
+      },
+      ...(t.concurrency !== undefined ? { concurrency: t.concurrency } : {}),
+      ...(fc.scanEveryMs !== undefined ? { scanEveryMs: fc.scanEveryMs } : {}),
+      ...(fc.scanFromBlock !== undefined ? { scanFromBlock: fc.scanFromBlock } : {}),
+      log,
+    })
+  },
 }
 
-export function buildTarget(t: TargetSettings, node: IpfsNode | undefined): CopyCounter {
+export function buildTarget(
+  t: TargetSettings,
+  node: IpfsNode | undefined,
+  filecoin?: TargetContext['filecoin'],
+): CopyCounter {
   const ctx: TargetContext = {
+    filecoin,
     node,
     source: node ? async () => (await node.id()).addresses : undefined,
     connect: node ? (addr, signal) => node.connect(addr, { signal }) : undefined,

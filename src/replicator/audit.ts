@@ -44,6 +44,11 @@ export interface AuditFile {
   /** Oldest check among the verified copies (ISO), if any. */
   oldestCheck?: string
   copies: AuditCopy[]
+  /**
+   * A file below the policy that a replicator keeps as an item of its own (an entity-scope target such
+   * as Filecoin): its queue state and why (a target failing, the Filecoin spending cap).
+   */
+  queue?: { state: ItemState; reason?: string }
 }
 
 export interface AuditMirror {
@@ -142,6 +147,7 @@ export async function auditMirror(
   // Copies are looked up for a batch of records at once: one range read per CID, many in flight,
   // instead of one at a time (the audit ran at 1/56 of a bare scan's speed so).
   const batch: PathRecord[] = []
+  const queue = new ReplicationQueue(db)
   const judgeBatch = async (): Promise<void> => {
     const lists = await Promise.all(batch.map((r) => copies.ofPath(index.mirror, r.cid, r.scan, trees)))
     for (const [i, r] of batch.entries()) {
@@ -171,6 +177,10 @@ export async function auditMirror(
       }
       if (v.shortfall) file.shortfall = v.shortfall
       if (v.count.oldestCheck !== undefined) file.oldestCheck = new Date(v.count.oldestCheck).toISOString()
+      if (!v.satisfied) {
+        const item = await queue.get(`cid:${r.cid}`)
+        if (item) file.queue = { state: item.state, ...(item.reason ? { reason: item.reason } : {}) }
+      }
       opts.onFile?.(file)
     }
     batch.length = 0
@@ -188,7 +198,7 @@ export async function auditMirror(
   }
   await judgeBatch()
   if (oldest !== undefined) out.oldestCheck = new Date(oldest).toISOString()
-  const entry = await new ReplicationQueue(db).get(`tree:${index.mirror}`)
+  const entry = await queue.get(`tree:${index.mirror}`)
   if (entry) {
     out.queue = { state: entry.state, nextCheck: new Date(entry.nextAt).toISOString() }
     if (entry.reason) out.queue.reason = entry.reason

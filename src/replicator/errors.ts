@@ -17,3 +17,38 @@ export class TargetRequestError extends CidmirrorError {
     this.status = status
   }
 }
+
+/** A block of a file packed for Filecoin is no longer readable from the mirror (changed or evicted). */
+export class FilecoinBlockUnavailableError extends CidmirrorError {
+  constructor(cid: string, file: string) {
+    super(
+      'FILECOIN_BLOCK_UNAVAILABLE',
+      `block ${cid} of ${file} is not readable from the mirror (changed or evicted since the scan)`,
+    )
+    this.name = 'FilecoinBlockUnavailableError'
+  }
+}
+
+/** Storing would pass the `[filecoin]` spending cap: nothing is stored until the cap or the month allows. */
+export class FilecoinSpendCapError extends CidmirrorError {
+  constructor(message: string) {
+    super('FILECOIN_SPEND_CAP', message)
+    this.name = 'FilecoinSpendCapError'
+  }
+}
+
+/** An upload to Filecoin Onchain Cloud made fewer copies than asked (retried with backoff). */
+export class FilecoinUploadError extends CidmirrorError {
+  constructor(message: string) {
+    super('FILECOIN_UPLOAD', message)
+    this.name = 'FilecoinUploadError'
+  }
+}
+
+/** The `[filecoin]` wallet key file is missing, malformed, or readable by others. */
+export class FilecoinKeyFileError extends CidmirrorError {
+  constructor(message: string) {
+    super('FILECOIN_KEY_FILE', message)
+    this.name = 'FilecoinKeyFileError'
+  }
+}

@@ -257,7 +257,9 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       for (const c of counters) {
         if (verdict.satisfied) break
         if (!isStorageTarget(c) || failed.has(c.name) || !seen.has(c.name)) continue
-        if (seen.get(c.name)!.some((r) => r.cid === item.cid && r.status === 'verified')) continue
+        // A target keeps `copies` of an item on distinct holders (Filecoin: providers), 1 by default.
+        const held = seen.get(c.name)!.filter((r) => r.cid === item.cid && r.status === 'verified')
+        if (held.length >= ((c as StorageTarget).copies ?? 1)) continue
         const ts = entry.targets[c.name]!
         const started = this.#now()
         try {

@@ -34,6 +34,8 @@ export interface StorageTarget extends CopyCounter {
   readonly local: boolean
   /** Calls on this target at once. */
   readonly concurrency: number
+  /** Copies it keeps of one item, each on a distinct holder (Filecoin: providers); 1 when undefined. */
+  readonly copies?: number
   /**
    * Stores `item` (idempotent: storing what is held changes nothing); resolves with the copies it
    * holds afterwards, `verified` only when the holder confirmed it. Throws when the holder cannot be

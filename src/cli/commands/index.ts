@@ -4,6 +4,7 @@ import { register as registerCar } from './car.ts'
 import { register as registerCid } from './cid.ts'
 import { register as registerDaemon } from './daemon.ts'
 import { register as registerDoctor } from './doctor.ts'
+import { register as registerFilecoin } from './filecoin.ts'
 import { register as registerGateway } from './gateway.ts'
 import { register as registerIndex } from './index-cmd.ts'
 import { register as registerJobs } from './jobs.ts'
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerDoctor(program)
   registerReplicate(program)
   registerGateway(program)
+  registerFilecoin(program)
 }

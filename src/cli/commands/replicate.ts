@@ -31,6 +31,7 @@ export function register(program: Command): void {
         log,
         ipfs: repl.ipfs,
         replication: repl.replication,
+        filecoin: repl.filecoin,
         mirrorRoots: config.mirrors.map((m) => m.mirrorDir),
         follow: false,
       })
