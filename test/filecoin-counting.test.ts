@@ -17,7 +17,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { cidOfFile, exportCar } from '../src/cid/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import { BlockReader, CopyStore, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
-import { FilecoinTarget, IpniCounter, Replicator, SynapseService } from '../src/replicator/index.ts'
+import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
+import { FilecoinTarget, IpniCounter, Replicator } from '../src/replicator/index.ts'
 import { CLIENT_KEY, FakeFoc } from './helpers/fake-foc.ts'
 
 const log = pino({ level: 'silent' })

@@ -14,7 +14,8 @@ import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { BlockReader, CopyStore, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
-import { FilecoinTarget, Replicator, SynapseService } from '../src/replicator/index.ts'
+import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
+import { FilecoinTarget, Replicator } from '../src/replicator/index.ts'
 import { CLIENT_KEY, FakeFoc } from './helpers/fake-foc.ts'
 
 const MiB = 1024 * 1024

@@ -12,14 +12,15 @@ import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
   type CopyCounter,
   FilecoinTarget,
+  type FocService,
   IpniCounter,
   LocalNodeCounter,
+  openSynapseService,
   publishMirror,
   type QueueEntry,
   type ReplicationItem,
   Replicator,
   readKeyFile,
-  SynapseService,
 } from '../replicator/index.ts'
 import {
   type FilecoinSettings,
@@ -93,17 +94,17 @@ function counted(c: CopyCounter, counts: TargetCounts): CopyCounter {
 }
 
 /** The `[filecoin]` service: the key is read from its file here and handed to the adapter only. */
-export async function openFilecoinService(fc: FilecoinSettings): Promise<SynapseService> {
+export async function openFilecoinService(fc: FilecoinSettings): Promise<FocService> {
   const common = { network: fc.network, source: fc.source, ...(fc.rpc ? { rpc: fc.rpc } : {}) }
   if (fc.sessionKeyFile)
-    return SynapseService.open({
+    return openSynapseService({
       ...common,
       sessionKey: {
         privateKey: readKeyFile(fc.sessionKeyFile, `${fc.file}: filecoin.session_key_file`),
         wallet: fc.wallet!,
       },
     })
-  return SynapseService.open({
+  return openSynapseService({
     ...common,
     privateKey: readKeyFile(fc.keyFile!, `${fc.file}: filecoin.key_file`),
   })

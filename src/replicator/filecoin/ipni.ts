@@ -7,12 +7,8 @@
  * record counts after a retrieval probe of the block over HTTP hashed right, and never alone. A
  * graphsync record has no HTTP address to probe: it stays announced, its metadata shown.
  */
-import {
-  type DelegatedRoutingV1HttpApiClient,
-  delegatedRoutingV1HttpApiClient,
-} from '@helia/delegated-routing-v1-http-api-client'
+import type { DelegatedRoutingV1HttpApiClient } from '@helia/delegated-routing-v1-http-api-client'
 import { decode as decodeCbor } from '@ipld/dag-cbor'
-import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { varint } from 'multiformats'
@@ -74,20 +70,29 @@ export class IpniCounter implements CopyCounter {
   readonly name: string
   readonly scope = 'entity' as const
   readonly #o: IpniCounterOptions
-  readonly #clients: DelegatedRoutingV1HttpApiClient[]
+  #clients: DelegatedRoutingV1HttpApiClient[] = []
   #started: Promise<void> | undefined
 
   constructor(o: IpniCounterOptions) {
     this.#o = o
     this.name = o.name
+  }
+
+  /** The clients, made at the first check (loaded then, not by every importer of the face). */
+  async #start(): Promise<void> {
+    const [{ delegatedRoutingV1HttpApiClient }, { defaultLogger }] = await Promise.all([
+      import('@helia/delegated-routing-v1-http-api-client'),
+      import('@libp2p/logger'),
+    ])
     const logger = defaultLogger()
-    this.#clients = o.endpoints.map((url) =>
+    this.#clients = this.#o.endpoints.map((url) =>
       delegatedRoutingV1HttpApiClient({ url, cacheTTL: 0 })({ logger }),
     )
+    await Promise.all(this.#clients.map((c) => c.start()))
   }
 
   async check(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
-    this.#started ??= Promise.all(this.#clients.map((c) => c.start())).then(() => {})
+    this.#started ??= this.#start()
     await this.#started
     const cid = CID.parse(item.cid)
     const out = new Map<string, CopyRecord>()
