@@ -6,10 +6,10 @@
  *
  *   BENCH_FETCH_MIB=100   the file's size
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createFetchBack, type EvictedFile } from '../../src/gateway/index.ts'
 import { Kubo } from '../../test/helpers/kubo.ts'
@@ -42,6 +42,31 @@ function ipfsCat(kubo: Kubo, cid: string, size: number): Promise<Timing> {
     })
   })
 }
+
+/**
+ * curl of Kubo's trustless CAR of the file to /dev/null: the HTTP path's ceiling on this machine, with
+ * no verification, no cache file (a reference, not the goal's peer).
+ */
+function curlCar(kubo: Kubo, cid: string): Timing {
+  const out = execFileSync(
+    'curl',
+    [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{time_starttransfer} %{time_total}',
+      '-H',
+      `accept: ${CAR}`,
+      `${kubo.gateway}/ipfs/${cid}?dag-scope=entity`,
+    ],
+    { encoding: 'utf8' },
+  )
+  const [ttfb, total] = out.trim().split(' ').map(Number)
+  return { ttfb: ttfb!, total: total! }
+}
+
+const CAR = 'application/vnd.ipld.car; version=1; order=dfs; dups=y'
 
 /** One fetch-back of the evicted file (a fresh FetchBack, the file off the disk again first). */
 async function ours(kubo: Kubo, root: string, file: EvictedFile): Promise<Timing> {
@@ -93,10 +118,17 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
     // A warm-up of each, then interleaved rounds.
     await ipfsCat(kubo, cid, size)
     await ours(kubo, root, file)
-    const best = { cat: { ttfb: Infinity, total: Infinity }, ours: { ttfb: Infinity, total: Infinity } }
+    const best = {
+      cat: { ttfb: Infinity, total: Infinity },
+      ours: { ttfb: Infinity, total: Infinity },
+      curl: { ttfb: Infinity, total: Infinity },
+    }
     for (let r = 0; r < Math.max(rounds, 5); r++) {
       const c = await ipfsCat(kubo, cid, size)
       const o = await ours(kubo, root, file)
+      const u = curlCar(kubo, cid)
+      best.curl.ttfb = Math.min(best.curl.ttfb, u.ttfb)
+      best.curl.total = Math.min(best.curl.total, u.total)
       say(
         `round ${r + 1}: ipfs cat ttfb ${(c.ttfb * 1000).toFixed(1)} ms total ${c.total.toFixed(3)} s; fetch-back ttfb ${(o.ttfb * 1000).toFixed(1)} ms total ${o.total.toFixed(3)} s`,
       )
@@ -106,6 +138,9 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
       best.ours.total = Math.min(best.ours.total, o.total)
     }
     const mbps = (t: number) => size / 1e6 / t
+    say(
+      `reference: curl of Kubo's trustless CAR (unverified, not cached) ${mbps(best.curl.total).toFixed(0)} MB/s, ttfb ${(best.curl.ttfb * 1000).toFixed(1)} ms; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
+    )
     return [
       {
         figure: `fetch-back of an evicted ${mib} MiB file from a local Kubo: MB/s`,
