@@ -11,12 +11,13 @@ import { join } from 'node:path'
 import { CarBlockIterator } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
 import pino from 'pino'
+import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { BlockReader, CopyStore, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
 import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
 import { FilecoinTarget, Replicator } from '../src/replicator/index.ts'
-import { CLIENT_KEY, FakeFoc } from './helpers/fake-foc.ts'
+import { CLIENT_KEY, FakeFoc, SESSION_KEY, WALLET } from './helpers/fake-foc.ts'
 
 const MiB = 1024 * 1024
 const log = pino({ level: process.env.FC_DEBUG ? 'debug' : 'silent' })
@@ -307,5 +308,45 @@ describe('filecoin copies over time (fake chain and providers)', () => {
     expect(again.detail?.dataSetId).not.toBe(String(x!.id))
     expect((await r.queue.get(`cid:${cid}`))?.state).toBe('satisfied')
     expect(await t.stats()).toMatchObject({ pieces: 1, provenCopies: 2, overdueProofs: 1 })
+  }, 60_000)
+})
+
+describe('a session key instead of the wallet key (fake chain, providers and session key registry)', () => {
+  let w: World
+  afterEach(async () => {
+    w.foc.stop()
+    await w.db.close()
+    rmSync(w.dir, { recursive: true, force: true })
+  })
+
+  it('stores with a session key the wallet authorised; one without its permissions is refused', async () => {
+    w = await world({ 'pool/s.deb': randomBytes(50_000) })
+    const sessionKey = { privateKey: SESSION_KEY, wallet: WALLET }
+    // Not authorised (expiry 0): refused before anything is stored.
+    await expect(
+      SynapseService.open({ network: 'calibration', source: 'cidmirror', sessionKey }),
+    ).rejects.toThrow(/Session key does not have the required permissions/)
+    w.foc.sessionKeyExpiry = BigInt(Math.floor(Date.now() / 1000) + 3600)
+    const service = await SynapseService.open({ network: 'calibration', source: 'cidmirror', sessionKey })
+    expect(service.address).toBe(WALLET)
+    // The registry was asked about this session key for this wallet.
+    expect(w.foc.sessionKeyChecks.at(-1)?.[0].toLowerCase()).toBe(WALLET.toLowerCase())
+    expect(w.foc.sessionKeyChecks.at(-1)?.[1].toLowerCase()).toBe(
+      privateKeyToAccount(SESSION_KEY).address.toLowerCase(),
+    )
+    const reader = new BlockReader(w.db)
+    const t = new FilecoinTarget({
+      name: 'foc',
+      service,
+      db: w.db,
+      blocks: (c) => reader.get(c),
+      copies: 2,
+      statusTtlMs: 0,
+      log,
+    })
+    const { r, list } = await replicateAll(w, t, 2)
+    expect((await r.queue.get(`cid:${list[0]!.cid}`))?.state).toBe('satisfied')
+    // The data sets are the wallet's (it pays); the session key only signed.
+    for (const ds of w.foc.dataSets.values()) expect(ds.payer.toLowerCase()).toBe(WALLET.toLowerCase())
   }, 60_000)
 })

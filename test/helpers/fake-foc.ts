@@ -29,6 +29,9 @@ import {
 
 export const RPC = 'https://api.calibration.node.glif.io/rpc/v1'
 export const CLIENT_KEY = Mocks.PRIVATE_KEYS.key1
+/** A session key, and the wallet (the mocks' client) said to have authorised it. */
+export const SESSION_KEY = Mocks.PRIVATE_KEYS.key2
+export const WALLET = Mocks.ADDRESSES.client1
 const CHALLENGE_WINDOW = 60n
 const PROVING_PERIOD = 2880n
 
@@ -79,6 +82,10 @@ export class FakeFoc {
   readonly dataSets = new Map<bigint, FakeDataSet>()
   readonly logs: PieceAddedLog[] = []
   head = 1_000_000n
+  /** Session keys (sessionKeyRegistry.authorizationExpiry): when every permission expires, seconds. */
+  sessionKeyExpiry = 0n
+  /** authorizationExpiry calls: [root, session key]. */
+  readonly sessionKeyChecks: [string, string][] = []
   /** eth_getLogs calls: [from, to]. */
   readonly getLogsCalls: [bigint, bigint][] = []
   #nextDataSet = 1n
@@ -324,6 +331,12 @@ export class FakeFoc {
               ?.pieces.filter((p) => p.live && p.pieceCid === cid)
               .map((p) => p.pieceId) ?? [],
           ]
+        },
+      },
+      sessionKeyRegistry: {
+        authorizationExpiry: (args: readonly unknown[]) => {
+          this.sessionKeyChecks.push([String(args[0]), String(args[1])])
+          return [this.sessionKeyExpiry]
         },
       },
       serviceRegistry: {
