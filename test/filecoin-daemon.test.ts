@@ -99,6 +99,9 @@ describe('[filecoin] in the daemon (fake chain and providers)', () => {
       const files = (await svc.replicator.queue.all()).filter((e) => e.item.scope === 'entity')
       expect(files).toHaveLength(3)
       for (const e of files) expect(e.state, e.reason).toBe('satisfied')
+      // With the Filecoin target alone nothing stores the tree: its item asks for nothing.
+      const treeItem = (await svc.replicator.queue.all()).find((e) => e.item.scope === 'tree')
+      expect(treeItem?.state).toBe('satisfied')
       const metrics = await metricsRegistry(svc).metrics()
       expect(metrics).toMatch(/cidmirror_filecoin_proven_copies\{target="foc"\} 4/)
       expect(metrics).toMatch(/cidmirror_filecoin_spend_usdfc\{target="foc",period="month"\} [0-9.]+/)
