@@ -9,7 +9,7 @@
  * them out, one that did not sends them and they are checked for their place and dropped.
  */
 
-import { createHash, webcrypto } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
@@ -49,58 +49,6 @@ function verifyParts(cid: CID, parts: Uint8Array[], where: string): void {
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length)
-}
-
-/** Blocks read ahead of the walk, each already being hashed off the main thread. */
-const AHEAD = 4
-
-interface HashedBlock extends CarBlock {
-  /** SHA-256 of the block, computed in libuv's thread pool (WebCrypto) while the walk goes on. */
-  digest?: Promise<ArrayBuffer>
-}
-
-/**
- * `blocks`, up to AHEAD ahead of the consumer, each made contiguous and its SHA-256 started at once
- * (`crypto.subtle.digest` runs in the thread pool): hashing overlaps the network and the walk instead
- * of adding to the main thread's time.
- */
-async function* hashedAhead(blocks: AsyncIterable<CarBlock>): AsyncGenerator<HashedBlock> {
-  const it = blocks[Symbol.asyncIterator]()
-  const queue: Promise<IteratorResult<HashedBlock>>[] = []
-  const pull = () =>
-    it.next().then((r): IteratorResult<HashedBlock> => {
-      if (r.done) return r
-      const bytes = concat(r.value.parts, r.value.length)
-      const block: HashedBlock = { cid: r.value.cid, parts: [bytes], length: bytes.length }
-      if (r.value.cid.multihash.code === SHA2_256) {
-        block.digest = webcrypto.subtle.digest('SHA-256', bytes)
-        block.digest.catch(() => {})
-      }
-      return { done: false, value: block }
-    })
-  let ended = false
-  try {
-    for (;;) {
-      while (!ended && queue.length < AHEAD) queue.push(pull())
-      const r = await queue.shift()!
-      if (r.done) {
-        ended = true
-        if (queue.length === 0) return
-        continue
-      }
-      yield r.value
-    }
-  } finally {
-    for (const q of queue) q.catch(() => {})
-    await it.return?.(undefined)
-  }
-}
-
-/** Throw unless the block hashes to `cid`. */
-async function verifyHashed(cid: CID, block: HashedBlock, where: string): Promise<void> {
-  if (!block.digest) return verifyParts(cid, block.parts, where)
-  if (!Buffer.from(await block.digest).equals(cid.multihash.digest))
-    throw new BlockMismatchError(cid.toString(), where)
 }
 
 function sameBlock(a: CID, b: CID): boolean {
@@ -151,10 +99,10 @@ export async function* fileBytes(
   where: string,
   seen?: SeenLeaves,
 ): AsyncGenerator<Uint8Array> {
-  const it = hashedAhead(blocks)
+  const it = blocks[Symbol.asyncIterator]()
   const recent = new RecentBlocks()
   const stack: Expected[] = [{ cid: root, offset: 0, size: undefined, needed: true }]
-  let pending: HashedBlock | undefined
+  let pending: CarBlock | undefined
   let ended = false
   let emitted = 0
   const wanted = range.end - range.start + 1
@@ -245,7 +193,7 @@ export async function* fileBytes(
         else pending = r.value
       }
       if (pending && sameBlock(pending.cid, e.cid)) {
-        await verifyHashed(e.cid, pending, where)
+        verifyParts(e.cid, pending.parts, where)
         stack.pop()
         const block = pending
         pending = undefined
