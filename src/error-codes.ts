@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_ENTRY:       { room: 'cid',   exit: USER,            summary: 'an entry UnixFS cannot hold (socket, FIFO, device)' },
   HASH_POOL:               { room: 'cid',   exit: BUG,             summary: 'the hash pool was destroyed with work pending, or a hash worker died' },
   INVALID_CID:             { room: 'cid',   exit: USER, http: 400, summary: 'a string that is not a CID' },
+  DAG_MISBUILT:            { room: 'cid',   exit: BUG,             summary: 'a dag-pb node came out with a link size its inputs do not give; refused rather than a wrong CID' },
   // index: the CID index
   MIRROR_ROOT_NOT_FOUND:   { room: 'index', exit: USER,            summary: 'the directory given to the indexer does not exist' },
   NOT_A_DIRECTORY:         { room: 'index', exit: USER,            summary: 'the path given to the indexer is not a directory' },

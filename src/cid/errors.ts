@@ -56,6 +56,20 @@ export class HashPoolError extends CidmirrorError {
   }
 }
 
+/**
+ * A dag-pb node came out of its builder with a link Tsize other than the one its inputs give: refused,
+ * so no wrong CID is ever recorded or served (issue 10's heisenbug under a loaded V8; a bug to report).
+ */
+export class DagMisbuiltError extends CidmirrorError {
+  constructor(link: number, written: number | undefined, expected: number | undefined) {
+    super(
+      'DAG_MISBUILT',
+      `a dag-pb node was built with link ${link} of Tsize ${written ?? 'none'} where its inputs say ${expected ?? 'none'}: refusing its CID`,
+    )
+    this.name = 'DagMisbuiltError'
+  }
+}
+
 /** A string that is not a CID. */
 export class MalformedCidError extends CidmirrorError {
   constructor(text: string, options?: { cause?: unknown }) {

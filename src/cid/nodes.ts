@@ -4,7 +4,8 @@ import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from './chunks.ts'
-import { encodePB, type RawLink, varintLen } from './pb.ts'
+import { DagMisbuiltError } from './errors.ts'
+import { encodePB, linkTsizes, type RawLink, varintLen } from './pb.ts'
 import { DAG_PB_CODEC, HAMT_FANOUT, HAMT_HASH_TYPE, HAMT_THRESHOLD, RAW_CODEC, SHA2_256 } from './profile.ts'
 import type { DirEntryLike, NodeCid } from './types.ts'
 
@@ -20,11 +21,35 @@ export function rawCid(digest: Uint8Array): CID {
   return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, digest))
 }
 
-/** Hash an encoded dag-pb block, hand it to `sink`, return its CID and cumulative size. */
-export function dagPbBlock(bytes: Uint8Array, childTsize: number, sink?: BlockSink): NodeCid {
+/** A node just built: its CID, cumulative size and block. */
+interface BuiltNode extends NodeCid {
+  bytes: Uint8Array
+}
+
+/**
+ * Check an encoded dag-pb block against what its builder meant, hash it, hand it to `sink`. The node's
+ * cumulative size is its length plus the link Tsizes read back from its own bytes, so it always agrees
+ * with the block; and each of those must be the `expected` one (in link order), or the block is
+ * refused before it is hashed or stored. This is the guard against the wrong-CID heisenbug of issue
+ * 10 (a link's Tsize seen to come out as another node's under a loaded V8): whatever goes wrong
+ * between the inputs and the bytes, a node that disagrees with its inputs never gets a CID.
+ */
+function buildBlock(bytes: Uint8Array, expected: readonly number[], sink?: BlockSink): BuiltNode {
+  const written = linkTsizes(bytes)
+  let childTsize = 0
+  for (let i = 0; i < written.length || i < expected.length; i++) {
+    if (written[i] !== expected[i]) throw new DagMisbuiltError(i, written[i], expected[i])
+    childTsize += written[i]!
+  }
   const cid = CID.createV1(DAG_PB_CODEC, Digest.create(SHA2_256, sha256(bytes)))
   sink?.(cid, bytes)
-  return { cid, tsize: bytes.length + childTsize }
+  return { cid, tsize: bytes.length + childTsize, bytes }
+}
+
+/** Check and hash an encoded dag-pb block (see `buildBlock`), hand it to `sink`, return its CID and cumulative size. */
+export function dagPbBlock(bytes: Uint8Array, expected: readonly number[], sink?: BlockSink): NodeCid {
+  const { cid, tsize } = buildBlock(bytes, expected, sink)
+  return { cid, tsize }
 }
 
 /** A child of a dag-pb File node: its CID, cumulative DAG size and the file bytes under it. */
@@ -37,25 +62,25 @@ export interface FileChild {
 /** A dag-pb UnixFS File node over `children` (links with empty names, `blocksizes`). */
 export function fileNode(children: FileChild[], sink?: BlockSink): FileChild {
   let size = 0
-  let childTsize = 0
+  const expected: number[] = []
   const blockSizes: bigint[] = []
   const links: RawLink[] = []
   for (const c of children) {
     size += c.size
-    childTsize += c.tsize
+    expected.push(c.tsize)
     blockSizes.push(BigInt(c.size))
     links.push({ hash: c.cid.bytes, name: EMPTY, tsize: c.tsize })
   }
   const Data = new UnixFS({ type: 'file', blockSizes }).marshal()
-  const node = dagPbBlock(encodePB(links, Data), childTsize, sink)
-  return { ...node, size }
+  const { cid, tsize } = buildBlock(encodePB(links, Data), expected, sink)
+  return { cid, tsize, size }
 }
 
 /** A UnixFS Symlink node. The target is kept byte for byte. */
 export function symlinkNode(target: string | Uint8Array, sink?: BlockSink): NodeCid {
   const data = typeof target === 'string' ? Buffer.from(target, 'utf8') : target
   const Data = new UnixFS({ type: 'symlink', data }).marshal()
-  return dagPbBlock(dagPB.encode({ Data, Links: [] }), 0, sink)
+  return dagPbBlock(dagPB.encode({ Data, Links: [] }), [], sink)
 }
 
 /** Bytes one link adds to a dag-pb block (boxo `linkSerializedSize`). */
@@ -101,12 +126,12 @@ export function isSharded(entries: DirEntryLike[]): boolean {
 export function directoryNode(entries: DirEntryLike[], sink?: BlockSink): NodeCid {
   const sorted = named(entries)
   if (basicDirectorySize(entries) > HAMT_THRESHOLD) return hamtNode(sorted, 0, sink)
-  let childTsize = 0
+  const expected: number[] = []
   const links: RawLink[] = sorted.map(({ entry, nameBytes }) => {
-    childTsize += entry.tsize
+    expected.push(entry.tsize)
     return { hash: entry.cid.bytes, name: nameBytes, tsize: entry.tsize }
   })
-  return dagPbBlock(encodePB(links, DIR_DATA), childTsize, sink)
+  return dagPbBlock(encodePB(links, DIR_DATA), expected, sink)
 }
 
 /** Link name prefixes of a 256-wide HAMT: `%02X` of the slot. */
@@ -128,7 +153,15 @@ function murmur64(bytes: Uint8Array): Uint8Array {
 
 function hamtNode(sorted: NamedEntry[], depth: number, sink?: BlockSink): NodeCid {
   const hashed: HashedEntry[] = sorted.map((e) => ({ ...e, hash: murmur64(e.nameBytes) }))
-  return shard(hashed, depth, sink)
+  const { cid, tsize } = shard(hashed, depth, sink)
+  return { cid, tsize }
+}
+
+/** The cumulative size of a node, from its block alone. */
+function tsizeOfBlock(bytes: Uint8Array): number {
+  let sum = bytes.length
+  for (const t of linkTsizes(bytes)) sum += t
+  return sum
 }
 
 /**
@@ -136,7 +169,7 @@ function hamtNode(sorted: NamedEntry[], depth: number, sink?: BlockSink): NodeCi
  * holding one entry links it as `XX<name>`; a slot holding more becomes a child shard linked as `XX`.
  * This is the shape boxo reaches by inserting the entries one by one.
  */
-function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid {
+function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): BuiltNode {
   if (depth >= HASH_BYTES) throw new Error('sharded directory too deep')
   const slots = new Map<number, HashedEntry[]>()
   for (const e of entries) {
@@ -147,7 +180,9 @@ function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid
   }
   const bitfield = new Uint8Array(HAMT_FANOUT / 8)
   const links: RawLink[] = []
-  let childTsize = 0
+  // What each link's Tsize must be: an entry's own, or a child shard's as read from its block (not
+  // from the number the child returned, so a value lost on the way is caught).
+  const expected: number[] = []
   for (const idx of [...slots.keys()].sort((a, b) => a - b)) {
     const slot = slots.get(idx)!
     bitfield[bitfield.length - 1 - (idx >> 3)]! |= 1 << (idx & 7)
@@ -158,11 +193,11 @@ function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid
         name: Buffer.concat([HEX_BYTES[idx]!, nameBytes]),
         tsize: entry.tsize,
       })
-      childTsize += entry.tsize
+      expected.push(entry.tsize)
     } else {
       const child = shard(slot, depth + 1, sink)
       links.push({ hash: child.cid.bytes, name: HEX_BYTES[idx]!, tsize: child.tsize })
-      childTsize += child.tsize
+      expected.push(tsizeOfBlock(child.bytes))
     }
   }
   // go-bitfield's Bytes(): big-endian, leading zero bytes dropped.
@@ -174,5 +209,5 @@ function shard(entries: HashedEntry[], depth: number, sink?: BlockSink): NodeCid
     hashType: BigInt(HAMT_HASH_TYPE),
     fanout: BigInt(HAMT_FANOUT),
   }).marshal()
-  return dagPbBlock(encodePB(links, Data), childTsize, sink)
+  return buildBlock(encodePB(links, Data), expected, sink)
 }

@@ -44,6 +44,48 @@ function linkBodyLen(l: RawLink): number {
   )
 }
 
+/**
+ * The Tsize of each link of an encoded dag-pb node, read back from its bytes (a link without one
+ * reads as -1). Kept apart from the encoder on purpose: a node's cumulative size is derived from what
+ * its bytes say, never from the numbers its builder added up alongside (see `dagPbBlock`).
+ */
+export function linkTsizes(bytes: Uint8Array): number[] {
+  const out: number[] = []
+  let pos = 0
+  while (pos < bytes.length) {
+    const tag = bytes[pos++]!
+    let len = 0
+    let mul = 1
+    let b: number
+    do {
+      b = bytes[pos++]!
+      len += (b & 0x7f) * mul
+      mul *= 128
+    } while (b & 0x80)
+    if (tag !== 0x12) {
+      pos += len // Data (0x0a): the only other field of a PBNode.
+      continue
+    }
+    const end = pos + len
+    let tsize = -1
+    while (pos < end) {
+      const field = bytes[pos++]!
+      let v = 0
+      mul = 1
+      do {
+        b = bytes[pos++]!
+        v += (b & 0x7f) * mul
+        mul *= 128
+      } while (b & 0x80)
+      if (field === 0x18) tsize = v
+      else if ((field & 7) === 2) pos += v // Hash, Name: length-delimited
+    }
+    out.push(tsize)
+  }
+  if (pos !== bytes.length) throw new RangeError('dag-pb block ends inside a field')
+  return out
+}
+
 /** Encode a dag-pb node: links (in the order given) then Data. */
 export function encodePB(links: readonly RawLink[], data: Uint8Array): Uint8Array {
   let size = 1 + varintLen(data.length) + data.length

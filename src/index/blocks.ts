@@ -68,8 +68,6 @@ export interface MapSummary extends MapProgress {
   leaves: number
   /** Files whose bytes no longer give the recorded CID (changed since the scan): left for the next scan. */
   stale: string[]
-  /** Directories whose first build did not give the recorded CID and were built again. */
-  rebuilt: number
 }
 
 interface Frame {
@@ -112,7 +110,6 @@ export async function mapBlocks(
     nodes: 0,
     leaves: 0,
     stale: [],
-    rebuilt: 0,
   }
   let batch = db.batch()
   let pending = 0
@@ -134,14 +131,7 @@ export async function mapBlocks(
   const stack: Frame[] = []
   const close = (f: Frame): void => {
     if (f.rec.scan < since) return
-    // Built twice at most: under heavy load a first build has been seen to give another CID from
-    // the same entries (under investigation, see the session notes); the record is the reference,
-    // and only a build that gives it counts.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (directoryNode(f.entries, putNode).cid.toString() === f.rec.cid) return
-      out.rebuilt++
-    }
-    out.stale.push(pathOf(f.key) || '.')
+    if (directoryNode(f.entries, putNode).cid.toString() !== f.rec.cid) out.stale.push(pathOf(f.key) || '.')
   }
 
   const it = store.readPaths()
