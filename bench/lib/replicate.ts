@@ -11,7 +11,7 @@
  * while the peers stayed connected (BENCH_SCALE=0.5, the fresh pin after `repo gc`: both holders kept
  * 36-42 wants the source had, and got nothing until a `swarm disconnect` + `connect`; boxo #1163
  * describes wants never re-sent to a peer once marked unresponsive). A watchdog reconnects a holder
- * whose blocks received stop moving, and the figures say how many reconnects a run needed.
+ * that still wants blocks but has received none for 20 s, and the figures say how many reconnects a run needed.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -40,6 +40,12 @@ async function blocksReceived(k: Kubo): Promise<number> {
   return out.BlocksReceived
 }
 
+/** Blocks a holder still wants: a holder that wants none is idle (done, or not started), not stalled. */
+async function wants(k: Kubo): Promise<number> {
+  const out = JSON.parse(await k.ok(['bitswap', 'wantlist', '--enc=json'])) as { Keys: unknown[] | null }
+  return out.Keys?.length ?? 0
+}
+
 /**
  * Runs `phase` (pins on `holders` fetching from `source`) with a deadline, reconnecting a holder to the
  * source when its bitswap stalls (see the top of this file).
@@ -57,7 +63,7 @@ async function watched<T>(what: string, source: Kubo, holders: Kubo[], phase: Pr
         if (got !== last[i]) {
           last[i] = got
           since[i] = Date.now()
-        } else if (Date.now() - since[i]! > STALL_MS) {
+        } else if (Date.now() - since[i]! > STALL_MS && (await wants(holders[i]!)) > 0) {
           const { id } = await source.peer()
           say(`${what}: holder ${i} received nothing for ${STALL_MS / 1000} s: reconnecting it`)
           await holders[i]!.run(['swarm', 'disconnect', `/p2p/${id}`])
