@@ -36,6 +36,8 @@ export {
   type EvictedRecord,
   type EvictItem,
   type EvictOutcome,
+  type EvictRefusal,
+  type LocalEntry,
   type LocalState,
   type LocalStateName,
   LocalStates,

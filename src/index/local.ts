@@ -231,11 +231,14 @@ export class LocalStates {
     }
   }
 
-  /** Local entries (evicted or refetched times) by path key, current ones only (`cid` matches). */
+  /**
+   * Local entries (evicted or refetched times) by relative path. An entry is about its `cid`: compare
+   * it with the record's before believing it.
+   */
   async entries(): Promise<Map<string, LocalEntry>> {
     const out = new Map<string, LocalEntry>()
     for await (const page of rangePages(this.#state.store.local as Room<LocalEntry>))
-      for (const [k, v] of page) out.set(k, v)
+      for (const [k, v] of page) out.set(pathOf(k), v)
     return out
   }
 
