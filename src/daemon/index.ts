@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
 import { registerAuditRoutes, registerIndexRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
@@ -22,9 +23,13 @@ import {
   Worker,
 } from '../sync/index.ts'
 import { followBlockMap } from './block-map.ts'
+import { readCacheConfig } from './cache-config.ts'
+import { createExcludeHook, excludeFileOf } from './exclude-hook.ts'
 import { startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
 import type { IndexMirror } from './index-hook.ts'
+import { JanitorService, localNodeOf } from './janitor.ts'
+import { registerJanitorMetrics } from './janitor-metrics.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
@@ -38,9 +43,11 @@ import {
 } from './replication-config.ts'
 
 export { followBlockMap } from './block-map.ts'
+export { CACHE_DEFAULTS, type CacheSettings, readCacheConfig } from './cache-config.ts'
 export { gatewayPlugins, startGatewayService } from './gateway.ts'
 export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
+export { JanitorService, localNodeOf } from './janitor.ts'
 export { buildJobSpecs } from './jobs.ts'
 export { createLogger } from './logger.ts'
 export { metricsRegistry } from './metrics.ts'
@@ -80,6 +87,8 @@ export interface Daemon {
   replication?: ReplicationService
   /** The HTTP gateway, when `[gateway]` is configured (worker half). */
   gateway?: Gateway
+  /** The cache janitor, when `[cache]` is configured (worker half). */
+  janitor?: JanitorService
   /**
    * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
    * token to both halves, and logs the changed keys that need a restart.
@@ -163,6 +172,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let repl = readReplicationConfig(config)
   // What the audit judges by: the running replicator's settings, else the config's (one rule, policyOf).
   const settingsNow = () => daemon.replication?.settings ?? replicationSettings(repl, config)
+  const cache = readCacheConfig(config, repl.replication)
   let indexRoutes: ExtraRoutes | undefined = opts.worker
     ? (app) => {
         registerIndexRoutes(app, { reader, access: () => config.manager.readAccess, auth: app.auth })
@@ -176,6 +186,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         })
       }
     : undefined
+  /** The janitor on `[cache] interval` and after each replication pass, its metrics in `registry`. */
+  const startJanitor = (registry: Registry): JanitorService => {
+    const node = daemon.replication?.node ?? (repl.ipfs ? localNodeOf(repl.ipfs) : undefined)
+    const j = new JanitorService({ db, config: () => config, cache: cache!, node, log })
+    registerJanitorMetrics(registry, j)
+    daemon.replication?.replicator.on('processed', () => j.request())
+    j.start()
+    closers.push(() => j.close())
+    return j
+  }
   try {
     const settings = replicationSettings(repl, config)
     if (opts.worker && settings) {
@@ -191,7 +211,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       })
       daemon.replication = svc
       closers.push(() => svc.close())
-      const metrics = metricsRoute(metricsRegistry(svc), () => config.manager.readAccess)
+      const registry = metricsRegistry(svc)
+      if (cache) daemon.janitor = startJanitor(registry)
+      const metrics = metricsRoute(registry, () => config.manager.readAccess)
       const base = indexRoutes
       indexRoutes = (app) => {
         base?.(app)
@@ -237,6 +259,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         closers.push(stop)
       }
     }
+    if (opts.worker && cache && !daemon.janitor) {
+      const registry = new Registry()
+      daemon.janitor = startJanitor(registry)
+      const metrics = metricsRoute(registry, () => config.manager.readAccess)
+      const base = indexRoutes
+      indexRoutes = (app) => {
+        base?.(app)
+        metrics(app)
+      }
+    }
     if (opts.manager) {
       const m = config.manager
       const tls = await readTls(config, 'manager', m.sslCert, m.sslKey)
@@ -264,7 +296,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
               pool ??= new HashPool()
               return openMirrorIndex(db, mirror, root).scan({ signal, pool })
             }
-      const specsOf = (c: Config) => buildJobSpecs(c, { indexMirror })
+      // Evicted files stay out of every sync, whether or not [cache] is still configured.
+      const specsOf = (c: Config) =>
+        buildJobSpecs(c, {
+          indexMirror,
+          ...(indexMirror
+            ? { preExec: (m) => [createExcludeHook(db, m, excludeFileOf(c.database.path, m.name))] }
+            : {}),
+        })
       const s = config.server
       const tls = await readTls(config, 'server', s.sslCert, s.sslKey)
       const worker = new Worker({

@@ -7,6 +7,7 @@ import { register as registerDoctor } from './doctor.ts'
 import { register as registerFilecoin } from './filecoin.ts'
 import { register as registerGateway } from './gateway.ts'
 import { register as registerIndex } from './index-cmd.ts'
+import { register as registerJanitor } from './janitor.ts'
 import { register as registerJobs } from './jobs.ts'
 import { register as registerManager } from './manager.ts'
 import { register as registerReplicate } from './replicate.ts'
@@ -28,4 +29,5 @@ export function registerCommands(program: Command): void {
   registerReplicate(program)
   registerGateway(program)
   registerFilecoin(program)
+  registerJanitor(program)
 }

@@ -143,7 +143,7 @@ export const MIRROR = {
  * Sections the sync room reads as opaque tables for other rooms (the daemon parses them): their names
  * only, so `src/sync` stays CID-agnostic while a typo of a section name still fails at load.
  */
-export const PASSTHROUGH_SECTIONS = ['ipfs', 'replication', 'gateway', 'filecoin'] as const
+export const PASSTHROUGH_SECTIONS = ['ipfs', 'replication', 'gateway', 'filecoin', 'cache'] as const
 
 /** Mirror keys of tunasync features cidmirror does not have, with what to do instead. */
 export const MIRROR_UNSUPPORTED: Record<string, string> = {
