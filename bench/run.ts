@@ -10,7 +10,9 @@
  *                         replicate: tree pins on two Kubo daemons, not in the default set;
  *                         fetchback: an evicted 100 MiB file fetched back from a local Kubo against
  *                         `ipfs cat`, not in the default set; gateway: the gateway against nginx with
- *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set)
+ *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set; janitor:
+ *                         a dry-run janitor pass over a 1,000,000-file index against a bare scan of
+ *                         it, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -22,6 +24,7 @@ import { benchAudit } from './lib/audit.ts'
 import { benchFetchBack } from './lib/fetchback.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { benchGateway } from './lib/gateway.ts'
+import { benchJanitor } from './lib/janitor.ts'
 import { initKuboRepo } from './lib/kubo.ts'
 import { benchReplicate } from './lib/replicate.ts'
 import { printTable, type Row } from './lib/report.ts'
@@ -222,6 +225,23 @@ if (only.has('audit')) {
     ours: `${rate(a.auditSeconds)} (${a.auditSeconds.toFixed(2)} s; CLI --json ${a.cliSeconds.toFixed(2)} s)`,
     peer: `bare index scan: ${rate(a.scanSeconds)} (${a.scanSeconds.toFixed(2)} s)`,
     ratio: a.scanSeconds / a.auditSeconds,
+    goal: 'report',
+  })
+}
+
+if (only.has('janitor')) {
+  const tree = ensureMillionTree(join(root, 'tree-1m'), scale)
+  const j = await benchJanitor({ cli, tree: tree.dir, db: join(root, `janitor-db-${scale}`), rounds })
+  const rate = (s: number) => `${Math.round(j.files / s).toLocaleString('en')} files/s`
+  process.stderr.write(
+    `bench: janitor pass over ${j.files.toLocaleString('en')} files (dry run, every file's copies counted): ` +
+      `${j.janitorSeconds.toFixed(2)} s; bare scan ${j.scanSeconds.toFixed(2)} s\n`,
+  )
+  rows.push({
+    figure: `janitor pass over ${j.files.toLocaleString('en')} files (dry run, copies of each)`,
+    ours: `${rate(j.janitorSeconds)} (${j.janitorSeconds.toFixed(2)} s)`,
+    peer: `bare index scan: ${rate(j.scanSeconds)} (${j.scanSeconds.toFixed(2)} s)`,
+    ratio: j.scanSeconds / j.janitorSeconds,
     goal: 'report',
   })
 }

@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   // api: the daemon's read API, its client
   DAEMON_UNREACHABLE:      { room: 'api',   exit: USER,            summary: "the database is held by another process and no daemon's read API answered" },
   NO_REPLICATOR:           { room: 'api',   exit: USER, http: 409, summary: 'a re-check of copies (audit --verify) asked of a daemon that runs no replicator' },
+  NO_JANITOR:              { room: 'api',   exit: USER, http: 409, summary: 'a janitor pass asked of a daemon that runs no cache janitor (no [cache])' },
   // cid: the CID engine
   PATH_NOT_FOUND:          { room: 'cid',   exit: USER,            summary: 'a path given to the CID engine does not exist' },
   UNREADABLE:              { room: 'cid',   exit: USER,            summary: 'a file or directory cannot be read (permissions, I/O error)' },

@@ -224,13 +224,15 @@ describe('janitor: eviction with n verified copies off this disk', () => {
 
   it('a file requested through the gateway within not_requested_within is kept', async () => {
     const files: FileDecision[] = []
+    const now = Date.now()
     await runJanitor({
+      now,
       copies,
       policy: { ...policy, refetchedTtlMs: 0, notRequestedWithinMs: 7 * DAY },
       mirrors: [{ index: m.idx, copies: { n: 1 } }],
       dryRun: true,
       lastRequested: (mirrorName, path) =>
-        mirrorName === 'evict' && path === 'pool/main/old.deb' ? Date.now() - 3 * DAY : undefined,
+        mirrorName === 'evict' && path === 'pool/main/old.deb' ? now - 3 * DAY : undefined,
       onFile: (d) => files.push(d),
     })
     expect(files.find((f) => f.path === 'pool/main/old.deb')!.reasons).toEqual([

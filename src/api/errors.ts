@@ -29,3 +29,14 @@ export class NoReplicatorError extends CidmirrorError {
     this.name = 'NoReplicatorError'
   }
 }
+
+/** `POST /cache/janitor` (`cidmirror janitor` while a daemon runs) on a daemon without `[cache]`. */
+export class NoJanitorError extends CidmirrorError {
+  constructor() {
+    super(
+      'NO_JANITOR',
+      'this daemon runs no cache janitor (no [cache] section in its config): nothing is evicted',
+    )
+    this.name = 'NoJanitorError'
+  }
+}

@@ -13,5 +13,12 @@ export {
   registerAuditRoutes,
 } from './audit-routes.ts'
 export { IndexClient } from './client.ts'
-export { DaemonUnreachableError, NoReplicatorError } from './errors.ts'
+export { DaemonUnreachableError, NoJanitorError, NoReplicatorError } from './errors.ts'
+export { JanitorClient } from './janitor-client.ts'
+export {
+  type JanitorLine,
+  type JanitorRoutesOptions,
+  type RunningJanitor,
+  registerJanitorRoutes,
+} from './janitor-routes.ts'
 export { type IndexRoutesOptions, type ReadAccess, registerIndexRoutes } from './routes.ts'

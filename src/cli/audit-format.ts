@@ -6,7 +6,7 @@
 import type { AuditFileLine, AuditMirrorLine, AuditTotals } from '../replicator/index.ts'
 import { formatSize } from '../util/units.ts'
 
-export const FILE_HEADER = `${'VERDICT'.padEnd(8)}${'COPIES'.padEnd(10)}${'STATE'.padEnd(9)}${'LAST CHECK'.padEnd(22)}PATH  CID`
+export const FILE_HEADER = `${'VERDICT'.padEnd(8)}${'COPIES'.padEnd(10)}${'STATE'.padEnd(10)}${'LAST CHECK'.padEnd(22)}PATH  CID`
 
 /** `2v 1a` (+ `1l` when local copies exist): verified, announced, local (never counted). */
 function counts(f: { verified: number; announced: number; local: number }): string {
@@ -18,7 +18,7 @@ function when(iso: string | undefined): string {
 }
 
 export function formatFile(f: AuditFileLine): string {
-  const head = `${(f.verdict === 'ok' ? 'ok' : 'UNDER').padEnd(8)}${counts(f).padEnd(10)}${f.state.padEnd(9)}${when(f.oldestCheck).padEnd(22)}${f.mirror}/${f.path}  ${f.cid}`
+  const head = `${(f.verdict === 'ok' ? 'ok' : 'UNDER').padEnd(8)}${counts(f).padEnd(10)}${f.state.padEnd(10)}${when(f.oldestCheck).padEnd(22)}${f.mirror}/${f.path}  ${f.cid}`
   const rows = [head]
   for (const c of f.copies) {
     const status = c.local ? `${c.status}, local: not counted` : c.status

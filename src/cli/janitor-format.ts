@@ -2,9 +2,6 @@
 import type { FileDecision, JanitorReport } from '../cache/index.ts'
 import { formatSize } from '../util/units.ts'
 
-/** One NDJSON line of `cidmirror janitor --json` (and of the daemon's `POST /cache/janitor`). */
-export type JanitorLine = ({ type: 'file' } & FileDecision) | ({ type: 'report' } & JanitorReport)
-
 export function fileLine(d: FileDecision): string {
   const what = d.evicted ? 'evicted' : d.eligible ? (d.skipped ? 'eligible' : 'evict') : 'keep'
   const why = d.eligible

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
-import { registerAuditRoutes, registerIndexRoutes } from '../api/index.ts'
+import { registerAuditRoutes, registerIndexRoutes, registerJanitorRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, openDatabase } from '../db.ts'
 import type { Gateway } from '../gateway/index.ts'
@@ -184,6 +184,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           auth: app.auth,
           replicator: () => daemon.replication?.replicator,
         })
+        registerJanitorRoutes(app, { janitor: () => daemon.janitor, auth: app.auth })
       }
     : undefined
   /** The janitor on `[cache] interval` and after each replication pass, its metrics in `registry`. */

@@ -59,6 +59,11 @@ export class JanitorService {
     this.#copies = new CopyStore(o.db)
   }
 
+  /** The mirrors the janitor looks after (`[cache] mirrors`). */
+  get mirrors(): readonly string[] {
+    return this.#o.cache.mirrors
+  }
+
   /** The mirrors a pass looks after: `[cache] mirrors` (or `mirror` alone) among the configured ones. */
   #mirrors(only: string | undefined) {
     const config = this.#o.config()

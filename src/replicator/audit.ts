@@ -5,7 +5,13 @@
  * report. docs/audit.md documents the JSON (`schema: "cidmirror.audit/1"`).
  */
 import type { Database } from '../db.ts'
-import { type CopyRecord, CopyStore, type MirrorIndex, type PathRecord } from '../index/index.ts'
+import {
+  type CopyRecord,
+  CopyStore,
+  type LocalStateName,
+  type MirrorIndex,
+  type PathRecord,
+} from '../index/index.ts'
 import { judge, type ReplicationPolicy } from './policy.ts'
 import { type ItemState, ReplicationQueue } from './queue.ts'
 
@@ -33,8 +39,15 @@ export interface AuditFile {
   path: string
   cid: string
   size: number
-  /** Local state of the file: on disk, evicted (fetched back on demand), deleted upstream. */
-  state: PathRecord['state']
+  /**
+   * Local state of the file: on disk, evicted (fetched back on demand), refetched (on disk again,
+   * fetched back after an eviction), deleted upstream.
+   */
+  state: LocalStateName
+  /** When the janitor evicted it (ISO), when the index recorded one. */
+  evictedAt?: string
+  /** When it was fetched back (ISO), for a refetched file. */
+  refetchedAt?: string
   verified: number
   announced: number
   local: number
@@ -123,6 +136,7 @@ export async function auditMirror(
   const now = opts.now ?? Date.now()
   const copies = new CopyStore(db)
   const trees = await copies.trees(index.mirror)
+  const local = await index.local.entries()
   const last = await index.lastScan()
   const out: AuditMirror = {
     mirror: index.mirror,
@@ -174,6 +188,14 @@ export async function auditMirror(
         local: v.count.local,
         verdict: v.satisfied ? 'ok' : 'under',
         copies: list.map(copyOut),
+      }
+      const e = local.get(r.path)
+      if (e?.cid === r.cid) {
+        if (e.evictedAt !== undefined) file.evictedAt = new Date(e.evictedAt).toISOString()
+        if (r.state === 'present' && e.refetchedAt !== undefined) {
+          file.state = 'refetched'
+          file.refetchedAt = new Date(e.refetchedAt).toISOString()
+        }
       }
       if (v.shortfall) file.shortfall = v.shortfall
       if (v.count.oldestCheck !== undefined) file.oldestCheck = new Date(v.count.oldestCheck).toISOString()

@@ -5,8 +5,8 @@
  * is then. Exit 0, 2 on error.
  */
 import type { Command } from 'commander'
+import type { JanitorLine } from '../../api/index.ts'
 import { UsageError } from '../errors.ts'
-import type { JanitorLine } from '../janitor-format.ts'
 import { configPath } from './daemon.ts'
 
 interface JanitorCliOptions {
@@ -44,7 +44,7 @@ export function register(program: Command): void {
         throw new UsageError(
           `--mirror ${o.mirror}: not a mirror the janitor looks after (${cache.mirrors.join(', ') || 'none'})`,
         )
-      const print = (line: JanitorLine): void => {
+      const print = (line: Exclude<JanitorLine, { type: 'error' }>): void => {
         if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`)
         else if (line.type === 'file') process.stdout.write(`${fmt.fileLine(line)}\n`)
         else for (const l of fmt.reportLines(line)) process.stdout.write(`${l}\n`)
@@ -54,7 +54,22 @@ export function register(program: Command): void {
         db = await openDatabase(config.database.path)
       } catch (err) {
         if (!(err instanceof DatabaseLockedError)) throw err
-        throw err
+        // The daemon holds the database: the pass is its own.
+        const { openIndexSource } = await import('../index-source.ts')
+        const { JanitorClient } = await import('../../api/index.ts')
+        const source = await openIndexSource({ config: config.file, ...(o.token ? { token: o.token } : {}) })
+        try {
+          if (!source.remote) throw err
+          const client = new JanitorClient(source.remote.base, source.remote.token)
+          for await (const line of client.run({
+            ...(o.mirror !== undefined ? { mirror: o.mirror } : {}),
+            dryRun: o.dryRun ?? false,
+          }))
+            print(line)
+        } finally {
+          await source.close()
+        }
+        return
       }
       const node = !o.dryRun && repl.ipfs?.api ? daemon.localNodeOf(repl.ipfs) : undefined
       const svc = new daemon.JanitorService({
