@@ -16,6 +16,7 @@ import type { CID } from 'multiformats/cid'
 import { BlockMismatchError, UnsupportedHashError } from '../../ipfs/index.ts'
 import type { CarBlock } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
+import { sha256Off } from './sha256-pool.ts'
 
 const RAW = 0x55
 const DAG_PB = 0x70
@@ -49,6 +50,62 @@ function verifyParts(cid: CID, parts: Uint8Array[], where: string): void {
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length)
+}
+
+/** Blocks read ahead of the walk, each being hashed in the worker meanwhile. */
+const AHEAD = 4
+/** Blocks at least this big are hashed in the worker; smaller ones (dag-pb nodes) here. */
+const OFF_THREAD = 64 * 1024
+
+interface HashedBlock extends CarBlock {
+  /** The SHA-256 of the block's bytes, when the worker computed it. */
+  digest?: Uint8Array
+}
+
+/** One block's bytes, contiguous and owning its whole ArrayBuffer (so it can be transferred). */
+function owned(block: CarBlock): Uint8Array {
+  const b = block.parts.length === 1 ? block.parts[0]! : Buffer.concat(block.parts, block.length)
+  if (block.parts.length > 1 && b.byteOffset === 0 && b.buffer.byteLength === b.length) return b
+  const copy = new Uint8Array(new ArrayBuffer(b.length))
+  copy.set(b)
+  return copy
+}
+
+/**
+ * `blocks`, up to AHEAD ahead of the consumer, each large one made contiguous and its SHA-256 computed
+ * in the worker thread (sha256-pool.ts) while the main thread reads and parses the next ones.
+ */
+async function* hashedAhead(blocks: AsyncIterable<CarBlock>): AsyncGenerator<HashedBlock> {
+  const it = blocks[Symbol.asyncIterator]()
+  const queue: Promise<IteratorResult<HashedBlock>>[] = []
+  const pull = () =>
+    it.next().then(async (r): Promise<IteratorResult<HashedBlock>> => {
+      if (r.done) return r
+      const b = r.value
+      if (b.length < OFF_THREAD || b.cid.multihash.code !== SHA2_256) return r
+      const { bytes, digest } = await sha256Off(owned(b))
+      return { done: false, value: { cid: b.cid, parts: [bytes], length: bytes.length, digest } }
+    })
+  let ended = false
+  try {
+    for (;;) {
+      while (!ended && queue.length < AHEAD) {
+        // A read ahead that fails is thrown when its turn comes, not as an unhandled rejection.
+        const next = pull()
+        next.catch(() => {})
+        queue.push(next)
+      }
+      const r = await queue.shift()!
+      if (r.done) {
+        ended = true
+        if (queue.length === 0) return
+        continue
+      }
+      yield r.value
+    }
+  } finally {
+    await it.return?.(undefined)
+  }
 }
 
 function sameBlock(a: CID, b: CID): boolean {
@@ -99,10 +156,10 @@ export async function* fileBytes(
   where: string,
   seen?: SeenLeaves,
 ): AsyncGenerator<Uint8Array> {
-  const it = blocks[Symbol.asyncIterator]()
+  const it = hashedAhead(blocks)
   const recent = new RecentBlocks()
   const stack: Expected[] = [{ cid: root, offset: 0, size: undefined, needed: true }]
-  let pending: CarBlock | undefined
+  let pending: HashedBlock | undefined
   let ended = false
   let emitted = 0
   const wanted = range.end - range.start + 1
@@ -193,7 +250,10 @@ export async function* fileBytes(
         else pending = r.value
       }
       if (pending && sameBlock(pending.cid, e.cid)) {
-        verifyParts(e.cid, pending.parts, where)
+        if (pending.digest) {
+          if (!Buffer.from(pending.digest).equals(e.cid.multihash.digest))
+            throw new BlockMismatchError(e.cid.toString(), where)
+        } else verifyParts(e.cid, pending.parts, where)
         stack.pop()
         const block = pending
         pending = undefined
