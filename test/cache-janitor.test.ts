@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_KEEP, type FileDecision, type JanitorPolicy, runJanitor } from '../src/cache/index.ts'
+import { JanitorService } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import { CopyStore, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
@@ -21,6 +22,7 @@ import {
   publishMirror,
   Replicator,
 } from '../src/replicator/index.ts'
+import type { Config } from '../src/sync/index.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 
 const DAY = 86_400_000
@@ -357,5 +359,32 @@ describe('quota mode', () => {
       skipped: 'low water reached',
     })
     expect(existsSync(join(m.tree, 'pool/main/old.deb'))).toBe(true)
+  })
+})
+
+describe('the daemon’s janitor service', () => {
+  it('leaves a mirror alone while its sync runs, and evicts once it does not', async () => {
+    const m = await mirror('busy')
+    await (await replicate(m, [target('kubo-b', b)], 1)).stop()
+    let syncing = true
+    const svc = new JanitorService({
+      db,
+      config: () => ({ mirrors: [{ name: m.name, mirrorDir: m.tree }] }) as unknown as Config,
+      cache: { policy, mirrors: [m.name], intervalMs: 3_600_000, copies: () => ({ n: 1 }) },
+      log,
+      busy: (name) => name === m.name && syncing,
+    })
+    try {
+      const during = await svc.run()
+      expect(during.mirrors).toEqual([])
+      expect(existsSync(join(m.tree, 'pool/main/old.deb'))).toBe(true)
+      syncing = false
+      const after = await svc.run()
+      expect(after).toMatchObject({ evicted: 1 })
+      expect(existsSync(join(m.tree, 'pool/main/old.deb'))).toBe(false)
+      expect(svc.counters).toMatchObject({ runs: 2, evictions: 1, bytesFreed: 300_000 })
+    } finally {
+      await svc.close()
+    }
   })
 })

@@ -190,7 +190,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   /** The janitor on `[cache] interval` and after each replication pass, its metrics in `registry`. */
   const startJanitor = (registry: Registry): JanitorService => {
     const node = daemon.replication?.node ?? (repl.ipfs ? localNodeOf(repl.ipfs) : undefined)
-    const j = new JanitorService({ db, config: () => config, cache: cache!, node, log })
+    const j = new JanitorService({
+      db,
+      config: () => config,
+      cache: cache!,
+      node,
+      log,
+      busy: (mirror) =>
+        daemon.worker?.statuses().some((x) => x.name === mirror && x.status === 'syncing') ?? false,
+    })
     registerJanitorMetrics(registry, j)
     daemon.replication?.replicator.on('processed', () => j.request())
     j.start()
