@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openDatabase } from '../src/db.ts'
 import { killChild, runCli, spawnDaemon } from './helpers/cli.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
@@ -44,12 +45,15 @@ beforeAll(async () => {
   managerPort = await freePort()
   const workerPort = await freePort()
   nodePort = await freePort()
-  const text = readFileSync(join(EXAMPLE, 'cidmirror.toml'), 'utf8')
+  let text = readFileSync(join(EXAMPLE, 'cidmirror.toml'), 'utf8')
     .replaceAll('../../data', join(tmp.dir, 'data'))
     .replace('rsync://127.0.0.1:8873/sample/', upstream.url)
     .replace('127.0.0.1:14242', `127.0.0.1:${managerPort}`)
     .replace('listen_port = 6000', `listen_port = ${workerPort}`)
     .replaceAll('/tcp/4011', `/tcp/${nodePort}`)
+  // Any other listener the example has (the gateway's): a free port of its own.
+  for (const m of text.matchAll(/^listen_port = (\d+)$/gm))
+    if (m[1] !== String(workerPort)) text = text.replace(m[0], `listen_port = ${await freePort()}`)
   expect(text).toContain('[ipfs]')
   expect(text).not.toMatch(/^api\s*=/m)
   quickstartText = text
@@ -380,4 +384,32 @@ describe('cidmirror daemon on the quick start config (embedded node)', () => {
     expect(again.code).toBe(0)
     expect(again.lines.find((l) => l.path === iso.path)?.verified).toBe(2)
   }, 300_000)
+
+  it('a daemon started while a CLI reads the database waits for it, then starts', async () => {
+    if (daemon) await killChild(daemon.child)
+    const file = join(tmp.dir, 'held.toml')
+    writeFileSync(file, quickstartText.replaceAll(join(tmp.dir, 'data'), join(tmp.dir, 'data4')))
+    const held = await openDatabase(join(tmp.dir, 'data4', 'db'))
+    let closed = false
+    try {
+      daemon = spawnDaemon(file)
+      await waitFor(
+        () => logLines().some((l) => String(l.msg).includes('is held by another process: waiting')),
+        'the daemon waiting for the database',
+        60_000,
+        50,
+      )
+      expect(daemon.child.exitCode).toBeNull()
+      await held.close()
+      closed = true
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${managerPort}/jobs`).catch(() => undefined))?.ok,
+        'the daemon answering once the database is free',
+        60_000,
+        100,
+      )
+    } finally {
+      if (!closed) await held.close()
+    }
+  }, 120_000)
 })

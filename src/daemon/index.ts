@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { registerAuditRoutes, registerIndexRoutes, registerJanitorRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
-import { type Database, openDatabase } from '../db.ts'
+import { type Database, DatabaseLockedError, openDatabase } from '../db.ts'
 import type { Gateway } from '../gateway/index.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
 import { auditMirror } from '../replicator/index.ts'
@@ -118,7 +118,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   trustConfiguredCa(config)
   for (const w of config.warnings) log.warn(w)
   const dbPath = !opts.worker ? `${config.database.path}-manager` : config.database.path
-  const db = opts.db ?? (await openDatabase(dbPath))
+  const db = opts.db ?? (await openWhenFree(dbPath, log))
   const closers: (() => Promise<void>)[] = []
   const daemon: Daemon = {
     config,
@@ -349,6 +349,33 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw err
   }
   return daemon
+}
+
+/** How long the daemon waits at start for a database another process holds. */
+const DB_HELD_WAIT_MS = 10_000
+
+/**
+ * Opens the database, waiting a little while another process holds it: a CLI command (`audit`,
+ * `stat`) run while no daemon is up reads the database itself, and one started just before the
+ * daemon would otherwise keep it from starting. A daemon that holds it is still refused, after the wait.
+ */
+async function openWhenFree(path: string, log: Logger): Promise<Database> {
+  const until = Date.now() + DB_HELD_WAIT_MS
+  let told = false
+  for (;;) {
+    try {
+      return await openDatabase(path)
+    } catch (err) {
+      if (!(err instanceof DatabaseLockedError) || Date.now() > until) throw err
+      if (!told)
+        log.warn(
+          { path },
+          `database ${path} is held by another process: waiting up to ${DB_HELD_WAIT_MS / 1000} s`,
+        )
+      told = true
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
 }
 
 async function readTls(
