@@ -3,10 +3,11 @@
  * read, nothing judged), in one process over one warm LevelDB: what judging costs per file beyond
  * reading the records.
  *
- * The worst case for the judgement: every file is old enough and no pattern keeps it (`evict_after`
- * 0, `keep` empty), so every file's copies are read and counted: two holders of the whole tree (tree
- * pins, the default targets' way) and a per-file lookup of the CID's own copies. A dry run, so the
- * cached tree stays whole; eviction itself adds one synced batch per 256 files and the unlinks.
+ * Every file is old enough and no pattern keeps it (`evict_after` 0, `keep` empty), so every file is
+ * judged against its copies: two holders of the whole tree (tree pins, the default targets' way),
+ * which meet n = 2 alone, so the CID's own copies are not read (when they must be, one range read per
+ * file, the pass measured 35,488 files/s here, 0.07x the bare scan). A dry run, so the cached tree
+ * stays whole; eviction itself adds one synced batch per 256 files and the unlinks.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'

@@ -56,7 +56,10 @@ export interface FileDecision {
   eligible: boolean
   /** Why not (empty when eligible). Copies are looked at only when the other checks pass. */
   reasons: string[]
-  /** Verified copies off this disk within the window, when they were counted. */
+  /**
+   * Verified copies off this disk within the window, when they were counted (the tree copies alone
+   * when those suffice: the CID's own copies are then not read).
+   */
   verified?: number
   /** Evicted by this pass (false in a dry run, or when the quota was met first). */
   evicted: boolean
@@ -261,8 +264,29 @@ async function judgeRecords(
     out.push(c)
     if (reasons.length === 0) toCount.push(c)
   }
-  const copies = await Promise.all(toCount.map((c) => opts.copies.ofPath(mirror, c.item.cid, c.scan, trees)))
-  toCount.forEach((c, i) => {
+  // The mirror's tree copies (one recursive pin of a root covers every record written at or before
+  // its scan) often suffice alone: then the CID's own copies need no read, since more copies never
+  // make a file ineligible. Counted once per record scan.
+  const byScan = new Map<number, string[]>()
+  const treeReasons = (scan: number): string[] => {
+    let why = byScan.get(scan)
+    if (!why) {
+      const covering = trees.filter((t) => t.scan !== undefined && t.scan >= scan)
+      const count = countCopies(covering, { now, freshMs: policy.copiesFreshMs })
+      why = copyReasons(policy, m.copies, count)
+      byScan.set(scan, why)
+      treeCounts.set(scan, count.verified)
+    }
+    return why
+  }
+  const treeCounts = new Map<number, number>()
+  const toRead: Candidate[] = []
+  for (const c of toCount) {
+    if (treeReasons(c.scan).length === 0) c.decision.verified = treeCounts.get(c.scan)!
+    else toRead.push(c)
+  }
+  const copies = await Promise.all(toRead.map((c) => opts.copies.ofPath(mirror, c.item.cid, c.scan, trees)))
+  toRead.forEach((c, i) => {
     const count = countCopies(copies[i]!, { now, freshMs: policy.copiesFreshMs })
     const why = copyReasons(policy, m.copies, count)
     c.decision.verified = count.verified
