@@ -14,6 +14,7 @@ import type {
   JobView,
   RecentRequests,
   ReplicationView,
+  RequestTimes,
 } from '../gateway/index.ts'
 import {
   BlockReader,
@@ -44,6 +45,8 @@ export interface GatewayServiceOptions {
   jobs?: () => JobView[]
   /** A mirror's replication health for the status page (the audit's summary), when replication is configured. */
   replication?: (mirror: string) => Promise<ReplicationView | undefined>
+  /** Where the gateway notes each file's request, for the janitor's `not_requested_within`. */
+  requests?: RequestTimes
 }
 
 /**
@@ -156,6 +159,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
         ...(fetchBackFigures ? { fetchBackFigures } : {}),
       }),
       recent,
+      ...(o.requests ? { requests: o.requests } : {}),
     })
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }

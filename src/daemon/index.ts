@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import { registerAuditRoutes, registerIndexRoutes, registerJanitorRoutes } from '../api/index.ts'
 import { HashPool } from '../cid/index.ts'
 import { type Database, DatabaseLockedError, openDatabase } from '../db.ts'
-import type { Gateway } from '../gateway/index.ts'
+import type { Gateway, RequestTimes } from '../gateway/index.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
 import { auditMirror } from '../replicator/index.ts'
 import {
@@ -89,6 +89,11 @@ export interface Daemon {
   gateway?: Gateway
   /** The cache janitor, when `[cache]` is configured (worker half). */
   janitor?: JanitorService
+  /**
+   * When the gateway last served each file, kept when `[gateway]` runs here and `[cache]` sets
+   * `not_requested_within`: the janitor's `lastRequested`.
+   */
+  requests?: RequestTimes
   /**
    * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
    * token to both halves, and logs the changed keys that need a restart.
@@ -196,6 +201,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       cache: cache!,
       node,
       log,
+      ...(daemon.requests ? { lastRequested: daemon.requests.lastRequested.bind(daemon.requests) } : {}),
       busy: (mirror) =>
         daemon.worker?.statuses().some((x) => x.name === mirror && x.status === 'syncing') ?? false,
     })
@@ -206,6 +212,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return j
   }
   try {
+    const gatewaySettings = opts.worker ? readGatewayConfig(config) : undefined
+    // The gateway feeds the janitor's "not requested within" rule (made before either starts).
+    if (gatewaySettings && cache?.policy.notRequestedWithinMs !== undefined) {
+      const { RequestTimes } = await import('../gateway/index.ts')
+      daemon.requests = new RequestTimes()
+    }
     const settings = replicationSettings(repl, config)
     if (opts.worker && settings) {
       // Before the worker starts, so the first scan's commit is followed.
@@ -234,7 +246,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         .catchUp()
         .catch((err) => log.error({ err: (err as Error).message }, 'replication catch-up failed'))
     }
-    const gatewaySettings = opts.worker ? readGatewayConfig(config) : undefined
     if (gatewaySettings) {
       const gw = await startGatewayService({
         settings: gatewaySettings,
@@ -243,6 +254,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(daemon.replication ? { extraMetrics: [metricsRegistry(daemon.replication)] } : {}),
         ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
         jobs: () => daemon.worker?.statuses() ?? [],
+        ...(daemon.requests ? { requests: daemon.requests } : {}),
         ...(repl.ipfs?.gateway ? { localGateway: repl.ipfs.gateway } : {}),
         replication: async (mirror) => {
           // Shown when replication is configured ([ipfs] or [replication]), judged as the audit judges.

@@ -81,6 +81,7 @@ export type { AccessLogOptions } from './access-log.ts'
 export { GatewayPathError, NoFetchBackError } from './errors.ts'
 export type { MimeMap } from './mime.ts'
 export { RecentRequests } from './recent.ts'
+export { RequestTimes } from './request-times.ts'
 export {
   DEFAULT_LIMITS,
   type Gateway,

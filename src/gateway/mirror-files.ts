@@ -58,6 +58,8 @@ export interface FileMeta {
   full?: string[]
   /** The cache key it is kept under, once remembered. */
   key?: string
+  /** Its key in the request times (`RequestTimes.key`), made at its first request when they are kept. */
+  requestKey?: string
   /** When the stat was last checked (performance.now() ms). */
   checkedAt: number
 }

@@ -32,6 +32,7 @@ import { contentTypes, type MimeMap } from './mime.ts'
 import { type FileMeta, MirrorFiles, type ServedMirror } from './mirror-files.ts'
 import type { RecentRequests } from './recent.ts'
 import { parseTarget } from './request-path.ts'
+import { RequestTimes } from './request-times.ts'
 import { BufferPool, sendRange } from './send-file.ts'
 
 /** A fastify plugin the gateway registers, with the options it is given (the trustless routes, the status page). */
@@ -102,6 +103,8 @@ export interface GatewayOptions {
   plugins?: GatewayPlugin[]
   /** Where each answered request is noted (the status page's recent requests). */
   recent?: RecentRequests
+  /** Where each file's GET or HEAD is noted, for the janitor's `not_requested_within` (the daemon's). */
+  requests?: RequestTimes
 }
 
 export interface Gateway {
@@ -193,6 +196,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   /** Every answer ends here: metrics and the access log line. */
   const recent = o.recent
+  const requests = o.requests
   const done = (req: IncomingMessage, status: number, bytes: number, t0: number): undefined => {
     const ms = performance.now() - t0
     metrics.done(status, bytes, ms / 1000)
@@ -234,6 +238,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     t0: number,
     retry: boolean,
   ): undefined => {
+    if (requests) {
+      meta.requestKey ??= RequestTimes.key(meta.mirror.name, meta.rel)
+      requests.note(meta.requestKey)
+    }
     const head = req.method === 'HEAD'
     const accept = req.headers.accept
     if (accept?.includes('application/metalink4+xml')) {
