@@ -5,12 +5,15 @@
  * apt-get isolated by its own APT_CONFIG, state, cache and keyring (the system's apt is never
  * touched). `apt-get update`, `apt-get download` of every package (apt checks each hash; the test
  * too), a second update answered 304, and resumed downloads: a partial file whose date matches gives
- * a 206, a stale one a 200.
+ * a 206, a stale one a 200. Then two packages are evicted through the index (as the janitor does) and
+ * `apt-get download` gets them again: the gateway fetches them back, verified, from a real Kubo on
+ * loopback holding the repository's files (issue 13), and they are back in the tree.
  */
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -18,6 +21,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs'
@@ -25,10 +29,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
-import type { Gateway } from '../src/gateway/index.ts'
+import { createFetchBack, type Gateway } from '../src/gateway/index.ts'
 import { type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
+import { KuboNode } from '../src/ipfs/index.ts'
 import { gatewayOver } from './helpers/gateway.ts'
+import { Kubo } from './helpers/kubo.ts'
 import { tool } from './helpers/tools.ts'
+import { waitFor } from './jobs-helpers.ts'
 
 let work: string
 let repo: string
@@ -37,6 +44,7 @@ let idx: MirrorIndex
 let gw: Gateway
 let aptConf: string
 let accessLog: string
+let kubo: Kubo
 
 interface Run {
   code: number
@@ -205,8 +213,26 @@ beforeAll(async () => {
   db = await openDatabase(join(work, 'db'))
   idx = openMirrorIndex(db, 'debian', repo)
   await idx.scan()
+  // A Kubo holding the repository's packages (what replication would have stored elsewhere): the
+  // fetch-back's source once they are evicted. Its CIDs are the index's.
+  kubo = await Kubo.create({ parent: work })
+  await kubo.start()
+  for (const p of PACKAGES) {
+    const cid = (await kubo.ok(['add', '-Q', '--cid-version=1', join(repo, p.file)])).trim()
+    expect(cid).toBe((await idx.get(p.file))?.cid)
+  }
   accessLog = join(work, 'log', 'access.log')
-  gw = await gatewayOver(db, [{ name: 'debian', root: repo }], { accessLog: { file: accessLog } })
+  gw = await gatewayOver(db, [{ name: 'debian', root: repo }], {
+    accessLog: { file: accessLog },
+    fetchBack: createFetchBack({
+      rootOf: (m) => (m === 'debian' ? repo : undefined),
+      recorderOf: (m) => (m === 'debian' ? idx.local : undefined),
+      node: new KuboNode({ api: kubo.api }),
+    }),
+    // Each request checks its file's stat, so an eviction is seen at once (with the default 1 s a
+    // small file's cached bytes, the same bytes, are served for up to 1 s after it).
+    cache: { statTtlMs: 0 },
+  })
 
   // apt, isolated: its own config, state, cache, lists, keyring and sources.
   const a = join(work, 'apt')
@@ -258,6 +284,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close()
   await db?.close()
+  await kubo?.dispose()
   rmSync(work, { recursive: true, force: true })
 })
 
@@ -348,4 +375,41 @@ describe('apt-get against the gateway', () => {
       lines.some((l) => new RegExp(`libcid.*_all\\.deb HTTP/1\\.1" 200 ${smallBytes.length} `).test(l)),
     ).toBe(true)
   })
+
+  it('download of evicted packages: fetched back from Kubo, hashes checked, back in the tree', async () => {
+    const evicted = [PACKAGES[1]!, PACKAGES[2]!]
+    for (const p of evicted) {
+      const rec = (await idx.get(p.file))!
+      const out = await idx.local.evict(
+        [{ path: p.file, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }],
+        async (r) => unlinkSync(join(repo, r.path)),
+      )
+      expect(out).toEqual([expect.objectContaining({ evicted: true })])
+      expect(existsSync(join(repo, p.file))).toBe(false)
+      expect((await idx.local.of(p.file))?.state).toBe('evicted')
+    }
+    const dl = join(work, 'apt', 'dl-evicted')
+    mkdirSync(dl)
+    const before = (await logLines(() => true)).length
+    const r = await apt(['download', ...evicted.map((p) => p.name)], dl)
+    expect(r.stderr).not.toMatch(/^(E|W):/m)
+    expect(r.code).toBe(0)
+    // apt checked each file against the Packages index's hashes; the test checks against Kubo's bytes.
+    for (const p of evicted) {
+      const want = createHash('sha256')
+        .update(await kubo.cat((await idx.get(p.file))!.cid))
+        .digest('hex')
+      expect(sha256(join(dl, p.local))).toBe(want)
+    }
+    // Cached again while it streamed: the file is back in the tree, recorded as fetched back.
+    for (const p of evicted) {
+      await waitFor(async () => (await idx.local.of(p.file))?.state === 'refetched', `${p.name} refetched`)
+      expect(existsSync(join(repo, p.file))).toBe(true)
+      expect(sha256(join(repo, p.file))).toBe(sha256(join(dl, p.local)))
+    }
+    const lines = (
+      await logLines((l) => l.slice(before).filter((x) => x.includes('/pool/')).length >= 2)
+    ).slice(before)
+    expect(lines.filter((l) => /_all\.deb HTTP\/1\.1" 200 /.test(l))).toHaveLength(2)
+  }, 120_000)
 })
