@@ -412,4 +412,35 @@ describe('apt-get against the gateway', () => {
     ).slice(before)
     expect(lines.filter((l) => /_all\.deb HTTP\/1\.1" 200 /.test(l))).toHaveLength(2)
   }, 120_000)
+
+  it('a resumed download of an evicted package: If-Range matches, 206, the rest fetched back', async () => {
+    const big = PACKAGES[2]!
+    const bytes = readFileSync(join(repo, big.file))
+    const lastModified = statSync(join(repo, big.file)).mtime
+    const rec = (await idx.get(big.file))!
+    // Fetched back above: it may be evicted again (the index allows it; the janitor's refetched_ttl aside).
+    const out = await idx.local.evict(
+      [{ path: big.file, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }],
+      async (r) => unlinkSync(join(repo, r.path)),
+    )
+    expect(out).toEqual([expect.objectContaining({ evicted: true })])
+    const archives = join(work, 'apt', 'cache', 'archives')
+    rmSync(join(archives, big.local), { force: true })
+    writeFileSync(join(archives, 'partial', big.local), bytes.subarray(0, 1_200_000))
+    utimesSync(join(archives, 'partial', big.local), lastModified, lastModified)
+    const before = (await logLines(() => true)).length
+    const r = await apt(['install', '--download-only', '-y', '--no-install-recommends', big.name])
+    expect(r.stderr).not.toMatch(/^E:/m)
+    expect(r.code).toBe(0)
+    expect(sha256(join(archives, big.local))).toBe(createHash('sha256').update(bytes).digest('hex'))
+    const lines = (await logLines((l) => l.slice(before).some((x) => x.includes('/pool/')))).slice(before)
+    expect(
+      lines.some((l) =>
+        new RegExp(
+          `big-data_0\\.5(~|%7e)rc1-1_all\\.deb HTTP/1\\.1" 206 ${bytes.length - 1_200_000} `,
+          'i',
+        ).test(l),
+      ),
+    ).toBe(true)
+  }, 120_000)
 })
