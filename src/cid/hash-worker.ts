@@ -4,6 +4,7 @@
  * ipfs-unixfs) are loaded on the first file of more than one chunk: a pool that only meets one-chunk
  * files and ranges never pays for them.
  */
+import { createHash } from 'node:crypto'
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { parentPort } from 'node:worker_threads'
@@ -63,6 +64,8 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
   const cids = Buffer.allocUnsafeSlow(n * CID_BYTES).fill(0)
   const sizes = new Float64Array(n * 2)
   const stats = new Float64Array(n * 3).fill(Number.NaN)
+  const whole = Buffer.allocUnsafeSlow(n * 32).fill(0)
+  const hasWhole = new Uint8Array(n)
   const text: string[] = []
   const errors: WorkerError[] = []
   let bytes = 0
@@ -99,7 +102,8 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       let first = readSync(fd, buf, 0, CHUNK_SIZE, 0)
       if (first !== expected && first > 0 && first < CHUNK_SIZE)
         first += readFull(fd, buf.subarray(first), first)
-      if (first === CHUNK_SIZE && req.splitAbove > 0) {
+      const digest = req.digest[i] === 1
+      if (first === CHUNK_SIZE && req.splitAbove > 0 && !digest) {
         const size = listed ? expected : fstatSync(fd).size
         if (size > req.splitAbove) {
           status[i] = BIG
@@ -118,7 +122,12 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
         size = first
         tsize = first
       } else {
-        const r = lib().hashOpenFileSync(fd, buf, first)
+        const h = digest ? createHash('sha256') : undefined
+        const r = lib().hashOpenFileSync(fd, buf, first, h)
+        if (h) {
+          whole.set(h.digest(), i * 32)
+          hasWhole[i] = 1
+        }
         const cid = r.cid.bytes
         if (cid.length !== CID_BYTES) throw new Error(`unexpected CID length ${cid.length}`)
         cids.set(cid, o)
@@ -138,7 +147,7 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       if (fd >= 0) closeSync(fd)
     }
   }
-  return { t: 'files', id: req.id, status, cids, text: text.join(''), sizes, stats, errors }
+  return { t: 'files', id: req.id, status, cids, text: text.join(''), sizes, stats, whole, hasWhole, errors }
 }
 
 function hashRange(req: Extract<WorkerRequest, { t: 'range' }>): WorkerReply {
@@ -165,6 +174,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
         reply.cids.buffer as ArrayBuffer,
         reply.sizes.buffer as ArrayBuffer,
         reply.stats.buffer as ArrayBuffer,
+        reply.whole.buffer as ArrayBuffer,
       ])
   } else {
     const reply = hashRange(req)

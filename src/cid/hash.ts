@@ -42,14 +42,24 @@ export function hashFileSync(path: string, buf: Buffer): FileCid {
 
 /**
  * As hashFileSync, for an open file descriptor (read from offset 0 to its end). `firstRead`: the
- * caller already read the first chunk into `buf`, this many bytes.
+ * caller already read the first chunk into `buf`, this many bytes. `whole`: also fed every chunk, in
+ * order (the whole file's digest, from the reads the CID needs anyway).
  */
-export function hashOpenFileSync(fd: number, buf: Buffer, firstRead?: number): FileCid {
+export function hashOpenFileSync(
+  fd: number,
+  buf: Buffer,
+  firstRead?: number,
+  whole?: { update(b: Uint8Array): unknown },
+): FileCid {
   const layout = new BalancedLayout()
   let position = 0
   for (;;) {
     const n = position === 0 && firstRead !== undefined ? firstRead : readFull(fd, buf, position)
-    if (n > 0) layout.addLeaf(sha256(buf.subarray(0, n)), n)
+    if (n > 0) {
+      const chunk = buf.subarray(0, n)
+      layout.addLeaf(sha256(chunk), n)
+      whole?.update(chunk)
+    }
     position += n
     if (n < buf.length) break
   }

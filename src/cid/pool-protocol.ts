@@ -16,6 +16,11 @@ export type WorkerRequest =
       splitAbove: number
       /** Stop after this many bytes and reply DEFERRED for the rest (keeps workers balanced). */
       maxBytes: number
+      /**
+       * Per file 1: also the whole file's SHA-256 (`whole`), updated chunk by chunk as they are read;
+       * such a file is never replied BIG (a digest runs in order, a split file's ranges do not).
+       */
+      digest: Uint8Array
     }
   | { t: 'range'; id: number; path: string; first: number; count: number; last: boolean }
 
@@ -53,6 +58,9 @@ export type WorkerReply =
       sizes: Float64Array
       /** mtimeMs, ctimeMs, ino per file whose size was -1 (OK or BIG); NaN for the others. */
       stats: Float64Array
+      /** 32 bytes per file: the whole file's SHA-256 where `hasWhole` is 1 (a multi-chunk file asked for it). */
+      whole: Uint8Array
+      hasWhole: Uint8Array
       errors: WorkerError[]
     }
   | {

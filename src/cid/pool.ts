@@ -41,7 +41,8 @@ export type HashDone = (err: unknown, result?: FileCid) => void
  * Called once per file with its error, or its CID as base32 text and as bytes (no CID object: the
  * index keeps the text and hands the bytes to directory encoding), its size and its Tsize. For a file
  * submitted without a size, also the mtimeMs, ctimeMs and inode of what was hashed (NaN otherwise): the
- * stat that goes with the CID, taken on the open file.
+ * stat that goes with the CID, taken on the open file. `sha256`: the whole file's SHA-256, for a file of
+ * more than one chunk submitted with `digest` (a one-chunk file's CID is its SHA-256 already).
  */
 export type RawHashDone = (
   err: unknown,
@@ -52,6 +53,7 @@ export type RawHashDone = (
   mtimeMs?: number,
   ctimeMs?: number,
   ino?: number,
+  sha256?: Uint8Array,
 ) => void
 
 interface BatchTask {
@@ -59,6 +61,8 @@ interface BatchTask {
   paths: string[]
   sizes: number[]
   done: RawHashDone[]
+  /** Per file 1 when its whole-file SHA-256 is wanted. */
+  digest: number[]
   bytes: number
 }
 
@@ -155,27 +159,32 @@ export class HashPool {
     })
   }
 
-  /** As submit, answering with the CID as text and bytes instead of a CID object. */
-  submitRaw(path: string, size: number | undefined, done: RawHashDone): void {
+  /**
+   * As submit, answering with the CID as text and bytes instead of a CID object. `digest`: also the
+   * whole file's SHA-256, from the same reads; such a file is hashed by one worker, never split.
+   */
+  submitRaw(path: string, size: number | undefined, done: RawHashDone, digest = false): void {
     if (this.#destroyed) {
       done(new HashPoolError('hash pool destroyed'))
       return
     }
     this.#pendingFiles++
-    if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1) this.#split(path, size, done, NO_STAT)
-    else this.#addToBatch(path, size, done)
+    if (size !== undefined && size > SPLIT_ABOVE && this.threads > 1 && !digest)
+      this.#split(path, size, done, NO_STAT)
+    else this.#addToBatch(path, size, done, digest)
     this.#pump()
   }
 
-  #addToBatch(path: string, size: number | undefined, done: RawHashDone): void {
+  #addToBatch(path: string, size: number | undefined, done: RawHashDone, digest: boolean): void {
     let batch = this.#batch
     if (!batch) {
-      batch = { t: 'files', paths: [], sizes: [], done: [], bytes: 0 }
+      batch = { t: 'files', paths: [], sizes: [], done: [], digest: [], bytes: 0 }
       this.#batch = batch
     }
     batch.paths.push(path)
     batch.sizes.push(size ?? -1)
     batch.done.push(done)
+    batch.digest.push(digest ? 1 : 0)
     batch.bytes += size ?? 0
     if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) {
       this.#queue.push(batch)
@@ -241,6 +250,7 @@ export class HashPool {
             sizes: Float64Array.from(task.sizes),
             splitAbove: this.threads > 1 ? SPLIT_ABOVE : 0,
             maxBytes: BATCH_BYTES,
+            digest: Uint8Array.from(task.digest),
           }
         : {
             t: 'range',
@@ -275,7 +285,7 @@ export class HashPool {
   }
 
   #batchDone(task: BatchTask, reply: Extract<WorkerReply, { t: 'files' }>): void {
-    const { status, cids, sizes, stats, text } = reply
+    const { status, cids, sizes, stats, text, whole, hasWhole } = reply
     let errorAt = 0
     let settled = 0
     let deferred: BatchTask | undefined
@@ -284,10 +294,11 @@ export class HashPool {
       const path = task.paths[i]!
       const done = task.done[i]!
       if (s === DEFERRED) {
-        deferred ??= { t: 'files', paths: [], sizes: [], done: [], bytes: 0 }
+        deferred ??= { t: 'files', paths: [], sizes: [], done: [], digest: [], bytes: 0 }
         deferred.paths.push(path)
         deferred.sizes.push(task.sizes[i]!)
         deferred.done.push(done)
+        deferred.digest.push(task.digest[i]!)
       } else if (s === BIG) {
         this.#split(path, sizes[2 * i]!, done, [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!])
       } else if (s === NOT_FILE) {
@@ -309,6 +320,7 @@ export class HashPool {
           stats[3 * i]!,
           stats[3 * i + 1]!,
           stats[3 * i + 2]!,
+          hasWhole[i] === 1 ? whole.subarray(i * 32, (i + 1) * 32) : undefined,
         )
       }
     }
@@ -334,6 +346,7 @@ export class HashPool {
         paths: task.paths.slice(from, to),
         sizes,
         done: task.done.slice(from, to),
+        digest: task.digest.slice(from, to),
         bytes: sizes.reduce((sum, size) => sum + Math.max(0, size), 0),
       })
     }

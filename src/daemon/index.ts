@@ -315,7 +315,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           ? undefined
           : (mirror, root, signal) => {
               pool ??= new HashPool()
-              return openMirrorIndex(db, mirror, root).scan({ signal, pool })
+              // Read at each scan: a reload's `whole_file_digest` applies from the next sync on.
+              const wholeFileDigest = config.mirrors.find((c) => c.name === mirror)?.wholeFileDigest === true
+              return openMirrorIndex(db, mirror, root).scan({ signal, pool, wholeFileDigest })
             }
       // Evicted files stay out of every sync, whether or not [cache] is still configured.
       const specsOf = (c: Config) =>

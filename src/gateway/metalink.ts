@@ -1,6 +1,6 @@
 /**
  * A Metalink 4 document (RFC 5854) for one file: its size, its SHA-256 where the index knows it (a
- * single-chunk file's CID), and the URLs that serve the same bytes: this gateway first, then sibling
+ * single-chunk file's CID, or the record's `sha256` for a larger one), and the URLs that serve the same bytes: this gateway first, then sibling
  * mirrors and the copies' retrieval URLs. Download managers (aria2c `--metalink-file`, wget2) fetch
  * from several at once and check the hash.
  */
@@ -13,7 +13,7 @@ function xml(s: string): string {
 
 export function metalinkOf(meta: FileMeta, selfUrl: string): string {
   const name = meta.rel.slice(meta.rel.lastIndexOf('/') + 1)
-  const hash = meta.cid !== undefined ? sha256HexOf(meta.cid) : undefined
+  const hash = meta.cid !== undefined ? sha256HexOf(meta.cid, meta.record?.sha256) : undefined
   const urls = [selfUrl, ...meta.duplicates]
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

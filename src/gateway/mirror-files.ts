@@ -309,7 +309,7 @@ export class MirrorFiles {
         head.push('X-Ipfs-Roots', [...roots, cid].join(','))
         head.push('X-Ipfs-Path', `/ipfs/${roots[0]}/${encodePath(rel.split('/'))}`)
       }
-      const digest = reprDigestOf(cid)
+      const digest = reprDigestOf(cid, record.sha256)
       if (digest !== undefined) head.push('Repr-Digest', digest)
       if (this.#o.copiesOf) {
         try {

@@ -18,6 +18,12 @@ export interface PathRecord {
   ino: number
   /** Symlinks only: the target, as read (not followed). */
   target?: string
+  /**
+   * Files of more than one chunk, when the scan was asked for it (`whole_file_digest`): the whole
+   * file's SHA-256 in base64, as RFC 9530's `Repr-Digest` carries it. Hashed from the same bytes as
+   * `cid`, so it stands for the file exactly when the CID does. (A one-chunk file's CID is its digest.)
+   */
+  sha256?: string
   /** ISO time of the first scan that saw this path. */
   firstSeen: string
   /** ISO time of the scan that indexed the current version (content or metadata last changed). */
@@ -69,6 +75,8 @@ export interface ScanSummary {
   rootCid: string
   /** Total DAG size of the tree. */
   rootTsize: number
+  /** Set (true) when the scan kept multi-chunk files' whole SHA-256 (`whole_file_digest`). */
+  wholeFileDigest?: boolean
 }
 
 export interface ScanProgress {
@@ -100,6 +108,7 @@ export function toPathRecord(path: string, r: StoredRecord): PathRecord {
     scan: r.scan,
   }
   if (r.target !== undefined) out.target = r.target
+  if (r.sha256 !== undefined) out.sha256 = r.sha256
   return out
 }
 
@@ -110,12 +119,16 @@ const STATE_NAMES: PathState[] = ['present', 'evicted', 'deleted']
 
 /**
  * A record's stored text: a JSON array `[kind, cid, tsize, size, mtimeMs, ctimeMs, ino, firstSeen,
- * lastSynced, state, scan(, target)]` with kind and state as small numbers. Half the bytes of a JSON
- * object, and built without JSON.stringify.
+ * lastSynced, state, scan(, target(, sha256))]` with kind and state as small numbers; a record with a
+ * sha256 and no target has `null` there. Positions are added at the end, never moved, so records
+ * written before a field existed decode as they did. Half the bytes of a JSON object, and built
+ * without JSON.stringify (base64 needs no escaping).
  */
 export function encodeRecord(r: StoredRecord): string {
   const head = `[${KIND_CODES[r.kind]},"${r.cid}",${r.tsize},${r.size},${r.mtimeMs},${r.ctimeMs},${r.ino},${r.firstSeen},${r.lastSynced},${STATE_CODES[r.state]},${r.scan}`
-  return r.target === undefined ? `${head}]` : `${head},${JSON.stringify(r.target)}]`
+  const target = r.target === undefined ? 'null' : JSON.stringify(r.target)
+  if (r.sha256 !== undefined) return `${head},${target},"${r.sha256}"]`
+  return r.target === undefined ? `${head}]` : `${head},${target}]`
 }
 
 type RecordArray = [
@@ -130,6 +143,7 @@ type RecordArray = [
   number,
   number,
   number,
+  (string | null)?,
   string?,
 ]
 
@@ -149,6 +163,7 @@ export function decodeRecord(v: unknown): StoredRecord {
     state: STATE_NAMES[a[9]]!,
     scan: a[10],
   }
-  if (a[11] !== undefined) r.target = a[11]
+  if (a[11] !== undefined && a[11] !== null) r.target = a[11]
+  if (a[12] !== undefined) r.sha256 = a[12]
   return r
 }

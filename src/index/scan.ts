@@ -48,6 +48,19 @@ export interface ScanOptions {
    * (default 4096; tests lower it to split small trees).
    */
   splitWalkAt?: number
+  /**
+   * Also compute each multi-chunk file it hashes' whole SHA-256, from the same reads (such a file is
+   * hashed by one thread, not split): the record's `sha256`, the gateway's `Repr-Digest`. Default off.
+   */
+  wholeFileDigest?: boolean
+}
+
+/** unixfs-v1-2025's chunk size (cid/profile.ts): a file larger than this has more than one leaf. */
+const CHUNK_BYTES = 1024 * 1024
+
+/** A multi-chunk file's record without its whole SHA-256 (a one-chunk file's CID is its digest). */
+function lacksDigest(r: StoredRecord): boolean {
+  return r.kind === 'file' && r.size > CHUNK_BYTES && r.sha256 === undefined
 }
 
 function checkRoot(root: string): string {
@@ -183,13 +196,24 @@ export async function runScan(
   }
 
   const s = newSummary(store, id, root, startedMs, interrupted)
+  const wholeDigest = opts.wholeFileDigest === true
+  if (wholeDigest) s.wholeFileDigest = true
+  // The option just turned on: records of files unchanged since have no digest yet, so no shortcut
+  // over an unchanged tree, and such records are hashed again (once).
+  const backfill = wholeDigest && previous?.wholeFileDigest !== true
   const reporter = new ProgressReporter(s, previous, opts.onProgress, opts.progressIntervalMs ?? 100)
   const progress = reporter.progress
   const writes = new ScanWrites(store, id, startedMs)
   const dirs = new DirStack(writes)
   const apply = new Apply({ root, summary: s, dirs, writes, cacheOut, gone })
   const hints = new Hints(id, hasJournal ? store.readJournal() : undefined)
-  const hashes = new HashQueue({ root, progress, pool: opts.pool, throwIfAborted })
+  const hashes = new HashQueue({
+    root,
+    progress,
+    pool: opts.pool,
+    throwIfAborted,
+    wholeDigest,
+  })
   let cacheInstalled = false
 
   const applyEntry = (e: Entry): Promise<void> => apply.entry(e)
@@ -205,7 +229,12 @@ export async function runScan(
   signal?.addEventListener('abort', abortListener)
 
   try {
-    const same = (await walk.cacheTrusted(store, root, previous?.root, !interrupted && !hasJournal))
+    const same = (await walk.cacheTrusted(
+      store,
+      root,
+      previous?.root,
+      !interrupted && !hasJournal && !backfill,
+    ))
       ? await walker.settle()
       : undefined
     if (same && previous) {
@@ -242,7 +271,7 @@ export async function runScan(
       if (!e) break
       if (e.kind === Kind.File || e.kind === Kind.Symlink) {
         const kind = kindName(e.kind)
-        if (recordMatches(e.committed, kind, e)) {
+        if (recordMatches(e.committed, kind, e) && !(backfill && lacksDigest(e.committed))) {
           // Unchanged: no hash, no write.
           if (hashes.empty) {
             if (!dirs.holds(e.key)) await dirs.closeUntil(e.key)

@@ -8,6 +8,7 @@ const INSTALL: Record<string, string> = {
   ipfs: 'run `.ci/install-kubo` (builds Kubo v0.43.0 into ~/.cache/cidmirror/bin) or put Kubo >= 0.40 on PATH',
   rsync: 'run `apt-get install rsync`',
   openssl: 'run `apt-get install openssl`',
+  sha256sum: 'run `apt-get install coreutils`',
   'ipfs-cluster-service':
     'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
   'ipfs-cluster-ctl': 'run `.ci/install-cluster` (builds IPFS Cluster v1.1.6 into ~/.cache/cidmirror/bin)',
@@ -29,6 +30,7 @@ export function tool(
     | 'ipfs'
     | 'rsync'
     | 'openssl'
+    | 'sha256sum'
     | 'ipfs-cluster-service'
     | 'ipfs-cluster-ctl'
     | 'curl'

@@ -118,6 +118,7 @@ export class Apply {
     this.#dirs.top.link(e.key, r.cid, r.bytes, r.tsize, changed)
     const rec = this.#writes.newRecord(e, kind, r.cid, r.tsize, kind === 'file' ? e.size : r.size)
     if (r.target !== undefined) rec.target = r.target
+    if (r.sha256 !== undefined && kind === 'file') rec.sha256 = r.sha256
     this.#writes.record(e, rec)
     this.#cacheOut?.add(e.key, e.kind, e.size, e.mtimeMs, e.ctimeMs, e.ino)
   }

@@ -11,6 +11,8 @@ export interface Hashed {
   tsize: number
   size: number
   target?: string
+  /** A multi-chunk file's whole SHA-256 (base64), when the scan computes it. */
+  sha256?: string
   /** Taken from an interrupted scan's record, not hashed. */
   reused: boolean
 }

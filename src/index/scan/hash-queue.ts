@@ -31,6 +31,8 @@ export interface HashQueueOptions {
   pool: HashPool | undefined
   /** Throws when the scan was aborted (checked after each wait for a job). */
   throwIfAborted: () => void
+  /** Also each multi-chunk file's whole SHA-256 (`whole_file_digest`). */
+  wholeDigest: boolean
 }
 
 export class HashQueue {
@@ -91,10 +93,11 @@ export class HashQueue {
     this.#pool(lib).submitRaw(
       path,
       listed ? undefined : e.size,
-      (err, cid, bytes, size, tsize, mtimeMs, ctimeMs, ino) => {
+      (err, cid, bytes, size, tsize, mtimeMs, ctimeMs, ino, sha256) => {
         if (err) e.error = err
         else {
           e.result = { cid: cid!, bytes, tsize: tsize!, size: size!, reused: false }
+          if (sha256) e.result.sha256 = Buffer.from(sha256).toString('base64')
           if (listed) {
             e.size = size!
             e.mtimeMs = mtimeMs!
@@ -104,6 +107,7 @@ export class HashQueue {
         }
         finish()
       },
+      this.#opts.wholeDigest,
     )
   }
 

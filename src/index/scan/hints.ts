@@ -32,6 +32,7 @@ export class Hints {
     if (!recordMatches(h, kind, e)) return undefined
     const out: Hashed = { cid: h.cid, bytes: undefined, tsize: h.tsize, size: h.size, reused: true }
     if (h.target !== undefined) out.target = h.target
+    if (h.sha256 !== undefined) out.sha256 = h.sha256
     return out
   }
 

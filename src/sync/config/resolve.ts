@@ -440,6 +440,7 @@ function resolveMirror(
     logKeep: v.log_keep ?? global.logKeep,
     killGraceMs: v.kill_grace ?? global.killGraceMs,
     replicationN: v.replication_n,
+    wholeFileDigest: v.whole_file_digest === true,
     source: { file: w.file, key: leaf.key },
   }
   return { mirror, place }

@@ -137,6 +137,8 @@ export const MIRROR = {
   kill_grace: duration('s'),
   /** Minimum verified copies of this mirror (overrides `[replication] n`; read by the daemon). */
   replication_n: int(0, 1000),
+  /** The index also keeps each multi-chunk file's whole SHA-256 (the gateway's `Repr-Digest`; read by the daemon). */
+  whole_file_digest: bool,
 }
 
 /**

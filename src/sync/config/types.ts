@@ -156,6 +156,8 @@ export interface MirrorConfig {
   killGraceMs: number
   /** `replication_n`: this mirror's minimum verified copies, overriding `[replication] n`. */
   replicationN: number | undefined
+  /** `whole_file_digest`: the index keeps each multi-chunk file's whole SHA-256 too. */
+  wholeFileDigest: boolean
   /** Where the mirror was declared, for messages: `{ file: '/etc/x.toml', key: 'mirrors[2].mirrors[0]' }`. */
   source: { file: string; key: string }
 }
