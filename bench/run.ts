@@ -12,7 +12,8 @@
  *                         `ipfs cat`, not in the default set; gateway: the gateway against nginx with
  *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set; janitor:
  *                         a dry-run janitor pass over a 1,000,000-file index against a bare scan of
- *                         it, not in the default set)
+ *                         it, not in the default set; digest: a cold index of a ~1 GiB tree of
+ *                         large files with `whole_file_digest` off and on, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -21,6 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { benchAudit } from './lib/audit.ts'
+import { benchDigest, ensureDigestTree } from './lib/digest.ts'
 import { benchFetchBack } from './lib/fetchback.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { benchGateway } from './lib/gateway.ts'
@@ -243,6 +245,19 @@ if (only.has('janitor')) {
     peer: `bare index scan: ${rate(j.scanSeconds)} (${j.scanSeconds.toFixed(2)} s)`,
     ratio: j.scanSeconds / j.janitorSeconds,
     goal: 'report',
+  })
+}
+
+if (only.has('digest')) {
+  const tree = ensureDigestTree(join(root, `digest-${scale}`), scale)
+  const d = await benchDigest(tree, rounds)
+  const gbD = d.bytes / 1e9
+  rows.push({
+    figure: `cold index, ${(d.bytes / 2 ** 30).toFixed(2)} GiB of large files, whole_file_digest on`,
+    ours: `${(gbD / d.onSeconds).toFixed(2)} GB/s (${d.onSeconds.toFixed(2)} s)`,
+    peer: `option off: ${(gbD / d.offSeconds).toFixed(2)} GB/s (${d.offSeconds.toFixed(2)} s)`,
+    ratio: d.offSeconds / d.onSeconds,
+    goal: 'the cost, measured',
   })
 }
 

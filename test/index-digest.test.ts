@@ -56,6 +56,8 @@ beforeAll(async () => {
   plainTree = join(work, 'plain')
   for (const root of [tree, plainTree]) {
     write(root, 'small.txt', 'one chunk\n')
+    write(root, 'exact.bin', randomBytes(1024 * 1024))
+    write(root, 'empty', '')
     write(root, 'three.bin', randomBytes(3 * MiB + 17))
     // Above the pool's split size (32 MiB): without the option its ranges go to every thread.
     write(root, 'iso/huge.iso', randomBytes(33 * MiB + 5))
@@ -81,7 +83,7 @@ afterAll(async () => {
 describe('whole_file_digest in the index', () => {
   it('a multi-chunk file gets its sha256sum; one-chunk files and the option off get none; CIDs unchanged', async () => {
     const s = await idx.scan({ pool, wholeFileDigest: true })
-    expect(s.filesHashed).toBe(3)
+    expect(s.filesHashed).toBe(5)
     await plain.scan({ pool })
     for (const rel of ['three.bin', 'iso/huge.iso']) {
       const r = (await idx.get(rel))!
@@ -90,14 +92,18 @@ describe('whole_file_digest in the index', () => {
       expect(r.cid).toBe((await pool.hashFile(join(tree, rel), r.size)).cid.toString())
       expect((await plain.get(rel))!.sha256).toBeUndefined()
     }
-    expect((await idx.get('small.txt'))!.sha256).toBeUndefined()
+    for (const rel of ['small.txt', 'exact.bin', 'empty'])
+      expect((await idx.get(rel))!.sha256).toBeUndefined()
+    // Their raw-leaf CID is their digest: the gateway has it without the record's.
+    const exact = await get('/digest/exact.bin')
+    expect(exact.headers['repr-digest']).toBe(`sha-256=:${sha256sum(join(tree, 'exact.bin'))}:`)
   })
 
   it('an unchanged rescan keeps the digest without hashing', async () => {
     const before = (await idx.get('three.bin'))!
     const s = await idx.scan({ pool, wholeFileDigest: true })
     expect(s.filesHashed).toBe(0)
-    expect(s.unchanged).toBe(3)
+    expect(s.unchanged).toBe(5)
     expect((await idx.get('three.bin'))!.sha256).toBe(before.sha256)
   })
 

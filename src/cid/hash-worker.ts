@@ -124,7 +124,8 @@ function hashFiles(req: Extract<WorkerRequest, { t: 'files' }>): WorkerReply {
       } else {
         const h = digest ? createHash('sha256') : undefined
         const r = lib().hashOpenFileSync(fd, buf, first, h)
-        if (h) {
+        // One chunk exactly (or none) is a raw leaf: its CID is its digest already.
+        if (h && r.size > CHUNK_SIZE) {
           whole.set(h.digest(), i * 32)
           hasWhole[i] = 1
         }

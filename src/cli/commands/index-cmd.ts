@@ -158,7 +158,13 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSignal)
       try {
         const idx = openMirrorIndex(db, name, root)
-        const s = await idx.scan({ signal: ac.signal, ...(bar ? { onProgress: bar.update } : {}) })
+        // With -c, the mirror's `whole_file_digest` as the daemon's scans would use it.
+        const wholeFileDigest = target.config?.mirrors.find((m) => m.name === name)?.wholeFileDigest === true
+        const s = await idx.scan({
+          signal: ac.signal,
+          wholeFileDigest,
+          ...(bar ? { onProgress: bar.update } : {}),
+        })
         bar?.stop()
         printSummary(s)
       } finally {
