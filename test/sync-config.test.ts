@@ -110,6 +110,7 @@ success_exit_codes = [3]
 rsync_success_exit_codes = [30]
 memory_limit = "500GiB"
 log_keep = 2
+whole_file_digest = true
 kill_grace = 1
 
 [[mirrors]]
@@ -201,6 +202,7 @@ mirror_dir = "/data/own"
       memoryLimit: 500 * 1024 ** 3,
       logKeep: 2,
       killGraceMs: 1000,
+      wholeFileDigest: true,
       source: { file: f, key: 'mirrors[0]' },
     })
     expect(own?.mirrorDir).toBe('/data/own')
