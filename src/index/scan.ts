@@ -199,7 +199,8 @@ export async function runScan(
   const wholeDigest = opts.wholeFileDigest === true
   if (wholeDigest) s.wholeFileDigest = true
   // The option just turned on: records of files unchanged since have no digest yet, so no shortcut
-  // over an unchanged tree, and such records are hashed again (once).
+  // over an unchanged tree. With the option on, a multi-chunk file's record without a digest is
+  // hashed again, once (turned on, or hashed on this thread after it changed mid-hash, or a hint).
   const backfill = wholeDigest && previous?.wholeFileDigest !== true
   const reporter = new ProgressReporter(s, previous, opts.onProgress, opts.progressIntervalMs ?? 100)
   const progress = reporter.progress
@@ -271,7 +272,7 @@ export async function runScan(
       if (!e) break
       if (e.kind === Kind.File || e.kind === Kind.Symlink) {
         const kind = kindName(e.kind)
-        if (recordMatches(e.committed, kind, e) && !(backfill && lacksDigest(e.committed))) {
+        if (recordMatches(e.committed, kind, e) && !(wholeDigest && lacksDigest(e.committed))) {
           // Unchanged: no hash, no write.
           if (hashes.empty) {
             if (!dirs.holds(e.key)) await dirs.closeUntil(e.key)
