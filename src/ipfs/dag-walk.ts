@@ -1,3 +1,4 @@
+import { CarWriter } from '@ipld/car/writer'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
@@ -57,4 +58,33 @@ async function* fileBlocks(
   yield { cid, bytes }
   if (cid.code !== DAG_PB) return
   for (const link of dagPb.decode(bytes).Links) yield* fileBlocks(link.Hash, get)
+}
+
+/**
+ * A CARv1 of `blocks` rooted at `root`, as its bytes are written. A failure of the feeding side
+ * surfaces after the bytes written so far, so a reader sees a cut CAR and then the error.
+ */
+export async function* carOf(
+  root: CID,
+  blocks: AsyncIterable<{ cid: CID; bytes: Uint8Array }>,
+): AsyncGenerator<Uint8Array> {
+  const { writer, out } = CarWriter.create([root])
+  const feed = (async () => {
+    try {
+      for await (const b of blocks) await writer.put(b)
+    } finally {
+      await writer.close()
+    }
+  })()
+  feed.catch(() => {})
+  yield* out
+  await feed
+}
+
+/** The root block alone, for `dag-scope=block`. */
+export async function* rootBlock(
+  root: CID,
+  get: (cid: CID) => Promise<Uint8Array>,
+): AsyncGenerator<{ cid: CID; bytes: Uint8Array }> {
+  yield { cid: root, bytes: await get(root) }
 }

@@ -10,7 +10,6 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import { withLibp2p, withLibp2pLight } from '@helia/libp2p'
 import { CarBlockIterator } from '@ipld/car/iterator'
-import { CarWriter } from '@ipld/car/writer'
 import * as dagPb from '@ipld/dag-pb'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
@@ -26,7 +25,7 @@ import { cidOfFile } from '../cid/index.ts'
 import type { Database } from '../db.ts'
 import { isCidmirrorError } from '../errors.ts'
 import { BlockReader, listMirrors, openMirrorIndex } from '../index/index.ts'
-import { entityBlocks, rawLeaves } from './dag-walk.ts'
+import { carOf, entityBlocks, rawLeaves, rootBlock } from './dag-walk.ts'
 import { BlockNotFoundError, IpfsCommandError, ReferenceMismatchError } from './errors.ts'
 import { FetchedBlocks } from './fetched-blocks.ts'
 import type { IpfsNode } from './index.ts'
@@ -332,23 +331,11 @@ export class HeliaNode implements IpfsNode {
     const get = (c: CID) => this.#get(c, opts)
     const blocks =
       scope === 'block'
-        ? (async function* () {
-            yield { cid: root, bytes: await get(root) }
-          })()
+        ? rootBlock(root, get)
         : scope === 'entity'
           ? entityBlocks(root, get)
           : dagBlocks(root, get)
-    const { writer, out } = CarWriter.create([root])
-    const feed = (async () => {
-      try {
-        for await (const b of blocks) await writer.put(b)
-      } finally {
-        await writer.close()
-      }
-    })()
-    feed.catch(() => {})
-    yield* out
-    await feed
+    yield* carOf(root, blocks)
   }
 
   /** Announces through the routing the node has; a private node (the default) has none to tell. */

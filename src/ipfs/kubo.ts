@@ -1,13 +1,12 @@
 import { statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { CarWriter } from '@ipld/car/writer'
 import { multiaddr } from '@multiformats/multiaddr'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
 import type { CID } from 'multiformats/cid'
 import { FileChangedError, fsError } from '../cid/index.ts'
 import { type CidmirrorError, isCidmirrorError } from '../errors.ts'
-import { entityBlocks, rawLeaves } from './dag-walk.ts'
+import { carOf, entityBlocks, rawLeaves, rootBlock } from './dag-walk.ts'
 import {
   BlockNotFoundError,
   FilestoreLayoutError,
@@ -429,24 +428,7 @@ export class KuboNode implements IpfsNode {
       return
     }
     const get = (c: CID) => this.getBlock(c.toString(), opts)
-    const blocks =
-      scope === 'block'
-        ? (async function* () {
-            yield { cid: root, bytes: await get(root) }
-          })()
-        : entityBlocks(root, get)
-    const { writer, out } = CarWriter.create([root])
-    const feed = (async () => {
-      try {
-        for await (const b of blocks) await writer.put(b)
-      } finally {
-        await writer.close()
-      }
-    })()
-    // Surface a failure of the feeding side after the bytes written so far.
-    feed.catch(() => {})
-    yield* out
-    await feed
+    yield* carOf(root, scope === 'block' ? rootBlock(root, get) : entityBlocks(root, get))
   }
 
   async provide(cids: string[], opts: Signal & { recursive?: boolean } = {}): Promise<void> {
