@@ -294,7 +294,7 @@ describe('promise 1: nothing is evicted', () => {
       await (await replicate(m, [counter], 1)).stop()
       if ((await copies.trees(m.name)).some((x) => x.holder === bId)) break
       if (Date.now() > deadline) throw new Error("A's routing never found B as the tree's provider")
-      await new Promise((res) => setTimeout(res, 500))
+      await new Promise((res) => setTimeout(res, 50))
     }
     await counter.close()
     expect((await copies.trees(m.name)).find((x) => x.holder === bId)?.status).toBe('announced')

@@ -93,7 +93,7 @@ async function logLines(want: (lines: string[]) => boolean): Promise<string[]> {
       lines = readFileSync(accessLog, 'utf8').trim().split('\n')
     } catch {}
     if (want(lines) || Date.now() > deadline) return lines
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, 25))
   }
 }
 

@@ -28,6 +28,7 @@ import type { EvictedFile, FetchBack, Gateway } from '../src/gateway/index.ts'
 import { type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { gatewayOver, rawExchange } from './helpers/gateway.ts'
 import { tool } from './helpers/tools.ts'
+import { waitFor } from './jobs-helpers.ts'
 
 let work: string
 let root: string
@@ -335,7 +336,7 @@ describe('headers never claim a CID for other bytes', () => {
     const deadline = Date.now() + 30_000
     while (after.body.toString() !== 'Package: g++\nVersion: 2\n' && Date.now() < deadline) {
       expect(after.headers.etag).toBe(before.headers.etag)
-      await new Promise((r) => setTimeout(r, 200))
+      await new Promise((r) => setTimeout(r, 25))
       after = await get(`/debian/${rel}`)
     }
     expect(after.body.toString()).toBe('Package: g++\nVersion: 2\n')
@@ -487,14 +488,14 @@ describe('operations', () => {
   it('the access log is in nginx combined format', async () => {
     await get('/debian/small.bin', { 'user-agent': 'Debian APT-HTTP/1.3 (2.6.1)', referer: 'http://x/"y' })
     const file = join(work, 'log', 'access.log')
-    const deadline = Date.now() + 30_000
-    let text = ''
-    while (!text.includes('APT-HTTP') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100))
-      try {
-        text = readFileSync(file, 'utf8')
-      } catch {}
-    }
+    const text = await waitFor(
+      () => {
+        const t = readFileSync(file, 'utf8')
+        return t.includes('APT-HTTP') ? t : undefined
+      },
+      'the APT-HTTP line in the access log',
+      30_000,
+    )
     const line = text.split('\n').find((l) => l.includes('APT-HTTP'))!
     expect(line).toMatch(
       /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/debian\/small\.bin HTTP\/1\.1" 200 100000 "http:\/\/x\/\\x22y" "Debian APT-HTTP\/1\.3 \(2\.6\.1\)"$/,

@@ -193,7 +193,7 @@ describe('the gateway sends Repr-Digest for large files', () => {
     while (!after.body.equals(next) && Date.now() < deadline) {
       // The old bytes may be served within the gateway's stat cache, but always with their own digest.
       expect(after.headers['repr-digest']).toBe(before.headers['repr-digest'])
-      await new Promise((r) => setTimeout(r, 200))
+      await new Promise((r) => setTimeout(r, 25))
       after = await get('/digest/three.bin')
     }
     expect(after.body.equals(next)).toBe(true)

@@ -41,7 +41,7 @@ async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what:
     const v = await fn()
     if (v !== undefined) return v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, 50))
   }
 }
 

@@ -82,7 +82,7 @@ async function untilSatisfied(r: Replicator, ms = 40_000): Promise<QueueEntry> {
       throw new Error(
         `not satisfied after ${ms} ms: ${e.state} ${e.reason}; cluster: ${JSON.stringify(await cluster.rest('GET', `/pins/${e.item.cid}`))}`,
       )
-    await new Promise((res) => setTimeout(res, 250))
+    await new Promise((res) => setTimeout(res, 50))
   }
 }
 
@@ -185,7 +185,7 @@ describe('replicator with an IPFS Cluster target', () => {
     for (const n of [b, c]) {
       while ((await n.pinned(root)) !== undefined) {
         if (Date.now() > deadline) throw new Error('the old root is still pinned on a cluster peer')
-        await new Promise((res) => setTimeout(res, 250))
+        await new Promise((res) => setTimeout(res, 50))
       }
       expect(await n.pinned(s.rootCid)).toBe('recursive')
     }

@@ -223,7 +223,7 @@ describe('provider-record counter', () => {
     let copies = await c.check(item, { signal: AbortSignal.timeout(60_000) })
     while (!copies.some((x) => x.holder === `ipfs:${ids.p}`)) {
       if (Date.now() > deadline) throw new Error('the local node never found P as a provider')
-      await new Promise((r) => setTimeout(r, 500))
+      await new Promise((r) => setTimeout(r, 50))
       copies = await c.check(item, { signal: AbortSignal.timeout(60_000) })
     }
     await c.close()

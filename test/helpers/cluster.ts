@@ -127,7 +127,7 @@ export class Cluster {
       last = counts.join(',')
       if (Date.now() > deadline)
         throw new Error(`cluster peers see ${last} of ${n} peers' metrics after ${ms} ms`)
-      await new Promise((r) => setTimeout(r, 250))
+      await new Promise((r) => setTimeout(r, 50))
     }
   }
 }

@@ -38,7 +38,7 @@ for (;;) {
   await r.runOnce()
   const all = await r.queue.all()
   if (all.every((e) => e.state === 'satisfied')) break
-  await new Promise((res) => setTimeout(res, 100))
+  await new Promise((res) => setTimeout(res, 25))
 }
 await r.stop()
 await db.close()
