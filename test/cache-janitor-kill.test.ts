@@ -10,18 +10,18 @@ import { existsSync, mkdirSync, unlinkSync, utimesSync, writeFileSync } from 'no
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_KEEP, runJanitor } from '../src/cache/index.ts'
+import { runJanitor } from '../src/cache/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import { CopyStore, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import { KuboTarget, Replicator } from '../src/replicator/index.ts'
 import { killChild } from './helpers/cli.ts'
+import { YEAR_OLD_POLICY } from './helpers/janitor-policy.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 import { tempDir } from './jobs-helpers.ts'
 
 const FILES = 6000
 const OLD = new Date('2020-01-01T00:00:00Z')
-const DAY = 86_400_000
 const child = join(import.meta.dirname, 'helpers', 'janitor-child.ts')
 let tmp: ReturnType<typeof tempDir>
 let kubos: Kubo[]
@@ -113,16 +113,7 @@ describe('janitor killed with SIGKILL', () => {
 
       const report = await runJanitor({
         copies: new CopyStore(db),
-        policy: {
-          evictAfterMs: 365 * DAY,
-          ageBy: 'mtime',
-          copiesFreshMs: DAY,
-          keep: DEFAULT_KEEP,
-          refetchedTtlMs: 30 * DAY,
-          notRequestedWithinMs: undefined,
-          highWater: undefined,
-          lowWater: undefined,
-        },
+        policy: YEAR_OLD_POLICY,
         mirrors: [{ index: idx, copies: { n: 1 } }],
       })
       expect(report.evicted + evictedRecords).toBe(FILES)
@@ -164,16 +155,7 @@ describe('janitor killed with SIGKILL', () => {
       renameSync(join(t2, 'b.bin.tmp'), join(t2, 'b.bin'))
       const report = await runJanitor({
         copies: new CopyStore(db),
-        policy: {
-          evictAfterMs: 365 * DAY,
-          ageBy: 'mtime',
-          copiesFreshMs: DAY,
-          keep: DEFAULT_KEEP,
-          refetchedTtlMs: 30 * DAY,
-          notRequestedWithinMs: undefined,
-          highWater: undefined,
-          lowWater: undefined,
-        },
+        policy: YEAR_OLD_POLICY,
         mirrors: [{ index: idx, copies: { n: 1 } }],
       })
       expect(report.mirrors[0]).toMatchObject({ finished: 1 })
