@@ -24,6 +24,7 @@ import type { CopyRecord, IndexReader, PathRecord } from '../index/index.ts'
 import { AccessLog, type AccessLogOptions } from './access-log.ts'
 import { evaluate } from './conditional.ts'
 import { GatewayPathError, NoFetchBackError } from './errors.ts'
+import { FetchBackShortBodyError } from './fetch-back/errors.ts'
 import type { ByteRange, FetchBack } from './index.ts'
 import { listEntries, listingHtml, listingJson, sortEntries, sortOf } from './listing.ts'
 import { metalinkOf } from './metalink.ts'
@@ -422,7 +423,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           })
         }
       }
-      if (sent !== length) throw new Error(`the fetch-back gave ${sent} of ${length} bytes`)
+      if (sent !== length) throw new FetchBackShortBodyError(sent, length)
       res.end()
       metrics.fetchBack(result.source, 'ok')
     } catch (err) {

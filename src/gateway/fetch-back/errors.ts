@@ -45,6 +45,22 @@ export class FetchTimeoutError extends CidmirrorError {
   }
 }
 
+/** A cached file (or a fetch's temp file) ended before the bytes it should hold: changed or truncated on disk. */
+export class FetchBackCacheShortError extends CidmirrorError {
+  constructor(what: string, pos: number) {
+    super('FETCH_CACHE_SHORT', `${what} ended at ${pos}`)
+    this.name = 'FetchBackCacheShortError'
+  }
+}
+
+/** A fetch-back body ended short of its length after the status line went out: the connection is aborted. */
+export class FetchBackShortBodyError extends CidmirrorError {
+  constructor(sent: number, length: number) {
+    super('FETCH_SHORT_BODY', `the fetch-back gave ${sent} of ${length} bytes`)
+    this.name = 'FetchBackShortBodyError'
+  }
+}
+
 /** One line, whatever the sources said. */
 function summary(reasons: string[]): string {
   if (reasons.length === 0) return 'no source is configured for it'

@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici'
 import { type CopyRecord, checkRelPath, type PathRecord, type PlacedStat } from '../../index/index.ts'
 import { type IpfsNode, parseCid } from '../../ipfs/index.ts'
 import type { ByteRange, EvictedFile, FetchBack, FetchBackResult } from '../index.ts'
-import { FetchFailedError } from './errors.ts'
+import { FetchBackCacheShortError, FetchFailedError } from './errors.ts'
 import { FetchLimits } from './limits.ts'
 import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
 import { planSources } from './plan.ts'
@@ -94,7 +94,7 @@ async function* readDisk(path: string, start: number, end: number): AsyncGenerat
     for (let pos = start; pos <= end; ) {
       const buf = Buffer.allocUnsafe(Math.min(end + 1 - pos, 1024 * 1024))
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
-      if (bytesRead === 0) throw new Error(`${path} ended at ${pos}`)
+      if (bytesRead === 0) throw new FetchBackCacheShortError(path, pos)
       pos += bytesRead
       yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
     }

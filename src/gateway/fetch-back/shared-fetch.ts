@@ -13,7 +13,12 @@ import { dirname } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { isCidmirrorError } from '../../errors.ts'
 import type { EvictedFile } from '../index.ts'
-import { FetchFailedError, FetchTimeoutError, SourceTimeoutError } from './errors.ts'
+import {
+  FetchBackCacheShortError,
+  FetchFailedError,
+  FetchTimeoutError,
+  SourceTimeoutError,
+} from './errors.ts'
 import type { SeenLeaves } from './file-walk.ts'
 import type { FetchBackMetrics } from './metrics.ts'
 import type { FetchSource } from './sources.ts'
@@ -372,7 +377,7 @@ export class SharedFetch {
         const fileEnd = this.#head.length > 0 ? this.#head[0]!.at : this.written
         const buf = Buffer.allocUnsafe(Math.min(end + 1, fileEnd) - pos)
         const { bytesRead } = await this.#fh!.read(buf, 0, buf.length, pos)
-        if (bytesRead === 0) throw new Error(`the cache file of ${this.file.path} ended at ${pos}`)
+        if (bytesRead === 0) throw new FetchBackCacheShortError(`the cache file of ${this.file.path}`, pos)
         part = buf.subarray(0, bytesRead)
       }
       out.push(part)
@@ -430,7 +435,7 @@ export class SharedFetch {
           const len = Math.min(fileEnd, end + 1) - pos
           const buf = Buffer.allocUnsafe(Math.min(len, READ_CHUNK))
           const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
-          if (bytesRead === 0) throw new Error(`the cache file of ${this.file.path} ended at ${pos}`)
+          if (bytesRead === 0) throw new FetchBackCacheShortError(`the cache file of ${this.file.path}`, pos)
           pos += bytesRead
           yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
         } else {

@@ -51,3 +51,11 @@ export class TrustlessRangeError extends CidmirrorError {
     this.size = size
   }
 }
+
+/** `dups=n` and the CAR would hold more distinct blocks than the gateway remembers: the connection is aborted. */
+export class TrustlessDupsLimitError extends CidmirrorError {
+  constructor(max: number) {
+    super('TRUSTLESS_DUPS_LIMIT', `dups=n: more than ${max} distinct blocks in one CAR; ask with dups=y`)
+    this.name = 'TrustlessDupsLimitError'
+  }
+}

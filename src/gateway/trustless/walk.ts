@@ -7,7 +7,7 @@
 import type { CID } from 'multiformats/cid'
 import type { BlockSource } from './blocks.ts'
 import { type DagNode, decodeNode, hamtShards, hamtStep, ipldStep, isIdentity, linksOfNode } from './dag.ts'
-import { TrustlessNoSuchPathError, TrustlessNotHeldError } from './errors.ts'
+import { TrustlessDupsLimitError, TrustlessNoSuchPathError, TrustlessNotHeldError } from './errors.ts'
 import type { DagScope, EntityBytes } from './request.ts'
 
 export interface Block {
@@ -127,8 +127,7 @@ class Sent {
     return this.#set.has(key(cid))
   }
   add(cid: CID): void {
-    if (this.#set.size >= this.#max)
-      throw new Error(`dups=n: more than ${this.#max} distinct blocks in one CAR; ask with dups=y`)
+    if (this.#set.size >= this.#max) throw new TrustlessDupsLimitError(this.#max)
     this.#set.add(key(cid))
   }
 }
