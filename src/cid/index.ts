@@ -14,7 +14,15 @@ export { type Block, exportCar, TreeChangedError, treeBlocks } from './car.ts'
 export { chunkBuffer, readFull } from './chunks.ts'
 export * from './errors.ts'
 export { fileBlocks } from './hash.ts'
-export { type BlockSink, basicDirectorySize, directoryNode, isSharded, sha256, symlinkNode } from './nodes.ts'
+export {
+  type BlockSink,
+  basicDirectorySize,
+  directoryNode,
+  isSharded,
+  murmur64,
+  sha256,
+  symlinkNode,
+} from './nodes.ts'
 export { canonicalCid } from './parse.ts'
 export { HashPool } from './pool.ts'
 export * as profile from './profile.ts'

@@ -145,7 +145,7 @@ interface HashedEntry extends NamedEntry {
 }
 
 /** murmur3-x64-64 of a name, the 8 bytes boxo's HAMT consumes (synchronous in @multiformats/murmur3). */
-function murmur64(bytes: Uint8Array): Uint8Array {
+export function murmur64(bytes: Uint8Array): Uint8Array {
   const d = murmur364.digest(bytes)
   if (d instanceof Promise) throw new Error('murmur3 hasher is unexpectedly async')
   return d.digest

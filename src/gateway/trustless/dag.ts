@@ -6,9 +6,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
 import * as dagPb from '@ipld/dag-pb'
-import { murmur364 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
+import { murmur64 } from '../../cid/index.ts'
 
 const RAW = 0x55
 const DAG_PB = 0x70
@@ -129,9 +129,7 @@ export function hamtPrefixLength(fanout: number): number {
 export function hamtSlot(name: string, depth: number, fanout: number): number {
   const bits = Math.log2(fanout)
   if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`HAMT fanout ${fanout} is not a power of two`)
-  const d = murmur364.digest(new TextEncoder().encode(name))
-  if (d instanceof Promise) throw new Error('murmur3 hasher is unexpectedly async')
-  const hash = d.digest
+  const hash = murmur64(new TextEncoder().encode(name))
   let slot = 0
   for (let i = 0; i < bits; i++) {
     const bit = depth * bits + i
