@@ -1,10 +1,9 @@
-import { createInterface } from 'node:readline'
-import { request } from 'undici'
 import { errorCode } from '../error-codes.ts'
 import { MirrorNotIndexedError } from '../index/index.ts'
 import { type AuditQuery, checkAuditQuery } from '../replicator/index.ts'
-import { joinUrl, RemoteError, requestJson, UnreachableError } from '../sync/index.ts'
+import { joinUrl, requestJson } from '../sync/index.ts'
 import type { AuditWireLine } from './audit-routes.ts'
+import { ndjsonLines } from './ndjson.ts'
 
 /** Longest silence allowed inside an audit stream (the daemon sends a progress line every 1000 files). */
 const STREAM_IDLE_MS = 300_000
@@ -38,46 +37,11 @@ export class AuditClient {
     const url = `${joinUrl(this.base, '/replication/audit')}${params.size > 0 ? `?${params}` : ''}`
     const headers: Record<string, string> = { accept: 'application/x-ndjson, application/json' }
     if (this.#token) headers.authorization = `Bearer ${this.#token}`
-    let res: Awaited<ReturnType<typeof request>>
-    try {
-      res = await request(url, {
-        method: 'GET',
-        headers,
-        headersTimeout: STREAM_IDLE_MS,
-        bodyTimeout: STREAM_IDLE_MS,
-      })
-    } catch (err) {
-      const e = err as { code?: string; message?: string }
-      throw new UnreachableError(url, e.code ?? e.message ?? String(err), { cause: err })
-    }
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      const text = await res.body.text()
-      let b: { error?: unknown; code?: unknown } = {}
-      try {
-        b = JSON.parse(text) as typeof b
-      } catch {}
+    yield* ndjsonLines<AuditWireLine>(url, { method: 'GET', headers, idleMs: STREAM_IDLE_MS }, (b) => {
       // As IndexClient does: an unknown mirror is the index's own error, worded as offline.
       if (b.code === errorCode('MIRROR_NOT_INDEXED') && q.mirror !== undefined)
         throw new MirrorNotIndexedError(q.mirror)
-      throw new RemoteError(
-        url,
-        res.statusCode,
-        typeof b.code === 'string' ? b.code : undefined,
-        typeof b.error === 'string' ? b.error : text.trim() || `HTTP ${res.statusCode}`,
-      )
-    }
-    const lines = createInterface({ input: res.body, crlfDelay: Number.POSITIVE_INFINITY })
-    try {
-      for await (const text of lines) {
-        if (text === '') continue
-        const line = JSON.parse(text) as AuditWireLine
-        if (line.type === 'error') throw new RemoteError(url, 500, line.code, line.error)
-        yield line
-      }
-    } finally {
-      lines.close()
-      res.body.destroy()
-    }
+    })
   }
 
   /** Asks the replicator to re-check now (one mirror's tree, or everything) and waits up to `wait` s. */

@@ -1,7 +1,6 @@
-import { createInterface } from 'node:readline'
-import { request } from 'undici'
-import { joinUrl, RemoteError, UnreachableError } from '../sync/index.ts'
+import { joinUrl } from '../sync/index.ts'
 import type { JanitorLine } from './janitor-routes.ts'
+import { ndjsonLines } from './ndjson.ts'
 
 /** Longest silence allowed inside a janitor stream (a pass judges files steadily). */
 const STREAM_IDLE_MS = 600_000
@@ -25,46 +24,14 @@ export class JanitorClient {
       'content-type': 'application/json',
     }
     if (this.#token) headers.authorization = `Bearer ${this.#token}`
-    let res: Awaited<ReturnType<typeof request>>
-    try {
-      res = await request(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
-          ...(opts.mirror !== undefined ? { mirror: opts.mirror } : {}),
-          dryRun: opts.dryRun ?? false,
-        }),
-        headersTimeout: STREAM_IDLE_MS,
-        bodyTimeout: STREAM_IDLE_MS,
-      })
-    } catch (err) {
-      const e = err as { code?: string; message?: string }
-      throw new UnreachableError(url, e.code ?? e.message ?? String(err), { cause: err })
-    }
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      const text = await res.body.text()
-      let b: { error?: unknown; code?: unknown } = {}
-      try {
-        b = JSON.parse(text) as typeof b
-      } catch {}
-      throw new RemoteError(
-        url,
-        res.statusCode,
-        typeof b.code === 'string' ? b.code : undefined,
-        typeof b.error === 'string' ? b.error : text.trim() || `HTTP ${res.statusCode}`,
-      )
-    }
-    const lines = createInterface({ input: res.body, crlfDelay: Number.POSITIVE_INFINITY })
-    try {
-      for await (const text of lines) {
-        if (text === '') continue
-        const line = JSON.parse(text) as JanitorLine
-        if (line.type === 'error') throw new RemoteError(url, 500, line.code, line.error)
-        yield line
-      }
-    } finally {
-      lines.close()
-      res.body.destroy()
-    }
+    yield* ndjsonLines<JanitorLine>(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        ...(opts.mirror !== undefined ? { mirror: opts.mirror } : {}),
+        dryRun: opts.dryRun ?? false,
+      }),
+      idleMs: STREAM_IDLE_MS,
+    })
   }
 }
