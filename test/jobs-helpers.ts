@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { buildJobSpecs } from '../src/daemon/jobs.ts'
 import { type Database, openDatabase } from '../src/db.ts'
-import type { Backoff } from '../src/sync/backoff.ts'
 import { loadConfig } from '../src/sync/config/index.ts'
 import type { Config } from '../src/sync/config/types.ts'
 import type { JobSpec } from '../src/sync/job.ts'
+import type { Backoff } from '../src/util/backoff.ts'
 
 /** Shared set-up of the jobs, scheduler, manager and daemon tests. */
 

@@ -3,10 +3,10 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Database } from '../src/db.ts'
-import type { Backoff } from '../src/sync/backoff.ts'
 import { ManagerClient } from '../src/sync/manager/client.ts'
 import { type ManagerHandle, startManager } from '../src/sync/manager/index.ts'
 import type { Worker } from '../src/sync/worker/worker.ts'
+import type { Backoff } from '../src/util/backoff.ts'
 import {
   commandMirror,
   configAndSpecs,

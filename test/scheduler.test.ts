@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Database } from '../src/db.ts'
-import { backoffDelay } from '../src/sync/backoff.ts'
 import { firstRunAt, nextRunAfterFailure, Scheduler } from '../src/sync/scheduler.ts'
 import type { Worker } from '../src/sync/worker/worker.ts'
+import { backoffDelay } from '../src/util/backoff.ts'
 import {
   commandMirror,
   configAndSpecs,

@@ -3,6 +3,7 @@ import pLimit, { type LimitFunction } from 'p-limit'
 import type { Logger } from 'pino'
 import type { Database } from '../db.ts'
 import { type CopyRecord, CopyStore } from '../index/index.ts'
+import { backoffDelay } from '../util/backoff.ts'
 import { judge, type ReplicationPolicy, type Verdict } from './policy.ts'
 import { type QueueEntry, ReplicationQueue, type TargetState } from './queue.ts'
 import { type CopyCounter, isStorageTarget, type ReplicationItem, type StorageTarget } from './target.ts'
@@ -185,9 +186,11 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
   }
 
   #backoff(state: TargetState): number {
-    const b = this.#o.backoff ?? DEFAULT_BACKOFF
-    const raw = Math.min(b.maxMs, b.baseMs * 2 ** Math.max(0, state.failures - 1))
-    return Math.round(raw * (0.8 + 0.4 * this.#random()))
+    return backoffDelay(
+      { ...(this.#o.backoff ?? DEFAULT_BACKOFF), jitter: 0.2 },
+      state.failures - 1,
+      this.#random,
+    )
   }
 
   async #recorded(item: ReplicationItem): Promise<CopyRecord[]> {

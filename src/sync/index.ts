@@ -8,7 +8,7 @@
  * `await import()` inside its action, and `import type` at the top.
  */
 
-export { type Backoff, DEFAULT_RETRY_BACKOFF } from './backoff.ts'
+export { type Backoff, DEFAULT_RETRY_BACKOFF } from '../util/backoff.ts'
 export { checkManagerListener, loadConfig } from './config/index.ts'
 export type * from './config/types.ts'
 export * as configValues from './config/values.ts'

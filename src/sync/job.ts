@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { type Backoff, backoffDelay, sleep } from './backoff.ts'
+import { type Backoff, backoffDelay, sleep } from '../util/backoff.ts'
 import { type HookContext, type HookJob, type JobHook, runHookStage } from './hooks/hook.ts'
 import type { Provider, RunResult } from './provider.ts'
 import type { Semaphore } from './semaphore.ts'

@@ -1,5 +1,5 @@
+import { type Backoff, backoffDelay } from '../util/backoff.ts'
 import { clearLongTimeout, type LongTimeout, setLongTimeout } from '../util/long-timer.ts'
-import { type Backoff, backoffDelay } from './backoff.ts'
 
 /**
  * When each job runs next (tunasync's schedule.go, without its faults): one timer armed for the

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { errorCode } from '../../error-codes.ts'
+import { type Backoff, backoffDelay } from '../../util/backoff.ts'
 import { RemoteError } from '../api-errors.ts'
-import { type Backoff, backoffDelay } from '../backoff.ts'
 import { ManagerClient } from '../manager/client.ts'
 import { type JobStatus, toWire } from '../status.ts'
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
-import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../backoff.ts'
+import { type Backoff, DEFAULT_RETRY_BACKOFF } from '../../util/backoff.ts'
 import type { ListenSource } from '../config/types.ts'
 import { type ExtraRoutes, listenApi, type ServerTls, validName } from '../http.ts'
 import { Job, type JobReport, type JobSpec, KILLED_BY_HALT } from '../job.ts'

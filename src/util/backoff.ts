@@ -1,6 +1,6 @@
 /**
- * Exponential backoff with jitter, for retries of a failed sync (tunasync retries at once) and for the
- * worker's calls to a manager that is not up yet.
+ * Exponential backoff with jitter, for retries of a failed sync (tunasync retries at once), the
+ * worker's calls to a manager that is not up yet, and the replicator's retries of a failed target.
  */
 export interface Backoff {
   /** First delay. */
@@ -22,4 +22,4 @@ export function backoffDelay(b: Backoff, n: number, random: () => number = Math.
 }
 
 /** Resolves after `ms` (any length: long delays are chained timers), or rejects when the signal aborts. */
-export { sleep } from '../util/long-timer.ts'
+export { sleep } from './long-timer.ts'
