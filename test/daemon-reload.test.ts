@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { type Daemon, startDaemon } from '../src/daemon/index.ts'
+import { type Daemon, readReplicationConfig, startDaemon } from '../src/daemon/index.ts'
+import { replicationKeysNeedingRestart } from '../src/daemon/reload.ts'
 import { loadConfig } from '../src/sync/config/index.ts'
 import { ConfigError } from '../src/sync/errors.ts'
 import { ManagerClient } from '../src/sync/manager/client.ts'
@@ -115,6 +116,96 @@ describe('reloading the config (SIGHUP, jobs reload)', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace(`token = "${TOKEN}"`, ''))
     await expect(daemon.reload()).rejects.toThrow(/needs a token/)
     expect(await post(`${mgr}/workers`, TOKEN, { id: 'w9', url: 'http://127.0.0.1:9/' })).toBe(200)
+  })
+})
+
+describe('reloading [filecoin]', () => {
+  const FILECOIN = `[filecoin]
+network = "calibration"
+key_file = "wallet.key"
+copies = 2
+scan_every = "10m"
+`
+  /** A config with `[filecoin]` (its key file 0600 beside it), and what a reload reads of it. */
+  function filecoinToml(port: number, section: string): string {
+    const file = writeToml({ dir: tmp.dir, managerPort: port, mirrors: commandMirror('m', 'echo ok') })
+    writeFileSync(join(tmp.dir, 'wallet.key'), `${'ab'.repeat(32)}\n`)
+    chmodSync(join(tmp.dir, 'wallet.key'), 0o600)
+    writeFileSync(file, `${readFileSync(file, 'utf8')}\n${section}`)
+    return file
+  }
+
+  it('names each changed [filecoin] key as needing a restart, and the section when it goes', async () => {
+    const port = await freePort()
+    const file = filecoinToml(port, FILECOIN)
+    const { log, lines } = capturingLog()
+    daemon = await startDaemon({
+      config: await loadConfig(file),
+      manager: true,
+      worker: true,
+      log,
+      index: false,
+      linkBackoff: FAST_LINK,
+    })
+    const text = readFileSync(file, 'utf8')
+    writeFileSync(file, text.replace('copies = 2', 'copies = 3').replace('"10m"', '"5m"'))
+    await daemon.reload()
+    const warnings = () => lines.filter((l) => l.level === 40 && /restart to apply/.test(l.msg))
+    expect(warnings().map((l) => l.msg)).toEqual([
+      'config changed where a reload cannot apply it; restart to apply: filecoin.copies, filecoin.scan_every',
+    ])
+    expect(warnings()[0]?.keys).toEqual(['filecoin.copies', 'filecoin.scan_every'])
+    // Still the started [filecoin]: reloading the same change again names it again.
+    await daemon.reload()
+    expect(warnings()).toHaveLength(2)
+    writeFileSync(file, text.replace(FILECOIN, ''))
+    await daemon.reload()
+    expect(warnings()[2]?.keys).toEqual(['filecoin'])
+  })
+
+  it('every [filecoin] key is compared (a change to any is named)', async () => {
+    const a = filecoinToml(await freePort(), FILECOIN)
+    const before = readReplicationConfig(await loadConfig(a))
+    writeFileSync(join(tmp.dir, 'session.key'), `${'cd'.repeat(32)}\n`)
+    chmodSync(join(tmp.dir, 'session.key'), 0o600)
+    const changed = `[filecoin]
+network = "mainnet"
+rpc = "http://127.0.0.1:1/rpc/v1"
+session_key_file = "session.key"
+wallet = "0x${'1'.repeat(40)}"
+copies = 3
+cap_month = "2.5"
+cap_total = 7
+small_file = "32M"
+piece_target = "128M"
+max_piece = "512M"
+scan_from_block = 100
+scan_every = "5m"
+source = "other"
+ipni = ["http://127.0.0.1:2"]
+`
+    writeFileSync(a, readFileSync(a, 'utf8').replace(FILECOIN, changed))
+    const after = readReplicationConfig(await loadConfig(a))
+    expect(replicationKeysNeedingRestart(before, after, true, false)).toEqual(
+      [
+        'network',
+        'rpc',
+        'key_file',
+        'session_key_file',
+        'wallet',
+        'copies',
+        'cap_month',
+        'cap_total',
+        'small_file',
+        'piece_target',
+        'max_piece',
+        'scan_from_block',
+        'scan_every',
+        'source',
+        'ipni',
+      ].map((k) => `filecoin.${k}`),
+    )
+    expect(replicationKeysNeedingRestart(before, before, true, false)).toEqual([])
   })
 })
 

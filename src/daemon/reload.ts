@@ -39,8 +39,9 @@ export function keysNeedingRestart(
 }
 
 /**
- * `[ipfs]` and `[replication]` keys a reload does not apply. The local node is built once (every
- * `[ipfs]` key needs a restart); `[replication]` is applied while the replicator runs (n, targets,
+ * `[ipfs]`, `[replication]` and `[filecoin]` keys a reload does not apply. The local node is built once
+ * (every `[ipfs]` key needs a restart), and so is the Filecoin service (its wallet, chain and storing
+ * rules: every `[filecoin]` key); `[replication]` is applied while the replicator runs (n, targets,
  * timings: ReplicationService.update), but a replicator is not started or stopped by a reload: adding
  * the first `[replication]`/`[ipfs]` section, or removing it, needs a restart.
  */
@@ -60,7 +61,17 @@ export function replicationKeysNeedingRestart(
       if (JSON.stringify(of(a)) !== JSON.stringify(of(b))) out.push(`ipfs.${k}`)
   const wants = next.replication !== undefined || next.ipfs !== undefined
   if (wants !== running && !out.includes('ipfs')) out.push('replication')
+  const f = prev.filecoin
+  const g = next.filecoin
+  if (!f !== !g) out.push('filecoin')
+  else if (f && g)
+    for (const [k, of] of FILECOIN_KEYS) if (shown(of(f)) !== shown(of(g))) out.push(`filecoin.${k}`)
   return out
+}
+
+/** A settings value as comparable text (the USDFC caps and the scan's first block are bigints). */
+function shown(x: unknown): string {
+  return JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'undefined'
 }
 
 const IPFS_KEYS: [string, (s: NonNullable<ReplicationConfig['ipfs']>) => unknown][] = [
@@ -74,4 +85,22 @@ const IPFS_KEYS: [string, (s: NonNullable<ReplicationConfig['ipfs']>) => unknown
   ['data_dir', (s) => s.embedded.dataDir],
   ['store_max', (s) => s.embedded.storeMaxBytes],
   ['max_wants', (s) => s.embedded.maxWants],
+]
+
+const FILECOIN_KEYS: [string, (s: NonNullable<ReplicationConfig['filecoin']>) => unknown][] = [
+  ['network', (s) => s.network],
+  ['rpc', (s) => s.rpc],
+  ['key_file', (s) => s.keyFile],
+  ['session_key_file', (s) => s.sessionKeyFile],
+  ['wallet', (s) => s.wallet],
+  ['copies', (s) => s.copies],
+  ['cap_month', (s) => s.capMonth],
+  ['cap_total', (s) => s.capTotal],
+  ['small_file', (s) => s.smallFile],
+  ['piece_target', (s) => s.pieceTarget],
+  ['max_piece', (s) => s.maxPiece],
+  ['scan_from_block', (s) => s.scanFromBlock],
+  ['scan_every', (s) => s.scanEveryMs],
+  ['source', (s) => s.source],
+  ['ipni', (s) => s.ipni],
 ]
