@@ -157,6 +157,35 @@ describe('fetch-back from a real Kubo', () => {
     })
   })
 
+  it('a transient file (deleted upstream, a past version) goes to its clients only: nothing in the tree, the index not told, one fetch per CID', async () => {
+    const s = await evictedSample(10 * MiB + 3)
+    const counting = await track(proxy(kubo.gateway))
+    const fb = createFetchBack(options(s, { gateways: [counting.url] }))
+    const file: EvictedFile = { ...s.file, path: 'gone/old-name.deb', transient: true }
+    // Two requests for the same CID under different names share the fetch; neither waits on the disk.
+    const [a, b] = await Promise.all([
+      fb.open(file, undefined, AbortSignal.timeout(60_000)),
+      fb.open(
+        { ...file, path: 'other/name.deb' },
+        { start: 9 * MiB, end: 10 * MiB + 2 },
+        AbortSignal.timeout(60_000),
+      ),
+    ])
+    const [bytesA, bytesB] = await Promise.all([collect(a.body), collect(b.body)])
+    expect(bytesA.equals(s.bytes)).toBe(true)
+    expect(bytesB.equals(s.bytes.subarray(9 * MiB))).toBe(true)
+    expect(counting.requests.length).toBe(1)
+    expect(existsSync(join(s.root, 'gone'))).toBe(false)
+    expect(existsSync(join(s.root, 'other'))).toBe(false)
+    expect(existsSync(join(s.root, s.file.path))).toBe(false)
+    expect(await localState(s)).toBe('evicted')
+    await expect.poll(() => tmpFiles(s)).toEqual([])
+    // A later request fetches again (nothing was kept).
+    const c = await fb.open(file, { start: 0, end: 9 }, AbortSignal.timeout(60_000))
+    expect((await collect(c.body)).equals(s.bytes.subarray(0, 10))).toBe(true)
+    expect(counting.requests.length).toBe(2)
+  })
+
   it("falls back to the node's own CAR export (RPC) when its gateway address is not configured, and serves a range", async () => {
     const s = await evictedSample(3 * MiB + 7)
     const node = new KuboNode({ api: kubo.api })

@@ -17,6 +17,12 @@ export interface EvictedFile {
   cid: string
   size: number
   mtimeMs: number
+  /**
+   * Bytes that are no longer the tree's (a file deleted upstream, an older version of a path, a past
+   * root's file): they go to the clients only, never into the mirror tree nor the index, and requests
+   * for the same CID share one fetch. `path` then only names the file in logs.
+   */
+  transient?: boolean
 }
 
 /** An inclusive byte range of a file, as HTTP's `Range: bytes=start-end` names it. */

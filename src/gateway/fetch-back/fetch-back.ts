@@ -103,6 +103,11 @@ async function* readDisk(path: string, start: number, end: number): AsyncGenerat
   }
 }
 
+/** One shared fetch per file of the tree, and per CID for transient ones (the same bytes wherever they were). */
+function keyOf(file: EvictedFile): string {
+  return file.transient ? `\x01${file.cid}` : `${file.mirror}\x00${file.path}\x00${file.cid}`
+}
+
 export class NetworkFetchBack implements FetchBack {
   readonly metrics = new FetchBackMetrics()
   readonly #o: FetchBackOptions
@@ -146,9 +151,10 @@ export class NetworkFetchBack implements FetchBack {
     const end = Math.min(range?.end ?? file.size - 1, file.size - 1)
     const target = join(root, file.path)
 
-    const key = `${file.mirror}\x00${file.path}\x00${file.cid}`
+    const key = keyOf(file)
     let f = this.#fetches.get(key)
-    if (!f) {
+    if (f && !f.joinable) f = undefined
+    if (!f && !file.transient) {
       // Cached a moment ago (the caller read the record before the index was told).
       const st = await stat(target).catch(() => undefined)
       if (st?.isFile() && st.size === file.size && Math.trunc(st.mtimeMs) === Math.trunc(file.mtimeMs))
@@ -160,9 +166,30 @@ export class NetworkFetchBack implements FetchBack {
     else {
       const tmpDir = (this.#o.tmpDirOf ?? defaultTmpDir)(file.mirror, root)
       this.#cleanOnce(tmpDir)
-      f = new SharedFetch(file, cid, target, join(tmpDir, `${randomBytes(8).toString('hex')}.part`))
+      const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.part`)
+      // A transient file never reaches the tree: its temp file is all there is, removed after the last reader.
+      f = new SharedFetch(file, cid, file.transient ? tmp : target, tmp)
       this.#fetches.set(key, f)
       this.#start(f)
+    }
+    if (file.transient) {
+      const release = f.hold()
+      signal.addEventListener('abort', release, { once: true })
+      try {
+        await Promise.race([f.started, aborted(signal)])
+      } catch (err) {
+        release()
+        throw err
+      }
+      const shared = f
+      async function* held(): AsyncGenerator<Uint8Array> {
+        try {
+          yield* shared.read(start, end, signal)
+        } finally {
+          release()
+        }
+      }
+      return { source: f.source ?? 'none', body: held() }
     }
     await Promise.race([f.started, aborted(signal)])
     return { source: f.source ?? 'none', body: f.read(start, end, signal) }
@@ -208,7 +235,8 @@ export class NetworkFetchBack implements FetchBack {
       await f.run([], this.#timeouts, this.metrics, { cached: async () => {} }).catch(() => {})
       o.log?.warn({ path: f.file.path, err: (err as Error).message }, 'fetch-back could not start')
     } finally {
-      this.#fetches.delete(`${f.file.mirror}\x00${f.file.path}\x00${f.file.cid}`)
+      const key = keyOf(f.file)
+      if (this.#fetches.get(key) === f) this.#fetches.delete(key)
     }
   }
 

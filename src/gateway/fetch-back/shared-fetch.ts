@@ -220,6 +220,18 @@ export class SharedFetch {
           : new FetchFailedError(file.path, file.cid, reasons)
       }
       await this.#drainWrites()
+      if (file.transient) {
+        this.state = 'done'
+        metrics.completed++
+        this.source ??= 'none'
+        this.#resolveStarted()
+        events.log?.(
+          'info',
+          { mirror: file.mirror, path: file.path, cid: file.cid, source: this.source, bytes: file.size },
+          "fetched back for its clients only (not the tree's)",
+        )
+        return
+      }
       await this.#fh.sync()
       // In seconds with the fraction: a Date would cut the index's mtime to whole milliseconds.
       await utimes(this.tmp, file.mtimeMs / 1000, file.mtimeMs / 1000)
@@ -402,10 +414,36 @@ export class SharedFetch {
     return undefined
   }
 
+  /**
+   * Counts a reader from now on, before its first read (a transient fetch that ends before its first
+   * client reads must keep its temp file for it); the returned release is idempotent.
+   */
+  hold(): () => void {
+    this.#readers++
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      this.#readers--
+      void this.#closeIfIdle()
+    }
+  }
+
+  /** Whether a new request may read this fetch (a transient one's bytes are gone once it closed). */
+  get joinable(): boolean {
+    return !(this.file.transient && this.#closed)
+  }
+
+  #closed = false
+
   async #closeIfIdle(): Promise<void> {
     if (this.#readers > 0 || (this.state !== 'done' && this.state !== 'failed')) return
     const fh = this.#fh
     this.#fh = undefined
+    if (this.file.transient && !this.#closed) {
+      this.#closed = true
+      await unlink(this.tmp).catch(() => {})
+    }
     await fh?.close().catch(() => {})
   }
 
