@@ -6,6 +6,7 @@
 import { dirname } from 'node:path'
 import {
   DEFAULT_LIMITS,
+  FETCH_BACK_DEFAULTS,
   type GatewayLimits,
   type GatewayMirrorOptions,
   type MimeMap,
@@ -31,6 +32,16 @@ export interface GatewaySettings {
   fetchBack: boolean
   /** Trustless HTTP gateways the fetch-back tries last, in order. */
   fetchFrom: string[]
+  /** The fetch-back's limits (`fetch_concurrency`, `fetch_bytes_in_flight`, `fetch_*_timeout`). */
+  fetchLimits: FetchLimitSettings
+}
+
+/** The fetch-back's option names (FetchBackOptions), from the `fetch_*` keys. */
+export interface FetchLimitSettings {
+  maxFetches: number
+  maxBytesInFlight: number
+  firstByteMs: number
+  idleMs: number
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -44,6 +55,8 @@ export const GATEWAY_DEFAULTS = {
   readBuffers: 64,
   accessLogKeep: 14,
 }
+
+const DAY_MS = 86_400_000
 
 const KEYS = [
   'listen_addr',
@@ -72,6 +85,10 @@ const KEYS = [
   'metrics',
   'fetch_back',
   'fetch_from',
+  'fetch_concurrency',
+  'fetch_bytes_in_flight',
+  'fetch_first_byte_timeout',
+  'fetch_idle_timeout',
 ]
 
 /** What `[gateway]` with no keys gives: every mirror at `/<name>/` on 127.0.0.1:8080. */
@@ -134,6 +151,22 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   for (const [i, u] of fetchFrom.entries())
     if (!/^https?:\/\/[^/]/.test(u))
       v.badValue(w, `gateway.fetch_from[${i}]`, `${v.show(u)} is not an http(s) URL`)
+  // The fetch-back's limits: at least one fetch, one byte and one millisecond; a time limit at most a
+  // day (one timer, and no source is worth waiting on longer).
+  const F = FETCH_BACK_DEFAULTS
+  const positive =
+    <T extends number>(check: v.Check<T>, what: string): v.Check<T> =>
+    (x, key, where) => {
+      const n = check(x, key, where)
+      return n > 0 ? n : v.badValue(where, key, `${v.show(x)} is not a ${what}: must be more than 0`)
+    }
+  const fetchLimits: FetchLimitSettings = {
+    maxFetches: opt('fetch_concurrency', v.int(1, 1024)) ?? F.maxFetches,
+    maxBytesInFlight: opt('fetch_bytes_in_flight', positive(v.size, 'size')) ?? F.maxBytesInFlight,
+    firstByteMs:
+      opt('fetch_first_byte_timeout', positive(v.duration('s', DAY_MS), 'time limit')) ?? F.firstByteMs,
+    idleMs: opt('fetch_idle_timeout', positive(v.duration('s', DAY_MS), 'time limit')) ?? F.idleMs,
+  }
   return {
     listenAddr: opt('listen_addr', v.nonEmpty) ?? D.listenAddr,
     listenPort: opt('listen_port', v.int(0, 65535)) ?? D.listenPort,
@@ -168,5 +201,6 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
     metrics: opt('metrics', v.oneOf(['loopback', 'public', 'off'] as const)) ?? 'loopback',
     fetchBack: opt('fetch_back', v.bool) ?? true,
     fetchFrom,
+    fetchLimits,
   }
 }

@@ -98,6 +98,7 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
     ...(o.node ? { node: o.node } : {}),
     ...(o.localGateway ? { localGateway: o.localGateway } : {}),
     gateways: o.settings.fetchFrom,
+    ...o.settings.fetchLimits,
     copies,
     recorderOf: (mirror) => {
       const root = roots.get(mirror)
