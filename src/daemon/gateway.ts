@@ -161,6 +161,8 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
       }),
       recent,
       ...(o.requests ? { requests: o.requests } : {}),
+      // `/_deleted/` and plain `/ipfs/` downloads of past roots walk the block map of this database.
+      ...(db ? { past: { blocks: new BlockReader(db), ...(o.node ? { node: o.node } : {}) } } : {}),
     })
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }

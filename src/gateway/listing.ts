@@ -15,6 +15,7 @@ export interface ListEntry {
   name: string
   dir: boolean
   size: number
+  /** NaN when unknown (a directory of a past root, read from its DAG): no date is shown. */
   mtimeMs: number
   cid: string | undefined
 }
@@ -152,8 +153,10 @@ export function listingHtml(
     const href = encodeSegment(e.name) + (e.dir ? '/' : '')
     const pad = ' '.repeat(Math.max(1, 51 - [...text].length))
     const size = e.dir ? '-' : String(e.size)
+    // A DAG listing (a past root) knows no dates: a dash in the date's width.
+    const date = Number.isNaN(e.mtimeMs) ? '-'.padEnd(17) : nginxDate(e.mtimeMs)
     rows.push(
-      `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>${pad}${nginxDate(e.mtimeMs)} ${size.padStart(19)}${e.cid ? `  ${e.cid}` : ''}`,
+      `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>${pad}${date} ${size.padStart(19)}${e.cid ? `  ${e.cid}` : ''}`,
     )
   }
   lines.push(rows.join('\n'))
@@ -166,11 +169,8 @@ export function listingHtml(
 export function listingJson(entries: ListEntry[]): string {
   return JSON.stringify(
     entries.map((e) => {
-      const o: Record<string, string | number> = {
-        name: e.name,
-        type: e.dir ? 'directory' : 'file',
-        mtime: new Date(e.mtimeMs).toUTCString(),
-      }
+      const o: Record<string, string | number> = { name: e.name, type: e.dir ? 'directory' : 'file' }
+      if (!Number.isNaN(e.mtimeMs)) o.mtime = new Date(e.mtimeMs).toUTCString()
       if (!e.dir) o.size = e.size
       if (e.cid) o.cid = e.cid
       return o

@@ -7,9 +7,10 @@
  *
  * Node's HTTP/1.1 server keeps connections alive and answers pipelined requests in order.
  */
-import { close as closeFd, fstat, open } from 'node:fs'
+import { close as closeFd, fstat, open, realpathSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { sep } from 'node:path'
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -20,21 +21,24 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { errorInfo } from '../error-codes.ts'
 import { isCidmirrorError } from '../errors.ts'
-import type { CopyRecord, IndexReader, PathRecord } from '../index/index.ts'
+import type { BlockReader, CopyRecord, IndexReader, PathRecord } from '../index/index.ts'
+import type { IpfsNode } from '../ipfs/index.ts'
 import { AccessLog, type AccessLogOptions } from './access-log.ts'
 import { evaluate } from './conditional.ts'
 import { GatewayPathError, NoFetchBackError } from './errors.ts'
 import { FetchBackShortBodyError } from './fetch-back/errors.ts'
-import type { ByteRange, FetchBack } from './index.ts'
+import type { ByteRange, EvictedFile, FetchBack } from './index.ts'
 import { listEntries, listingHtml, listingJson, sortEntries, sortOf } from './listing.ts'
 import { metalinkOf } from './metalink.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { contentTypes, type MimeMap } from './mime.ts'
 import { type FileMeta, MirrorFiles, type ServedMirror } from './mirror-files.ts'
+import { type BodySource, PastRoutes, type PastVersions, type Representation } from './past/routes.ts'
 import type { RecentRequests } from './recent.ts'
 import { parseTarget } from './request-path.ts'
 import { RequestTimes } from './request-times.ts'
 import { BufferPool, sendRange } from './send-file.ts'
+import { BlockSource } from './trustless/blocks.ts'
 
 /** A fastify plugin the gateway registers, with the options it is given (the trustless routes, the status page). */
 export interface GatewayPlugin {
@@ -106,6 +110,11 @@ export interface GatewayOptions {
   recent?: RecentRequests
   /** Where each file's GET or HEAD is noted, for the janitor's `not_requested_within` (the daemon's). */
   requests?: RequestTimes
+  /**
+   * What left the mirror (`/_deleted/`, plain `/ipfs/<cid>[/path]` of past roots): the block map (and
+   * the local node's blocks) to walk past trees, and the index's past versions for their metadata.
+   */
+  past?: { blocks: BlockReader; node?: IpfsNode; versions?: PastVersions }
 }
 
 export interface Gateway {
@@ -120,7 +129,7 @@ export interface Gateway {
 }
 
 /** Paths the gateway's own routes take; no mirror may be served there. */
-const RESERVED = ['ipfs', 'ipns', '_status', '_status.json', 'metrics', 'favicon.ico']
+const RESERVED = ['ipfs', 'ipns', '_status', '_status.json', '_deleted', '_roots', 'metrics', 'favicon.ico']
 
 function servedMirrors(list: GatewayMirrorOptions[]): ServedMirror[] {
   const seen = new Map<string, string>()
@@ -269,7 +278,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const end = out.status === 206 ? out.end : meta.size - 1
     const length = end - start + 1
     if (meta.state === 'evicted') {
-      void serveEvicted(req, res, meta, out.status, start, end, t0)
+      const file = {
+        mirror: meta.mirror.name,
+        path: meta.rel,
+        cid: meta.cid!,
+        size: meta.size,
+        mtimeMs: meta.mtimeMs,
+      }
+      void sendFetched(req, res, file, meta.head, out.status, start, end, t0)
       return
     }
     if (meta.body !== undefined) {
@@ -355,26 +371,30 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     done(req, 200, Buffer.byteLength(body), t0)
   }
 
-  /** An evicted file: headers from the index, bytes from the fetch-back, checked block by block there. */
-  const serveEvicted = async (
+  /**
+   * A file whose bytes are not on this disk (evicted, deleted upstream, a past version): headers from
+   * the index, bytes from the fetch-back, checked block by block there.
+   */
+  const sendFetched = async (
     req: IncomingMessage,
     res: ServerResponse,
-    meta: FileMeta,
+    file: EvictedFile,
+    head: string[],
     status: 200 | 206,
     start: number,
     end: number,
     t0: number,
   ): Promise<undefined> => {
     const length = end - start + 1
-    const headers = [...meta.head, 'Content-Length', String(length)]
-    if (status === 206) headers.push('Content-Range', `bytes ${start}-${end}/${meta.size}`)
+    const headers = [...head, 'Content-Length', String(length)]
+    if (status === 206) headers.push('Content-Range', `bytes ${start}-${end}/${file.size}`)
     if (req.method === 'HEAD') {
       res.writeHead(status, headers)
       res.end()
       return done(req, status, 0, t0)
     }
     if (!o.fetchBack) {
-      const err = new NoFetchBackError(meta.mirror.name, meta.rel)
+      const err = new NoFetchBackError(file.mirror, file.path)
       return done(req, 503, plain(res, 503, `503 Service Unavailable: ${err.message} (${err.code})`), t0)
     }
     const ctl = new AbortController()
@@ -382,16 +402,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const range: ByteRange | undefined = status === 206 ? { start, end } : undefined
     let result: Awaited<ReturnType<FetchBack['open']>>
     try {
-      result = await o.fetchBack.open(
-        { mirror: meta.mirror.name, path: meta.rel, cid: meta.cid!, size: meta.size, mtimeMs: meta.mtimeMs },
-        range,
-        ctl.signal,
-      )
+      result = await o.fetchBack.open(file, range, ctl.signal)
     } catch (err) {
       const code = isCidmirrorError(err) ? errorInfo(err.code)?.http : undefined
       const s = code !== undefined && code >= 500 ? code : 502
       log.warn(
-        { mirror: meta.mirror.name, path: meta.rel, cid: meta.cid, err: (err as Error).message },
+        { mirror: file.mirror, path: file.path, cid: file.cid, err: (err as Error).message },
         'fetch-back failed',
       )
       metrics.fetchBack('none', 'failed')
@@ -430,8 +446,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       // The status line is out: only an aborted connection tells the client the body is not whole.
       log.warn(
         {
-          mirror: meta.mirror.name,
-          path: meta.rel,
+          mirror: file.mirror,
+          path: file.path,
           source: result.source,
           sent,
           err: (err as Error).message,
@@ -446,6 +462,120 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     }
     done(req, status, sent, t0)
   }
+
+  /** Bytes `start..end` of a file on disk whose stat must still be `expect` (the index's record). */
+  const sendDisk = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    abs: string,
+    expect: { size: number; mtimeMs: number; ctimeMs: number; ino: number },
+    head: string[],
+    status: 200 | 206,
+    start: number,
+    end: number,
+    t0: number,
+  ): Promise<undefined> =>
+    new Promise((resolve) => {
+      const finish = (s: number, bytes: number): void => resolve(done(req, s, bytes, t0))
+      open(abs, 'r', (err, fd) => {
+        if (err)
+          return finish(503, plain(res, 503, '503 Service Unavailable: the file is changing; try again'))
+        fstat(fd, (err2, st) => {
+          if (
+            err2 ||
+            st.size !== expect.size ||
+            st.mtimeMs !== expect.mtimeMs ||
+            st.ctimeMs !== expect.ctimeMs ||
+            st.ino !== expect.ino
+          ) {
+            closeFd(fd, () => {})
+            return finish(503, plain(res, 503, '503 Service Unavailable: the file is changing; try again'))
+          }
+          const headers = [...head, 'Content-Length', String(end - start + 1)]
+          if (status === 206) headers.push('Content-Range', `bytes ${start}-${end}/${st.size}`)
+          res.writeHead(status, headers)
+          if (req.method === 'HEAD' || end < start) {
+            res.end()
+            closeFd(fd, () => {})
+            return finish(status, 0)
+          }
+          sendRange(res, fd, start, end, pool).then(
+            (sent) => {
+              closeFd(fd, () => {})
+              finish(status, sent)
+            },
+            () => {
+              closeFd(fd, () => {})
+              finish(status, 0)
+            },
+          )
+        })
+      })
+    })
+
+  /** A GET or HEAD of `rep`: conditional requests and ranges answered, bytes from `body`. */
+  const send = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rep: Representation,
+    body: BodySource,
+    t0: number,
+  ): Promise<undefined> => {
+    const out = evaluate(req.headers, rep)
+    if (out.status === 304) {
+      res.writeHead(304, rep.head)
+      res.end()
+      return done(req, 304, 0, t0)
+    }
+    if (out.status === 416)
+      return done(
+        req,
+        416,
+        plain(res, 416, `416 Range Not Satisfiable: the file has ${rep.size} bytes`, [
+          'Content-Range',
+          `bytes */${rep.size}`,
+        ]),
+        t0,
+      )
+    const start = out.status === 206 ? out.start : 0
+    const end = out.status === 206 ? out.end : rep.size - 1
+    if (body.kind === 'disk')
+      return sendDisk(req, res, body.abs, body.stat, rep.head, out.status, start, end, t0)
+    if (rep.size === 0) {
+      res.writeHead(200, [...rep.head, 'Content-Length', '0'])
+      res.end()
+      return done(req, 200, 0, t0)
+    }
+    return sendFetched(req, res, body.file, rep.head, out.status, start, end, t0)
+  }
+
+  const past = new PastRoutes({
+    reader: o.reader,
+    mirrors,
+    ...(o.past ? { blocks: new BlockSource(o.past.blocks, o.past.node) } : {}),
+    ...(o.past?.versions ? { versions: o.past.versions } : {}),
+    contentType: contentTypes(o.mime),
+    done,
+    plain,
+    send,
+    realRootOf: (m) => files.realRootOf(m),
+    onDisk: (abs, realRoot, disk) => {
+      try {
+        const real = realpathSync.native(abs)
+        if (!real.startsWith(realRoot + sep)) return false
+        const st = statSync(real)
+        return (
+          st.isFile() &&
+          st.size === disk.stat.size &&
+          st.mtimeMs === disk.stat.mtimeMs &&
+          st.ctimeMs === disk.stat.ctimeMs &&
+          st.ino === disk.stat.ino
+        )
+      } catch {
+        return false
+      }
+    },
+  })
 
   /** Anything under a mirror path that the cache did not answer. */
   const slow = async (
@@ -528,7 +658,15 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         return true
       }
     }
-    if (mirrorOf(rawPath) === undefined) return false
+    if (mirrorOf(rawPath) === undefined) {
+      if (!past.takes(rawPath, url, req.headers.accept)) return false
+      past.handle(req, res, t0).catch((err) => {
+        log.error({ err, url }, 'gateway request failed')
+        if (!res.headersSent) done(req, 500, plain(res, 500, '500 Internal Server Error'), t0)
+        else res.destroy()
+      })
+      return true
+    }
     slow(req, res, t0).catch((err) => {
       log.error({ err, url }, 'gateway request failed')
       if (!res.headersSent) done(req, 500, plain(res, 500, '500 Internal Server Error'), t0)

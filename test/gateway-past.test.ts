@@ -1,0 +1,330 @@
+/**
+ * What left the mirror, still served (issue 13, "beyond the anchors"), against a real Kubo on loopback
+ * that holds the bytes this disk no longer has: files deleted upstream under `/_deleted/`, plain
+ * downloads by CID, `/ipfs/<root>/<path>` of a past sync's root and of the current one, `/_roots/`.
+ * A source that answers a wrong block is refused (nothing unverified is served), and the traversal
+ * corpus stays closed for the new prefixes (DESIGN promise 7).
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Database, openDatabase } from '../src/db.ts'
+import { createFetchBack, type Gateway, trustlessGateway } from '../src/gateway/index.ts'
+import {
+  BlockReader,
+  blockMapSince,
+  type MirrorIndex,
+  mapBlocks,
+  openMirrorIndex,
+} from '../src/index/index.ts'
+import { carFrom, carServer, corrupt, type Loopback, sections } from './helpers/fetch-sources.ts'
+import { gatewayOver, rawExchange } from './helpers/gateway.ts'
+import { Kubo } from './helpers/kubo.ts'
+import { fileFromCar, get, readCar, resolveInCar } from './helpers/trustless.ts'
+
+const MiB = 1024 * 1024
+let dir: string
+let root: string
+let kubo: Kubo
+let db: Database
+let idx: MirrorIndex
+let gw: Gateway
+let bad: Gateway
+let wrong: Loopback
+let late: Loopback
+let bad2: Gateway
+const big = randomBytes(3 * MiB + 4321)
+const small = randomBytes(5000)
+const releaseV1 = Buffer.from('Origin: test\nSuite: stable\nVersion: 1\n')
+const releaseV2 = Buffer.from('Origin: test\nSuite: stable\nVersion: 2 (changed upstream)\n')
+const mtime = new Date('2022-02-03T04:05:06.000Z')
+let root1: string
+let root2: string
+let bigCid: string
+let smallCid: string
+
+async function scanAndMap(): Promise<string> {
+  const since = await blockMapSince(db, 'sample')
+  const s = await idx.scan()
+  await mapBlocks(db, 'sample', root, { since })
+  return s.rootCid
+}
+
+function put(rel: string, bytes: Buffer): void {
+  const abs = join(root, rel)
+  mkdirSync(join(abs, '..'), { recursive: true })
+  writeFileSync(abs, bytes)
+  utimesSync(abs, mtime, mtime)
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cidmirror-gw-past-'))
+  kubo = await Kubo.create({ parent: dir })
+  await kubo.start()
+  root = join(dir, 'mirrors', 'sample')
+  put('pool/main/big_1.0+b1.iso', big)
+  put('pool/main/small_1.0.deb', small)
+  put('dists/stable/Release', releaseV1)
+  put('keep/same.txt', Buffer.from('stays\n'))
+  // A secret beside the mirror root: no request may ever give a byte of it.
+  writeFileSync(join(dir, 'mirrors', 'secret.txt'), 'TOP-SECRET-PAST\n')
+  db = await openDatabase(join(dir, 'db'))
+  idx = openMirrorIndex(db, 'sample', root)
+  root1 = await scanAndMap()
+  bigCid = (await idx.get('pool/main/big_1.0+b1.iso'))!.cid
+  smallCid = (await idx.get('pool/main/small_1.0.deb'))!.cid
+  // The network (a real Kubo) holds what this disk is about to lose: the deleted files, the old Release.
+  for (const rel of ['pool/main/big_1.0+b1.iso', 'pool/main/small_1.0.deb', 'dists/stable/Release']) {
+    const cid = (await kubo.ok(['add', '-Q', '--cid-version=1', join(root, rel)])).trim()
+    expect(cid).toBe((await idx.get(rel))!.cid)
+  }
+  // Upstream deletes two files and changes one; the next sync's scan sees it.
+  unlinkSync(join(root, 'pool/main/big_1.0+b1.iso'))
+  unlinkSync(join(root, 'pool/main/small_1.0.deb'))
+  put('dists/stable/Release', releaseV2)
+  root2 = await scanAndMap()
+  expect(root2).not.toBe(root1)
+  expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
+
+  const blocks = new BlockReader(db)
+  const mirrors = [{ name: 'sample', root }]
+  const plugins = [{ name: 'trustless', plugin: trustlessGateway, options: { blocks } }]
+  gw = await gatewayOver(db, mirrors, {
+    fetchBack: createFetchBack({
+      rootOf: (m) => (m === 'sample' ? root : undefined),
+      gateways: [kubo.gateway],
+    }),
+    past: { blocks },
+    plugins,
+  })
+  // A gateway whose only source answers the deleted file's CAR with its root block changed.
+  const parts = sections(await carFrom(kubo.gateway, bigCid))
+  wrong = await carServer(corrupt(parts, 1))
+  bad = await gatewayOver(db, mirrors, {
+    fetchBack: createFetchBack({ rootOf: (m) => (m === 'sample' ? root : undefined), gateways: [wrong.url] }),
+    past: { blocks },
+  })
+  // And one whose third leaf is wrong: the status line is out before it arrives.
+  late = await carServer(corrupt(parts, 4))
+  bad2 = await gatewayOver(db, mirrors, {
+    fetchBack: createFetchBack({ rootOf: (m) => (m === 'sample' ? root : undefined), gateways: [late.url] }),
+    past: { blocks },
+  })
+}, 120_000)
+
+afterAll(async () => {
+  await gw?.close()
+  await bad?.close()
+  await bad2?.close()
+  await wrong?.close()
+  await late?.close()
+  await kubo?.dispose()
+  await db?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('/_deleted/', () => {
+  it('lists the files deleted upstream (HTML and JSON), and only the directories that lead to some', async () => {
+    const top = await get(gw.url, '/_deleted/sample/?format=json')
+    expect(top.status).toBe(200)
+    expect(JSON.parse(top.body.toString())).toEqual([
+      { name: 'pool', type: 'directory', mtime: expect.any(String) },
+    ])
+    const json = await get(gw.url, '/_deleted/sample/pool/main/', { accept: 'application/json' })
+    expect(json.status).toBe(200)
+    expect(JSON.parse(json.body.toString())).toEqual([
+      { name: 'big_1.0+b1.iso', type: 'file', mtime: mtime.toUTCString(), size: big.length, cid: bigCid },
+      { name: 'small_1.0.deb', type: 'file', mtime: mtime.toUTCString(), size: small.length, cid: smallCid },
+    ])
+    const html = await get(gw.url, '/_deleted/sample/pool/main/')
+    expect(html.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(html.body.toString()).toContain('<a href="big_1.0+b1.iso">big_1.0+b1.iso</a>')
+    expect(html.body.toString()).toContain(bigCid)
+    // The mirror list, a redirect to the slash, nothing for a tree with no deleted file, a present file.
+    expect(JSON.parse((await get(gw.url, '/_deleted/?format=json')).body.toString())).toEqual([
+      { name: 'sample', type: 'directory' },
+    ])
+    const moved = await get(gw.url, '/_deleted/sample/pool')
+    expect(moved.status).toBe(301)
+    expect(moved.headers.location).toBe('/_deleted/sample/pool/')
+    expect((await get(gw.url, '/_deleted/sample/dists/')).status).toBe(404)
+    expect((await get(gw.url, '/_deleted/sample/keep/same.txt')).status).toBe(404)
+    expect((await get(gw.url, '/_deleted/sample/dists/stable/Release')).status).toBe(404)
+    expect((await get(gw.url, '/_deleted/nope/')).status).toBe(404)
+  })
+
+  it('downloads a deleted file fetched back from Kubo, verified: the same bytes, the integrity headers, nothing put back in the tree', async () => {
+    const r = await get(gw.url, '/_deleted/sample/pool/main/big_1.0+b1.iso')
+    expect(r.status).toBe(200)
+    expect(r.body.equals(big)).toBe(true)
+    expect(r.headers.etag).toBe(`"${bigCid}"`)
+    expect(r.headers['content-length']).toBe(String(big.length))
+    expect(r.headers['last-modified']).toBe(mtime.toUTCString())
+    expect(r.headers['accept-ranges']).toBe('bytes')
+    // The roots of the last tree that held it, verifiable from the first sync's root.
+    const roots = r.headers['x-ipfs-roots']!.split(',')
+    expect(roots[0]).toBe(root1)
+    expect(roots.at(-1)).toBe(bigCid)
+    expect(roots).toHaveLength(4)
+    expect(r.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/pool/main/big_1.0+b1.iso`)
+    expect(existsSync(join(root, 'pool/main/big_1.0+b1.iso'))).toBe(false)
+    expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
+
+    const small1 = await get(gw.url, '/_deleted/sample/pool/main/small_1.0.deb')
+    expect(small1.status).toBe(200)
+    expect(small1.body.equals(small)).toBe(true)
+    expect(small1.headers['repr-digest']).toMatch(/^sha-256=:/)
+    expect(small1.headers['content-type']).toBe('application/vnd.debian.binary-package')
+  })
+
+  it('answers HEAD, Range, If-Range and conditional requests as for an evicted file', async () => {
+    const path = '/_deleted/sample/pool/main/big_1.0+b1.iso'
+    const head = await get(gw.url, path, {}, 'HEAD')
+    expect(head.status).toBe(200)
+    expect(head.headers['content-length']).toBe(String(big.length))
+    expect(head.body.length).toBe(0)
+    const part = await get(gw.url, path, { range: `bytes=${2 * MiB - 5}-${2 * MiB + 5}` })
+    expect(part.status).toBe(206)
+    expect(part.headers['content-range']).toBe(`bytes ${2 * MiB - 5}-${2 * MiB + 5}/${big.length}`)
+    expect(part.body.equals(big.subarray(2 * MiB - 5, 2 * MiB + 6))).toBe(true)
+    const stale = await get(gw.url, path, { range: 'bytes=0-9', 'if-range': '"bafkreiother"' })
+    expect(stale.status).toBe(200)
+    expect(stale.body.equals(big)).toBe(true)
+    expect((await get(gw.url, path, { 'if-none-match': `"${bigCid}"` })).status).toBe(304)
+    expect((await get(gw.url, path, { 'if-modified-since': mtime.toUTCString() })).status).toBe(304)
+    const past = await get(gw.url, path, { range: `bytes=${big.length}-` })
+    expect(past.status).toBe(416)
+    expect(past.headers['content-range']).toBe(`bytes */${big.length}`)
+  })
+
+  it('refuses a source that answers a wrong block: 502 with one line, nothing served unverified, nothing cached', async () => {
+    const r = await get(bad.url, '/_deleted/sample/pool/main/big_1.0+b1.iso')
+    expect(r.status).toBe(502)
+    expect(r.body.toString()).toMatch(/^502 Bad Gateway: .*\n$/)
+    expect(r.body.includes(big.subarray(0, 64))).toBe(false)
+    expect(wrong.requests.length).toBeGreaterThan(0)
+    expect(existsSync(join(root, 'pool/main/big_1.0+b1.iso'))).toBe(false)
+    expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
+  })
+
+  it('a wrong block after the status line aborts the connection short of its Content-Length, after the verified bytes only', async () => {
+    const { data, closed } = await rawExchange(
+      bad2.port,
+      'GET /_deleted/sample/pool/main/big_1.0+b1.iso HTTP/1.1\r\nHost: x\r\n\r\n',
+      1,
+    )
+    expect(closed).toBe(true)
+    const end = data.indexOf('\r\n\r\n')
+    expect(data.subarray(0, end).toString('latin1')).toMatch(/^HTTP\/1\.1 200 /)
+    expect(data.subarray(0, end).toString('latin1')).toContain(`Content-Length: ${big.length}`)
+    const body = data.subarray(end + 4)
+    // The first two leaves (verified) at most; never the whole file, never a wrong byte.
+    expect(body.length).toBeLessThanOrEqual(2 * MiB)
+    expect(body.equals(big.subarray(0, body.length))).toBe(true)
+    expect(existsSync(join(root, 'pool/main/big_1.0+b1.iso'))).toBe(false)
+  })
+})
+
+describe('/ipfs/ plain downloads and past roots', () => {
+  it('gives a deleted file by its CID as plain bytes, and the trustless formats as before', async () => {
+    const r = await get(gw.url, `/ipfs/${bigCid}`)
+    expect(r.status).toBe(200)
+    expect(r.body.equals(big)).toBe(true)
+    expect(r.headers.etag).toBe(`"${bigCid}"`)
+    expect(r.headers['cache-control']).toBe('public, max-age=29030400, immutable')
+    const named = await get(gw.url, `/ipfs/${bigCid}?filename=big.deb`, { range: 'bytes=0-99' })
+    expect(named.status).toBe(206)
+    expect(named.body.equals(big.subarray(0, 100))).toBe(true)
+    expect(named.headers['content-type']).toBe('application/vnd.debian.binary-package')
+    expect(named.headers['content-disposition']).toBe('inline; filename="big.deb"')
+    // A present file's CID is read from the tree.
+    const same = (await idx.get('keep/same.txt'))!.cid
+    expect((await get(gw.url, `/ipfs/${same}`)).body.toString()).toBe('stays\n')
+    // Trustless requests still get the trustless answers.
+    const raw = await get(gw.url, `/ipfs/${same}?format=raw`)
+    expect(raw.headers['content-type']).toBe('application/vnd.ipld.raw')
+    expect(raw.body.toString()).toBe('stays\n')
+    expect(
+      (await get(gw.url, `/ipfs/${same}`, { accept: 'application/vnd.ipld.car' })).headers['content-type'],
+    ).toMatch(/^application\/vnd\.ipld\.car/)
+    expect((await get(gw.url, '/ipfs/not-a-cid')).status).toBe(400)
+  })
+
+  it('serves /ipfs/<old root>/path with the old bytes and /ipfs/<new root>/path with the new', async () => {
+    const old = await get(gw.url, `/ipfs/${root1}/dists/stable/Release`)
+    expect(old.status).toBe(200)
+    expect(old.body.equals(releaseV1)).toBe(true)
+    expect(old.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(old.headers['x-ipfs-roots']!.split(',')[0]).toBe(root1)
+    const now = await get(gw.url, `/ipfs/${root2}/dists/stable/Release`)
+    expect(now.status).toBe(200)
+    expect(now.body.equals(releaseV2)).toBe(true)
+    expect(now.headers.etag).toBe(`"${(await idx.get('dists/stable/Release'))!.cid}"`)
+    // Files deleted since: fetched back through the old root; a range of one.
+    expect((await get(gw.url, `/ipfs/${root1}/pool/main/small_1.0.deb`)).body.equals(small)).toBe(true)
+    const part = await get(gw.url, `/ipfs/${root1}/pool/main/big_1.0+b1.iso`, { range: 'bytes=-100' })
+    expect(part.status).toBe(206)
+    expect(part.body.equals(big.subarray(big.length - 100))).toBe(true)
+    expect((await get(gw.url, `/ipfs/${root2}/pool/main/small_1.0.deb`)).status).toBe(404)
+  })
+
+  it('lists directories of a past root, and gives a verifiable CAR for a path of the current one', async () => {
+    const moved = await get(gw.url, `/ipfs/${root1}/pool/main`)
+    expect(moved.status).toBe(301)
+    // `?format=` is the trustless formats' under /ipfs/: a JSON listing is asked by Accept.
+    const list = await get(gw.url, `/ipfs/${root1}/pool/main/`, { accept: 'application/json' })
+    expect(list.status).toBe(200)
+    expect(JSON.parse(list.body.toString())).toEqual([
+      { name: 'big_1.0+b1.iso', type: 'file', size: big.length, cid: bigCid },
+      { name: 'small_1.0.deb', type: 'file', size: small.length, cid: smallCid },
+    ])
+    const top = await get(gw.url, `/ipfs/${root1}/`)
+    expect(top.body.toString()).toContain('<a href="dists/">dists/</a>')
+    const car = await get(gw.url, `/ipfs/${root2}/dists/stable/Release?format=car`)
+    expect(car.status).toBe(200)
+    const parsed = await readCar(car.body)
+    const file = resolveInCar(parsed, CID.parse(root2), ['dists', 'stable', 'Release'])
+    expect(fileFromCar(parsed, file).equals(releaseV2)).toBe(true)
+  })
+
+  it("lists each sync's root at /_roots/<mirror>, newest first, each a working link", async () => {
+    const r = await get(gw.url, '/_roots/sample')
+    expect(r.status).toBe(200)
+    const body = JSON.parse(r.body.toString())
+    expect(body.roots.map((x: { rootCid: string }) => x.rootCid)).toEqual([root2, root1])
+    expect(body.roots[1]).toMatchObject({ scan: 1, url: `/ipfs/${root1}/`, ended: expect.any(String) })
+    expect(body.next).toBeNull()
+    expect((await get(gw.url, body.roots[1].url)).status).toBe(200)
+    expect(JSON.parse((await get(gw.url, '/_roots/')).body.toString())).toEqual({
+      mirrors: [{ mirror: 'sample', roots: '/_roots/sample' }],
+    })
+    expect((await get(gw.url, '/_roots/nope')).status).toBe(404)
+  })
+
+  it('keeps the traversal corpus closed under /_deleted/, /ipfs/<root>/ and /_roots/ (promise 7)', async () => {
+    const corpus = [
+      '/_deleted/sample/../secret.txt',
+      '/_deleted/sample/%2e%2e/secret.txt',
+      '/_deleted/sample/pool/%2e%2e%2f%2e%2e%2fsecret.txt',
+      '/_deleted/sample/pool%2f..%2f..%2fsecret.txt',
+      '/_deleted/sample/%00',
+      '/_deleted/sample/..\\..\\secret.txt',
+      `/_deleted/sample/${'a'.repeat(300)}`,
+      `/ipfs/${root1}/../secret.txt`,
+      `/ipfs/${root1}/%2e%2e/secret.txt`,
+      `/ipfs/${root1}/dists%2f..%2f..%2fsecret.txt`,
+      `/ipfs/${root1}/%00`,
+      `/ipfs/${root1}/..\\secret.txt`,
+      '/_roots/../secret.txt',
+      '/_roots/%2e%2e',
+    ]
+    for (const path of corpus) {
+      const { responses, data } = await rawExchange(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 1)
+      expect(data.toString('latin1')).not.toContain('TOP-SECRET')
+      expect([400, 404], path).toContain(responses[0]?.status)
+    }
+  })
+})
