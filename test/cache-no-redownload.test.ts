@@ -20,7 +20,7 @@ import { Job } from '../src/sync/job.ts'
 import { Semaphore } from '../src/sync/semaphore.ts'
 import { kuboRepo } from './helpers/index-kubo.ts'
 import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
-import { commandMirror, FAST_BACKOFF, openDb, quietLog, tempDir, writeToml } from './jobs-helpers.ts'
+import { FAST_BACKOFF, openDb, quietLog, tempDir, writeToml } from './jobs-helpers.ts'
 
 const OLD = new Date('2020-01-01T00:00:00Z')
 let tmp: ReturnType<typeof tempDir>
@@ -87,7 +87,12 @@ name = "deb"
 provider = "rsync"
 upstream = "${up.url}"
 
-${commandMirror('cmd', 'cat "$CIDMIRROR_EXCLUDE_FROM" > ../cmd-saw.list; echo "$CIDMIRROR_EXCLUDE_FROM" > ../cmd-saw.path')}
+[[mirrors]]
+name = "cmd"
+provider = "command"
+# Neither rsync nor http(s): no upstream check (test/cache-upstream-check.test.ts has those).
+upstream = "${tmp.dir}/cmd-upstream"
+command = ${JSON.stringify('cat "$CIDMIRROR_EXCLUDE_FROM" > ../cmd-saw.list; echo "$CIDMIRROR_EXCLUDE_FROM" > ../cmd-saw.path')}
 `,
   })
   config = await loadConfig(file)

@@ -34,7 +34,12 @@ export interface UpstreamCheck {
   changed: string[]
   /** Why the upstream could not be asked (everything stays excluded then). */
   error?: string
+  /** Paths the answer said nothing certain of (HTTP check: another status, an error): still excluded. */
+  unchecked?: { path: string; why: string }[]
 }
+
+/** Asks an upstream about evicted paths (checkUpstream over rsync, checkHttpUpstream over HTTP). */
+export type UpstreamChecker = (evicted: EvictedRecord[]) => Promise<UpstreamCheck>
 
 export interface UpstreamSource {
   /** The rsync upstream (`rsync://host/module/`, `host::module/`, a local path). */
@@ -46,6 +51,11 @@ export interface UpstreamSource {
   /** Extra arguments (`--timeout=N`, `-4`). */
   args?: string[]
   signal?: AbortSignal
+}
+
+/** Is `upstream` an rsync daemon's URL (`rsync://host/module/`, `host::module/`)? */
+export function isRsyncUrl(upstream: string): boolean {
+  return /^rsync:\/\/[^/]/i.test(upstream) || /^[^/:]+::/.test(upstream)
 }
 
 const LISTED = /^([-dlcbps])[-rwxsStT]{9}\s+(\d+) (\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d) (.*)$/
@@ -136,14 +146,14 @@ export interface ExcludeResult {
 export async function writeExcludeList(
   index: MirrorIndex,
   file: string,
-  upstream?: UpstreamSource,
+  upstream?: UpstreamChecker,
 ): Promise<ExcludeResult> {
   const evicted: EvictedRecord[] = []
   for await (const e of index.local.evicted()) evicted.push(e)
   let check: UpstreamCheck | undefined
   let keep = evicted
   if (upstream && evicted.length > 0) {
-    check = await checkUpstream(evicted, upstream)
+    check = await upstream(evicted)
     if (check.error === undefined) {
       if (check.deleted.length > 0) await index.local.markGoneUpstream(check.deleted)
       const drop = new Set(check.changed)

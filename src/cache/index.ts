@@ -7,8 +7,10 @@ export {
   checkUpstream,
   type ExcludeResult,
   excludeRule,
+  isRsyncUrl,
   parseListing,
   type UpstreamCheck,
+  type UpstreamChecker,
   type UpstreamSource,
   writeExcludeList,
 } from './exclude.ts'
@@ -22,3 +24,4 @@ export {
 } from './janitor.ts'
 export { DEFAULT_KEEP, keptBy } from './keep.ts'
 export type { CopyPolicy, JanitorPolicy, Quota } from './policy.ts'
+export { checkHttpUpstream, type HttpUpstream, isHttpUpstream } from './upstream-http.ts'
