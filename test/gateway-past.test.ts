@@ -12,12 +12,13 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
-import { createFetchBack, type Gateway, trustlessGateway } from '../src/gateway/index.ts'
+import { createFetchBack, type Gateway, statusPage, trustlessGateway } from '../src/gateway/index.ts'
 import {
   BlockReader,
   blockMapSince,
   type MirrorIndex,
   mapBlocks,
+  openIndexReader,
   openMirrorIndex,
 } from '../src/index/index.ts'
 import { carFrom, carServer, corrupt, type Loopback, sections } from './helpers/fetch-sources.ts'
@@ -91,7 +92,10 @@ beforeAll(async () => {
 
   const blocks = new BlockReader(db)
   const mirrors = [{ name: 'sample', root }]
-  const plugins = [{ name: 'trustless', plugin: trustlessGateway, options: { blocks } }]
+  const plugins = [
+    { name: 'trustless', plugin: trustlessGateway, options: { blocks } },
+    { name: 'status', plugin: statusPage, options: { index: openIndexReader(db) } },
+  ]
   gw = await gatewayOver(db, mirrors, {
     fetchBack: createFetchBack({
       rootOf: (m) => (m === 'sample' ? root : undefined),
@@ -302,6 +306,12 @@ describe('/ipfs/ plain downloads and past roots', () => {
       mirrors: [{ mirror: 'sample', roots: '/_roots/sample' }],
     })
     expect((await get(gw.url, '/_roots/nope')).status).toBe(404)
+    // The status page links them.
+    const status = JSON.parse((await get(gw.url, '/_status.json')).body.toString())
+    expect(status.mirrors[0].index).toMatchObject({ rootCid: root2, roots: '/_roots/sample' })
+    expect((await get(gw.url, '/_status')).body.toString()).toContain(
+      '<a href="/_roots/sample">past roots</a>',
+    )
   })
 
   it('keeps the traversal corpus closed under /_deleted/, /ipfs/<root>/ and /_roots/ (promise 7)', async () => {

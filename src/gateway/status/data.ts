@@ -57,6 +57,8 @@ export interface MirrorStatus {
     bytes: number
     dirs: number
     lastScan: string | null
+    /** Each sync's root, newest first, as JSON (`/_roots/<mirror>`): any past tree is served at `/ipfs/<root>/`. */
+    roots: string
   } | null
   replication: ReplicationView | null
 }
@@ -106,6 +108,7 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
               bytes: entry.bytes,
               dirs: entry.dirs,
               lastScan: entry.lastScan?.ended ?? null,
+              roots: `/_roots/${encodeURIComponent(name)}`,
             }
           : null,
         replication,

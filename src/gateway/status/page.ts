@@ -97,7 +97,7 @@ function mirrorRow(m: MirrorStatus, now: number): string {
 <th scope="row">${esc(m.name)}${job?.upstream ? `<div class="small dim">${esc(job.upstream)}</div>` : ''}</th>
 <td>${status}${error}</td>
 <td>${when(job?.lastEnded, now)}${job?.nextSchedule ? `<div class="small">next ${when(job.nextSchedule, now)}</div>` : ''}</td>
-<td class="cid">${root}${idx?.lastScan ? `<div class="small">indexed ${when(idx.lastScan, now)}</div>` : ''}</td>
+<td class="cid">${root}${idx?.lastScan ? `<div class="small">indexed ${when(idx.lastScan, now)} · <a href="${esc(idx.roots)}">past roots</a></div>` : ''}</td>
 <td class="num">${idx ? esc(idx.files.toLocaleString('en')) : '–'}</td>
 <td class="num">${idx ? esc(humanBytes(idx.bytes)) : '–'}</td>
 <td>${repl}</td>
