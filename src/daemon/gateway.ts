@@ -100,6 +100,8 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
     gateways: o.settings.fetchFrom,
     ...o.settings.fetchLimits,
     copies,
+    // The files' inner nodes from the block map: their leaves known, gateways may send plain bytes.
+    nodes: new BlockReader(db),
     recorderOf: (mirror) => {
       const root = roots.get(mirror)
       return root === undefined ? undefined : openMirrorIndex(db, mirror, root).local

@@ -11,6 +11,8 @@ export interface Loopback {
   url: string
   /** Requests received, by path and query. */
   requests: string[]
+  /** Their Accept and Range headers, in the same order. */
+  asked: { url: string; accept?: string; range?: string }[]
   close(): Promise<void>
 }
 
@@ -18,8 +20,14 @@ export async function serve(
   handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
 ): Promise<Loopback> {
   const requests: string[] = []
+  const asked: Loopback['asked'] = []
   const server: Server = createServer((req, res) => {
     requests.push(req.url ?? '')
+    asked.push({
+      url: req.url ?? '',
+      ...(req.headers.accept ? { accept: req.headers.accept } : {}),
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+    })
     Promise.resolve(handler(req, res)).catch((err) => res.destroy(err as Error))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -27,6 +35,7 @@ export async function serve(
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    asked,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -92,14 +101,22 @@ export function truncatingServer(car: Buffer, bytes: number): Promise<Loopback> 
 }
 
 /**
- * A proxy to a real gateway that counts requests; with `gate`, it sends the first `gate.after` bytes
- * of the answer and the rest only once `gate.open()` was called.
+ * A proxy to a real gateway that counts requests (relaying their Accept and Range); with `gate`, it
+ * sends the first `gate.after` bytes of an answer (of those `gate.when` picks, default all) and the
+ * rest only once `gate.opened` resolved.
  */
-export function proxy(gateway: string, gate?: { after: number; opened: Promise<void> }): Promise<Loopback> {
+export function proxy(
+  gateway: string,
+  gate?: { after: number; opened: Promise<void>; when?: (req: IncomingMessage) => boolean },
+): Promise<Loopback> {
   return serve(async (req, res) => {
     const up = await request(`${gateway}${req.url}`, {
-      headers: { accept: String(req.headers.accept ?? '*/*') },
+      headers: {
+        accept: String(req.headers.accept ?? '*/*'),
+        ...(req.headers.range ? { range: req.headers.range } : {}),
+      },
     })
+    const gated = gate && (gate.when?.(req) ?? true)
     const headers: Record<string, string> = {}
     for (const [k, v] of Object.entries(up.headers))
       if (typeof v === 'string' && !['content-length', 'transfer-encoding', 'connection'].includes(k))
@@ -108,7 +125,7 @@ export function proxy(gateway: string, gate?: { after: number; opened: Promise<v
     let sent = 0
     for await (const chunk of up.body) {
       const c = chunk as Buffer
-      if (gate && sent < gate.after && sent + c.length >= gate.after) {
+      if (gate && gated && sent < gate.after && sent + c.length >= gate.after) {
         const cut = gate.after - sent
         res.write(c.subarray(0, cut))
         await gate.opened
@@ -118,4 +135,25 @@ export function proxy(gateway: string, gate?: { after: number; opened: Promise<v
     }
     res.end()
   })
+}
+
+/**
+ * Answers `req` with `bytes` as a file's plain bytes, `Range: bytes=a-b` with a 206; with `endAt`, the
+ * answer ends cleanly after that many bytes of the file (a truncated answer).
+ */
+export function answerPlain(req: IncomingMessage, res: ServerResponse, bytes: Buffer, endAt?: number): void {
+  const m = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''))
+  const start = m ? Number(m[1]) : 0
+  const end = m?.[2] ? Number(m[2]) : bytes.length - 1
+  const headers = { 'content-type': 'application/octet-stream' }
+  if (m) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${bytes.length}` })
+  else res.writeHead(200, headers)
+  // Chunked (no Content-Length): a cut answer ends cleanly, as a truncating server's does.
+  res.write(bytes.subarray(start, Math.min(end + 1, endAt ?? bytes.length)))
+  res.end()
+}
+
+/** A bad (or good) source of one file's plain bytes (answerPlain), whatever CID is asked for. */
+export function plainServer(bytes: Buffer, opts: { endAt?: number } = {}): Promise<Loopback> {
+  return serve((req, res) => answerPlain(req, res, bytes, opts.endAt))
 }

@@ -12,10 +12,13 @@ import { type CopyRecord, checkRelPath, type PathRecord, type PlacedStat } from 
 import { type IpfsNode, parseCid } from '../../ipfs/index.ts'
 import type { ByteRange, EvictedFile, FetchBack, FetchBackResult } from '../index.ts'
 import { FetchBackCacheShortError, FetchFailedError } from './errors.ts'
+import { type KnownNodes, knownLeaves, type Leaf } from './leaf-plan.ts'
 import { FetchLimits } from './limits.ts'
 import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
 import { planSources } from './plan.ts'
+import { rangedBytes } from './ranged-read.ts'
 import { SharedFetch, type SourceTimeouts } from './shared-fetch.ts'
+import type { FetchSource } from './sources.ts'
 
 /**
  * The index's local states of one mirror (`MirrorIndex.local`): told when a file is back in the tree,
@@ -48,6 +51,13 @@ export interface FetchBackOptions {
   /** Recorded copies: holders' and Filecoin providers' retrieval URLs. */
   copies?: CopySource
   /**
+   * The files' inner dag-pb nodes known locally (the index's `BlockReader`): with them a file's leaves
+   * are known before it is fetched, so gateways may send its plain bytes, each leaf checked against
+   * its CID, and a Range far ahead of the fetch is asked for on its own. Without them (or for a file
+   * whose nodes were never mapped) every source sends a CAR.
+   */
+  nodes?: KnownNodes
+  /**
    * Each mirror's index local states (`openMirrorIndex(...).local`), told when a file is cached again
    * (present, its stat, `refetchedAt`); without one, the next scan finds the file present.
    */
@@ -74,6 +84,18 @@ export const FETCH_BACK_DEFAULTS = {
   maxBytesInFlight: 4 * 1024 ** 3,
   firstByteMs: 15_000,
   idleMs: 30_000,
+}
+
+/**
+ * A Range starting this far past what the shared fetch has taken is asked of the sources on its own
+ * (when the file's leaves are known) rather than waiting for the fetch to reach it.
+ */
+const RANGE_AHEAD = 8 * 1024 * 1024
+
+/** What a fetch reads from: its sources in order and, when known, the file's leaves. */
+interface Plan {
+  sources: FetchSource[]
+  leaves: Leaf[] | undefined
 }
 
 function defaultTmpDir(_mirror: string, root: string): string {
@@ -114,6 +136,11 @@ export class NetworkFetchBack implements FetchBack {
   readonly #limits: FetchLimits
   readonly #timeouts: SourceTimeouts
   readonly #fetches = new Map<string, SharedFetch>()
+  /** Each shared fetch's plan, made when it starts (before admission, so ranged reads need not wait). */
+  readonly #plans = new WeakMap<SharedFetch, Promise<Plan>>()
+  /** Ranged reads of their own under way (at most maxFetches; past that a range waits for the fetch). */
+  #rangedReads = 0
+  readonly #maxRanged: number
   readonly #cleaned = new Set<string>()
 
   constructor(opts: FetchBackOptions) {
@@ -126,6 +153,7 @@ export class NetworkFetchBack implements FetchBack {
       firstByteMs: opts.firstByteMs ?? FETCH_BACK_DEFAULTS.firstByteMs,
       idleMs: opts.idleMs ?? FETCH_BACK_DEFAULTS.idleMs,
     }
+    this.#maxRanged = opts.maxFetches ?? FETCH_BACK_DEFAULTS.maxFetches
   }
 
   /** Figures for `/_status` and `/metrics`. */
@@ -170,7 +198,18 @@ export class NetworkFetchBack implements FetchBack {
       // A transient file never reaches the tree: its temp file is all there is, removed after the last reader.
       f = new SharedFetch(file, cid, file.transient ? tmp : target, tmp)
       this.#fetches.set(key, f)
-      this.#start(f)
+      const plan = this.#plan(f)
+      plan.catch(() => {})
+      this.#plans.set(f, plan)
+      this.#start(f, plan)
+    }
+    if (range && start >= f.written + RANGE_AHEAD && this.#rangedReads < this.#maxRanged) {
+      const plan = await Promise.race([this.#plans.get(f)!, aborted(signal)]).catch((err) => {
+        if (signal.aborted) throw err
+        return undefined
+      })
+      if (plan?.leaves && start >= f.written + RANGE_AHEAD && this.#rangedReads < this.#maxRanged)
+        return this.#ranged(file, cid, plan as Plan & { leaves: Leaf[] }, start, end, signal)
     }
     if (file.transient) {
       const release = f.hold()
@@ -195,43 +234,114 @@ export class NetworkFetchBack implements FetchBack {
     return { source: f.source ?? 'none', body: f.read(start, end, signal) }
   }
 
-  async #start(f: SharedFetch): Promise<void> {
+  /**
+   * The range on its own (RANGE_AHEAD), resolved at its first verified byte; the shared fetch goes on.
+   * Rejects as `open` does when no source gives the range's first bytes.
+   */
+  async #ranged(
+    file: EvictedFile,
+    cid: ReturnType<typeof parseCid>,
+    plan: Plan & { leaves: Leaf[] },
+    start: number,
+    end: number,
+    signal: AbortSignal,
+  ): Promise<FetchBackResult> {
+    this.#rangedReads++
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      this.#rangedReads--
+    }
+    const used: { source: string } = { source: 'none' }
+    // Each source as it starts giving bytes, for the result's `source`.
+    const sources = plan.sources.map(
+      (src): FetchSource => ({
+        name: src.name,
+        kind: src.kind,
+        bytes: (f, from, sig, to) => {
+          used.source = src.name
+          return src.bytes(f, from, sig, to)
+        },
+      }),
+    )
+    const it = rangedBytes(
+      { path: file.path, cid, size: file.size, leaves: plan.leaves, start, end },
+      sources,
+      this.#timeouts,
+      this.metrics,
+      signal,
+    )
+    try {
+      const first = await it.next()
+      const body = (async function* () {
+        try {
+          if (first.done) return
+          yield first.value
+          yield* it
+        } finally {
+          release()
+          await it.return(undefined)
+        }
+      })()
+      return { source: used.source, body }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /** The sources for the file (from the copies recorded) and its leaves when its nodes are known. */
+  async #plan(f: SharedFetch): Promise<Plan> {
+    const o = this.#o
+    const copies = o.copies
+      ? [...(await o.copies.of(f.file.cid)), ...(await o.copies.trees(f.file.mirror))]
+      : []
+    const sources = planSources(copies, {
+      node: o.node,
+      localGateway: o.localGateway,
+      gateways: o.gateways,
+      dispatcher: o.dispatcher,
+    })
+    const leaves = o.nodes ? await knownLeaves(parseCid(f.file.cid), f.file.size, o.nodes) : undefined
+    return { sources, leaves }
+  }
+
+  async #start(f: SharedFetch, planned: Promise<Plan>): Promise<void> {
     const o = this.#o
     try {
       const release = await this.#limits.acquire(f.file.size)
       try {
-        const copies = o.copies
-          ? [...(await o.copies.of(f.file.cid)), ...(await o.copies.trees(f.file.mirror))]
-          : []
-        const sources = planSources(copies, {
-          node: o.node,
-          localGateway: o.localGateway,
-          gateways: o.gateways,
-          dispatcher: o.dispatcher,
-        })
-        await f.run(sources, this.#timeouts, this.metrics, {
-          cached: async (file) => {
-            const recorder = o.recorderOf?.(file.mirror)
-            if (!recorder) return
-            const st = await stat(f.target)
-            const rec = await recorder.markRefetched(file.path, {
-              cid: file.cid,
-              stat: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino },
-              at: Date.now(),
-            })
-            if (!rec)
-              o.log?.warn(
-                { mirror: file.mirror, path: file.path, cid: file.cid },
-                'fetched back, but the index no longer holds this CID at that path; the next scan decides',
-              )
+        const { sources, leaves } = await planned
+        await f.run(
+          sources,
+          this.#timeouts,
+          this.metrics,
+          {
+            cached: async (file) => {
+              const recorder = o.recorderOf?.(file.mirror)
+              if (!recorder) return
+              const st = await stat(f.target)
+              const rec = await recorder.markRefetched(file.path, {
+                cid: file.cid,
+                stat: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino },
+                at: Date.now(),
+              })
+              if (!rec)
+                o.log?.warn(
+                  { mirror: file.mirror, path: file.path, cid: file.cid },
+                  'fetched back, but the index no longer holds this CID at that path; the next scan decides',
+                )
+            },
+            log: o.log ? (level, obj, msg) => o.log![level](obj, msg) : undefined,
           },
-          log: o.log ? (level, obj, msg) => o.log![level](obj, msg) : undefined,
-        })
+          leaves,
+        )
       } finally {
         release()
       }
     } catch (err) {
-      // A failure before run() (reading the copies): the fetch fails as a whole.
+      // A failure before run() (reading the copies or the nodes): the fetch fails as a whole.
       await f.run([], this.#timeouts, this.metrics, { cached: async () => {} }).catch(() => {})
       o.log?.warn({ path: f.file.path, err: (err as Error).message }, 'fetch-back could not start')
     } finally {

@@ -20,6 +20,7 @@ import {
   SourceTimeoutError,
 } from './errors.ts'
 import type { SeenLeaves } from './file-walk.ts'
+import type { Leaf } from './leaf-plan.ts'
 import type { FetchBackMetrics } from './metrics.ts'
 import type { FetchSource } from './sources.ts'
 
@@ -60,7 +61,7 @@ function leafKey(cid: CID): string {
 }
 
 /** `it`'s values, each within `ms` (the first within `firstMs`); on a time-out `abort` is called. */
-async function* timed<T>(
+export async function* timed<T>(
   it: AsyncIterator<T>,
   firstMs: number,
   ms: number,
@@ -155,12 +156,16 @@ export class SharedFetch {
     })
   }
 
-  /** Fetch from `sources` in order (admission already granted); settles `finished`. */
+  /**
+   * Fetch from `sources` in order (admission already granted); settles `finished`. With the file's
+   * `leaves` known, sources may send plain bytes checked leaf by leaf.
+   */
   async run(
     sources: FetchSource[],
     limits: SourceTimeouts,
     metrics: FetchBackMetrics,
     events: SharedFetchEvents,
+    leaves?: Leaf[],
   ): Promise<void> {
     this.state = 'running'
     const { file } = this
@@ -176,7 +181,11 @@ export class SharedFetch {
         let gotFirst = false
         try {
           const it = src
-            .bytes({ cid: this.#cid, size: file.size, seen: this.#seen }, this.written, ctl.signal)
+            .bytes(
+              { cid: this.#cid, size: file.size, seen: this.#seen, ...(leaves ? { leaves } : {}) },
+              this.written,
+              ctl.signal,
+            )
             [Symbol.asyncIterator]()
           for await (const chunk of timed(
             it,

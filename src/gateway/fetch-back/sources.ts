@@ -4,8 +4,12 @@
  * from where it stopped. Each speaks one way of fetching:
  *
  * - a trustless HTTP gateway (`GET /ipfs/{cid}` with `Accept: application/vnd.ipld.car`, `dag-scope=
- *   entity`, `entity-bytes` for the rest of a file): the local Kubo's gateway (the fastest verified
- *   path: MEASURED.md), holders' and Filecoin providers' `/ipfs/` URLs, configured public gateways;
+ *   entity`, `entity-bytes` for the rest of a file): the local Kubo's gateway, holders' and Filecoin
+ *   providers' `/ipfs/` URLs, configured public gateways. When the file's leaves are known beforehand
+ *   (leaf-plan.ts: the index holds its inner nodes), the gateway is first asked for the file's plain
+ *   bytes (`Range` for a part), each leaf hashed against its CID (leaf-bytes.ts): Kubo's gateway sends
+ *   those several times faster than its CAR (README, "Fetching evicted files back"); a gateway that
+ *   does not serve plain bytes (a trustless-only one: 400, 406) is asked for its CAR instead;
  * - the local IPFS node's own CAR export (`IpfsNode.car`), when its gateway address is not configured;
  * - a Filecoin provider's `/piece/{pieceCid}` read with a Range over the file's sections in the piece.
  */
@@ -15,6 +19,8 @@ import type { IpfsNode } from '../../ipfs/index.ts'
 import { type CarBlock, carBlocks } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
 import { fileBytes, type SeenLeaves } from './file-walk.ts'
+import { leafBytes } from './leaf-bytes.ts'
+import { type Leaf, leafAt } from './leaf-plan.ts'
 
 /** The kinds of source, in the order they are tried; also the `kind` label of the metrics. */
 export type SourceKind = 'local-node' | 'holder' | 'filecoin' | 'gateway'
@@ -24,14 +30,16 @@ export interface FileToFetch {
   size: number
   /** The leaves already taken, for sources that send a repeated block once. */
   seen?: SeenLeaves
+  /** The file's raw leaves in order, when known locally: a source may then send plain bytes. */
+  leaves?: Leaf[]
 }
 
 export interface FetchSource {
   /** `local-node`, `holder:<id>`, `filecoin:<provider>`, `gateway:<url>` (FetchBackResult.source). */
   readonly name: string
   readonly kind: SourceKind
-  /** The file's verified bytes from `from` (0 <= from < size) to its end, in order. */
-  bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncIterable<Uint8Array>
+  /** The file's verified bytes from `from` (0 <= from < size) to `to` (inclusive, default its end), in order. */
+  bytes(file: FileToFetch, from: number, signal: AbortSignal, to?: number): AsyncIterable<Uint8Array>
 }
 
 /** Body bytes undici buffers before it pauses the socket: 1 MiB (a leaf) rather than 64 KiB. */
@@ -60,10 +68,84 @@ export class TrustlessGatewaySource implements FetchSource {
     this.#dispatcher = dispatcher
   }
 
-  async *bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  /** Whether it answered a plain-bytes request with something else (then only its CAR is asked for). */
+  #noPlain = false
+
+  async *bytes(
+    file: FileToFetch,
+    from: number,
+    signal: AbortSignal,
+    to = file.size - 1,
+  ): AsyncGenerator<Uint8Array> {
+    if (file.leaves && !this.#noPlain) {
+      const served = yield* this.#plain(file, file.leaves, from, to, signal)
+      if (served) return
+      this.#noPlain = true
+    }
+    yield* this.#car(file, from, to, signal)
+  }
+
+  /**
+   * The file's plain bytes, leaf-aligned (`Range` unless the whole file is asked), each leaf checked;
+   * false when the gateway does not serve plain bytes (another status, a raw block or a CAR, which a
+   * server that reads no Accept sends anyway): nothing yielded, its CAR is asked for next.
+   */
+  async *#plain(
+    file: FileToFetch,
+    leaves: Leaf[],
+    from: number,
+    to: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<Uint8Array, boolean> {
+    const cid = file.cid.toString()
+    const want = leaves.slice(leafAt(leaves, from), leafAt(leaves, to) + 1)
+    const first = want[0]!.offset
+    const last = want[want.length - 1]!.offset + want[want.length - 1]!.length - 1
+    const whole = first === 0 && last === file.size - 1
+    const res = await request(`${this.#base}/ipfs/${cid}`, {
+      headers: whole ? { accept: '*/*' } : { accept: '*/*', range: `bytes=${first}-${last}` },
+      signal,
+      dispatcher: this.#dispatcher,
+      highWaterMark: BODY_BUFFER,
+    })
+    try {
+      const type = String(res.headers['content-type'] ?? '')
+      const encoding = String(res.headers['content-encoding'] ?? 'identity')
+      if (
+        (res.statusCode !== 200 && res.statusCode !== 206) ||
+        type.startsWith('application/vnd.ipld.') ||
+        encoding !== 'identity'
+      ) {
+        await discard(res.body)
+        return false
+      }
+      let skip = 0
+      if (res.statusCode === 206) {
+        const range = String(res.headers['content-range'] ?? '')
+        if (range !== `bytes ${first}-${last}/${file.size}`)
+          throw new SourceAnswerError(
+            this.name,
+            `answered Content-Range "${range}" for bytes ${first}-${last} of ${cid}`,
+          )
+      } else skip = first // The whole file for a Range: its first bytes are not needed.
+      const length = Number(res.headers['content-length'] ?? Number.NaN)
+      const expected = res.statusCode === 206 ? last - first + 1 : file.size
+      if (Number.isFinite(length) && length !== expected)
+        throw new SourceAnswerError(
+          this.name,
+          `answered ${length} bytes of ${cid} where ${expected} were asked for (the index says ${file.size})`,
+        )
+      yield* leafBytes(res.body, want, { start: from, end: to, skip }, this.name)
+      return true
+    } finally {
+      if (!res.body.destroyed) res.body.destroy()
+    }
+  }
+
+  async *#car(file: FileToFetch, from: number, to: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
     const cid = file.cid.toString()
     const query = new URLSearchParams({ 'dag-scope': 'entity' })
-    if (from > 0) query.set('entity-bytes', `${from}:*`)
+    if (from > 0 || to < file.size - 1) query.set('entity-bytes', `${from}:${to < file.size - 1 ? to : '*'}`)
     const res = await request(`${this.#base}/ipfs/${cid}?${query}`, {
       headers: { accept: CAR_ACCEPT },
       signal,
@@ -82,7 +164,7 @@ export class TrustlessGatewaySource implements FetchSource {
           `answered ${type || 'no Content-Type'} where a CAR was asked for`,
         )
       const blocks = carBlocks(res.body, { header: true, where: this.name })
-      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
+      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
     } finally {
       if (!res.body.destroyed) res.body.destroy()
     }
@@ -99,10 +181,15 @@ export class NodeCarSource implements FetchSource {
     this.#node = node
   }
 
-  async *bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *bytes(
+    file: FileToFetch,
+    from: number,
+    signal: AbortSignal,
+    to = file.size - 1,
+  ): AsyncGenerator<Uint8Array> {
     const car = this.#node.car(file.cid.toString(), { scope: 'all', signal })
     const blocks = carBlocks(car, { header: true, where: this.name })
-    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
+    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
   }
 }
 
@@ -132,9 +219,14 @@ export class PieceSource implements FetchSource {
     this.#dispatcher = dispatcher
   }
 
-  async *bytes(file: FileToFetch, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *bytes(
+    file: FileToFetch,
+    from: number,
+    signal: AbortSignal,
+    to = file.size - 1,
+  ): AsyncGenerator<Uint8Array> {
     const blocks = this.#sections(signal)
-    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: file.size - 1 }, this.name, file.seen)
+    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
   }
 
   async *#sections(signal: AbortSignal): AsyncGenerator<CarBlock> {

@@ -1,0 +1,398 @@
+/**
+ * The fetch-back's byte path (issue 13's speed goal): a file whose inner nodes the index's block map
+ * holds has its leaves known before it is fetched, so gateways are asked for its plain bytes and each
+ * leaf is hashed against its CID. Against a real Kubo daemon on loopback, a counting proxy in front of
+ * its gateway, and loopback servers written here: plain-bytes sources that send a wrong leaf or cut
+ * their answer, and a trustless-only gateway (406 to plain requests) relaying Kubo's CAR. Also a Range
+ * far ahead of the shared fetch, answered on its own while the fetch for the cache is held back.
+ */
+import { randomBytes } from 'node:crypto'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { request } from 'undici'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readGatewayConfig, startGatewayService } from '../src/daemon/index.ts'
+import { type Database, openDatabase } from '../src/db.ts'
+import { errorCode, httpStatusOf } from '../src/error-codes.ts'
+import {
+  createFetchBack,
+  type EvictedFile,
+  type FetchBackOptions,
+  FetchFailedError,
+  type Gateway,
+} from '../src/gateway/index.ts'
+import { BlockReader, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
+import { loadConfig } from '../src/sync/index.ts'
+import { answerPlain, type Loopback, plainServer, proxy, serve } from './helpers/fetch-sources.ts'
+import { Kubo } from './helpers/kubo.ts'
+import { commandMirror, writeToml } from './jobs-helpers.ts'
+
+const MiB = 1024 * 1024
+
+let dir: string
+let db: Database
+let kubo: Kubo
+let nodes: BlockReader
+const servers: Loopback[] = []
+
+interface Sample {
+  root: string
+  idx: MirrorIndex
+  file: EvictedFile
+  bytes: Buffer
+}
+
+/**
+ * A mirror `name` at `root` with files of random bytes: indexed, its blocks mapped (as the daemon does
+ * after each scan), added to Kubo, then evicted through the index's own API, as the janitor does.
+ */
+async function evictedFiles(
+  name: string,
+  root: string,
+  files: { path: string; size: number }[],
+): Promise<Sample[]> {
+  const written = files.map((f) => {
+    const abs = join(root, f.path)
+    mkdirSync(join(abs, '..'), { recursive: true })
+    const bytes = randomBytes(f.size)
+    writeFileSync(abs, bytes)
+    const mtime = new Date('2022-05-06T07:08:09.456Z')
+    utimesSync(abs, mtime, mtime)
+    return { ...f, abs, bytes }
+  })
+  const idx = openMirrorIndex(db, name, root)
+  await idx.scan()
+  expect((await mapBlocks(db, name, root)).stale).toEqual([])
+  const out: Sample[] = []
+  for (const f of written) {
+    const rec = (await idx.get(f.path))!
+    expect((await kubo.ok(['add', '-Q', '--cid-version=1', f.abs])).trim()).toBe(rec.cid)
+    const ev = await idx.local.evict(
+      [{ path: f.path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }],
+      async (r) => unlinkSync(join(root, r.path)),
+    )
+    expect(ev).toEqual([expect.objectContaining({ evicted: true })])
+    out.push({
+      root,
+      idx,
+      bytes: f.bytes,
+      file: { mirror: name, path: f.path, cid: rec.cid, size: f.size, mtimeMs: rec.mtimeMs },
+    })
+  }
+  return out
+}
+
+let n = 0
+async function evictedSample(size: number): Promise<Sample> {
+  const name = `b${n++}`
+  return (await evictedFiles(name, join(dir, name), [{ path: 'iso/disc-1.iso', size }]))[0]!
+}
+
+function options(s: Sample, extra: Partial<FetchBackOptions>): FetchBackOptions {
+  return {
+    rootOf: (m) => (m === s.file.mirror ? s.root : undefined),
+    recorderOf: (m) => (m === s.file.mirror ? s.idx.local : undefined),
+    nodes,
+    ...extra,
+  }
+}
+
+async function localState(s: Sample): Promise<string | undefined> {
+  return (await s.idx.local.of(s.file.path))?.state
+}
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const c of body) parts.push(c)
+  return Buffer.concat(parts)
+}
+
+function tmpFiles(s: Sample): string[] {
+  const d = join(dir, '.cidmirror-fetch', s.root.split('/').pop()!)
+  return existsSync(d) ? readdirSync(d) : []
+}
+
+/** `bytes` with one byte flipped at `at`: a wrong leaf there. */
+function flipped(bytes: Buffer, at: number): Buffer {
+  const copy = Buffer.from(bytes)
+  copy[at]! ^= 0xff
+  return copy
+}
+
+async function track<T extends Loopback>(p: Promise<T>): Promise<T> {
+  const s = await p
+  servers.push(s)
+  return s
+}
+
+/** Whether a request asked for plain bytes (no CAR, no raw block). */
+const plain = (a: Loopback['asked'][number]) => !a.url.includes('format=') && !a.accept?.includes('vnd.ipld')
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cidmirror-fetchback-bytes-'))
+  kubo = await Kubo.create({ parent: dir })
+  await kubo.start()
+  db = await openDatabase(join(dir, 'db'))
+  nodes = new BlockReader(db)
+})
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()))
+  await kubo?.dispose()
+  await db?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('fetch-back by plain bytes, each leaf checked against the leaves the index knows', () => {
+  it("fetches an evicted file as plain bytes from the local node's gateway: same bytes and mtime, cached, the index told", async () => {
+    const s = await evictedSample(6 * MiB + 4321)
+    const via = await track(proxy(kubo.gateway))
+    const fb = createFetchBack(options(s, { localGateway: via.url }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect(res.source).toBe('local-node')
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    const abs = join(s.root, s.file.path)
+    expect(readFileSync(abs).equals(s.bytes)).toBe(true)
+    expect(statSync(abs).mtimeMs).toBe(s.file.mtimeMs)
+    // One request, for the plain bytes of the whole file (no CAR).
+    expect(via.asked).toEqual([{ url: `/ipfs/${s.file.cid}`, accept: '*/*' }])
+    expect(tmpFiles(s)).toEqual([])
+    expect(fb.figures().sources).toEqual([
+      expect.objectContaining({ source: 'local-node', bytes: s.bytes.length, fetches: 1, failures: 0 }),
+    ])
+  })
+
+  it('a source sending a wrong leaf fails after the leaves before it: the next source is asked for the rest by Range', async () => {
+    const s = await evictedSample(5 * MiB + 99)
+    // The third leaf (bytes 2 MiB..3 MiB-1) is wrong.
+    const wrong = await track(plainServer(flipped(s.bytes, 2 * MiB + 17)))
+    const via = await track(proxy(kubo.gateway))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url, via.url] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect(res.source).toBe(`gateway:${wrong.url}`)
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
+    const fig = fb.figures().sources
+    expect(fig.find((x) => x.source === `gateway:${wrong.url}`)).toMatchObject({
+      failures: 1,
+      bytes: 2 * MiB,
+    })
+    expect(fig.find((x) => x.source === `gateway:${wrong.url}`)?.lastError).toMatch(/do not hash/)
+    // Kubo was asked for plain bytes from the wrong leaf on, not the whole file.
+    expect(via.asked).toEqual([
+      { url: `/ipfs/${s.file.cid}`, accept: '*/*', range: `bytes=${2 * MiB}-${s.bytes.length - 1}` },
+    ])
+  })
+
+  it('a cut answer (ends cleanly, short) is a failed source, and the next one finishes the file', async () => {
+    const s = await evictedSample(3 * MiB + 5)
+    const cut = await track(plainServer(s.bytes, { endAt: MiB + 1000 }))
+    const fb = createFetchBack(options(s, { gateways: [cut.url, kubo.gateway] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    const fig = fb.figures().sources
+    expect(fig.find((x) => x.source === `gateway:${cut.url}`)).toMatchObject({ failures: 1, bytes: MiB })
+    expect(fig.find((x) => x.source === `gateway:${cut.url}`)?.lastError).toMatch(/truncated/)
+  })
+
+  it('when only a bad source remains, the body throws after the verified leaves: nothing cached, the file stays evicted', async () => {
+    const s = await evictedSample(4 * MiB)
+    const wrong = await track(plainServer(flipped(s.bytes, 3 * MiB - 1)))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    const got: Uint8Array[] = []
+    const err = await (async () => {
+      for await (const c of res.body) got.push(c)
+    })().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FetchFailedError)
+    const sent = Buffer.concat(got)
+    // The two leaves before the wrong one, and not a byte of it.
+    expect(sent.length).toBe(2 * MiB)
+    expect(sent.equals(s.bytes.subarray(0, 2 * MiB))).toBe(true)
+    await expect.poll(() => tmpFiles(s)).toEqual([])
+    expect(existsSync(join(s.root, s.file.path))).toBe(false)
+    expect(await localState(s)).toBe('evicted')
+  })
+
+  it('a wrong first leaf from the only source: open rejects with a 502 error before any byte', async () => {
+    const s = await evictedSample(2 * MiB + 1)
+    const wrong = await track(plainServer(flipped(s.bytes, 10)))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url] }))
+    const err = (await fb
+      .open(s.file, undefined, AbortSignal.timeout(60_000))
+      .catch((e: unknown) => e)) as FetchFailedError
+    expect(err).toBeInstanceOf(FetchFailedError)
+    expect(err.code).toBe(errorCode('FETCH_FAILED'))
+    expect(httpStatusOf('FETCH_FAILED')).toBe(502)
+    expect(err.message).toMatch(/do not hash/)
+    expect(existsSync(join(s.root, s.file.path))).toBe(false)
+    expect(await localState(s)).toBe('evicted')
+  })
+
+  it('a trustless-only gateway (406 to plain bytes) is asked for its CAR next, once', async () => {
+    const s = await evictedSample(3 * MiB + 77)
+    const trustless = await track(
+      serve(async (req, res) => {
+        if (!String(req.headers.accept).includes('application/vnd.ipld.car'))
+          return void res.writeHead(406).end('a trustless request needs ?format=raw or ?format=car')
+        const up = await request(`${kubo.gateway}${req.url}`, {
+          headers: { accept: String(req.headers.accept) },
+        })
+        res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type']) })
+        for await (const c of up.body) res.write(c)
+        res.end()
+      }),
+    )
+    const fb = createFetchBack(options(s, { gateways: [trustless.url] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    expect(trustless.asked.map(plain)).toEqual([true, false])
+    expect(fb.figures().sources).toEqual([
+      expect.objectContaining({ source: `gateway:${trustless.url}`, failures: 0, bytes: s.bytes.length }),
+    ])
+  })
+
+  it('a file whose nodes the block map lacks is read as a CAR', async () => {
+    const s = await evictedSample(2 * MiB + 3)
+    const via = await track(proxy(kubo.gateway))
+    const fb = createFetchBack(options(s, { gateways: [via.url], nodes: { get: async () => undefined } }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    expect(via.asked.map(plain)).toEqual([false])
+  })
+})
+
+describe('a Range far ahead of the shared fetch', () => {
+  it('is answered by a ranged read of its own, verified, while the fetch for the cache is held back', async () => {
+    const s = await evictedSample(40 * MiB + 123)
+    let open!: () => void
+    const opened = new Promise<void>((r) => {
+      open = r
+    })
+    // Kubo's answer to the whole-file request stops after 2 MiB until the test opens the gate.
+    const via = await track(
+      proxy(kubo.gateway, { after: 2 * MiB, opened, when: (req) => !req.headers.range }),
+    )
+    const fb = createFetchBack(options(s, { localGateway: via.url }))
+    const whole = await fb.open(s.file, undefined, AbortSignal.timeout(120_000))
+    const wholeBody = collect(whole.body)
+    const start = s.bytes.length - 3 * MiB - 5
+    const ranged = await fb.open(s.file, { start, end: s.bytes.length - 1 }, AbortSignal.timeout(120_000))
+    expect(ranged.source).toBe('local-node')
+    // The range arrives whole, checked, while the whole file's answer is still held at 2 MiB.
+    expect((await collect(ranged.body)).equals(s.bytes.subarray(start))).toBe(true)
+    expect(existsSync(join(s.root, s.file.path))).toBe(false)
+    expect(await localState(s)).toBe('evicted')
+    expect(tmpFiles(s)).toHaveLength(1)
+    // Asked leaf-aligned: from the leaf holding `start` to the end.
+    const leafStart = Math.floor(start / MiB) * MiB
+    expect(via.asked).toEqual([
+      { url: `/ipfs/${s.file.cid}`, accept: '*/*' },
+      { url: `/ipfs/${s.file.cid}`, accept: '*/*', range: `bytes=${leafStart}-${s.bytes.length - 1}` },
+    ])
+    open()
+    expect((await wholeBody).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s), { timeout: 60_000 }).toBe('refetched')
+    expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
+  })
+
+  it('a range near what has arrived waits for the shared fetch (no second request)', async () => {
+    const s = await evictedSample(6 * MiB)
+    const via = await track(proxy(kubo.gateway))
+    const fb = createFetchBack(options(s, { localGateway: via.url }))
+    const [a, b] = await Promise.all([
+      fb.open(s.file, undefined, AbortSignal.timeout(60_000)),
+      fb.open(s.file, { start: MiB, end: 2 * MiB }, AbortSignal.timeout(60_000)),
+    ])
+    expect((await collect(b.body)).equals(s.bytes.subarray(MiB, 2 * MiB + 1))).toBe(true)
+    expect((await collect(a.body)).equals(s.bytes)).toBe(true)
+    expect(via.asked).toHaveLength(1)
+  })
+})
+
+describe('through the gateway', () => {
+  let gw: Gateway
+  let first: Sample
+  let third: Sample
+  const gwDir = () => join(dir, 'gw')
+
+  beforeAll(async () => {
+    // Mirror `web`: one file whose first leaf the only source gets wrong, one whose third leaf it does.
+    ;[first, third] = (await evictedFiles('web', join(gwDir(), 'mirrors', 'web'), [
+      { path: 'iso/first.iso', size: 3 * MiB + 11 },
+      { path: 'iso/third.iso', size: 4 * MiB + 22 },
+    ])) as [Sample, Sample]
+    const bad = new Map([
+      [first!.file.cid, flipped(first!.bytes, 5)],
+      [third!.file.cid, flipped(third!.bytes, 2 * MiB + 1)],
+    ])
+    const source = await track(
+      serve((req, res) => {
+        const cid = (req.url ?? '').split('/')[2]?.split('?')[0] ?? ''
+        const bytes = bad.get(cid)
+        if (!bytes) return void res.writeHead(404).end()
+        answerPlain(req, res, bytes)
+      }),
+    )
+    mkdirSync(gwDir(), { recursive: true })
+    const config = writeToml({ dir: gwDir(), mirrors: commandMirror('web', 'true') })
+    writeFileSync(config, `${readFileSync(config, 'utf8')}\n[gateway]\nlisten_port = 0\n`)
+    const settings = readGatewayConfig(await loadConfig(config))!
+    const fetchBack = createFetchBack({
+      rootOf: (m) => (m === 'web' ? first!.root : undefined),
+      nodes,
+      gateways: [source.url],
+      recorderOf: (m) => (m === 'web' ? first!.idx.local : undefined),
+    })
+    gw = await startGatewayService({ settings, db, fetchBack, log: pino({ level: 'silent' }) })
+  }, 120_000)
+
+  afterAll(async () => {
+    await gw?.close()
+  })
+
+  it('a wrong first leaf: a 502 with a one-line body (no 200 went out), nothing cached', async () => {
+    const r = await request(`${gw.url}/web/${first.file.path}`)
+    expect(r.statusCode).toBe(502)
+    const body = await r.body.text()
+    expect(body.trim().split('\n')).toHaveLength(1)
+    expect(body).toMatch(/do not hash/)
+    expect(existsSync(join(first.root, first.file.path))).toBe(false)
+    expect(await localState(first)).toBe('evicted')
+  })
+
+  it('a wrong leaf after the status line: the connection is aborted short of Content-Length, nothing cached', async () => {
+    const r = await request(`${gw.url}/web/${third.file.path}`)
+    expect(r.statusCode).toBe(200)
+    expect(r.headers['content-length']).toBe(String(third.bytes.length))
+    const got: Buffer[] = []
+    const err = await (async () => {
+      for await (const c of r.body) got.push(c as Buffer)
+    })().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Error)
+    const sent = Buffer.concat(got)
+    // Only verified bytes went out: at most the two leaves before the wrong one.
+    expect(sent.length).toBeLessThanOrEqual(2 * MiB)
+    expect(sent.equals(third.bytes.subarray(0, sent.length))).toBe(true)
+    await expect.poll(() => tmpFiles(third)).toEqual([])
+    expect(existsSync(join(third.root, third.file.path))).toBe(false)
+    expect(await localState(third)).toBe('evicted')
+  })
+})
