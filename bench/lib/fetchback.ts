@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Database, openDatabase } from '../../src/db.ts'
 import { createFetchBack, type EvictedFile } from '../../src/gateway/index.ts'
+import { BlockReader, mapBlocks, openMirrorIndex } from '../../src/index/index.ts'
 import { Kubo } from '../../test/helpers/kubo.ts'
 import type { Row } from './report.ts'
 
@@ -44,10 +46,11 @@ function ipfsCat(kubo: Kubo, cid: string, size: number): Promise<Timing> {
 }
 
 /**
- * curl of Kubo's trustless CAR of the file to /dev/null: the HTTP path's ceiling on this machine, with
- * no verification, no cache file (a reference, not the goal's peer).
+ * curl of Kubo's gateway to /dev/null: its trustless CAR (`?format=car`) or its plain file bytes
+ * (deserialized `/ipfs/{cid}`), the HTTP path's ceiling on this machine, with no verification, no
+ * cache file (references, not the goal's peer).
  */
-function curlCar(kubo: Kubo, cid: string): Timing {
+function curl(kubo: Kubo, cid: string, car: boolean): Timing {
   const out = execFileSync(
     'curl',
     [
@@ -56,9 +59,8 @@ function curlCar(kubo: Kubo, cid: string): Timing {
       '/dev/null',
       '-w',
       '%{time_starttransfer} %{time_total}',
-      '-H',
-      `accept: ${CAR}`,
-      `${kubo.gateway}/ipfs/${cid}?dag-scope=entity`,
+      ...(car ? ['-H', `accept: ${CAR}`] : []),
+      `${kubo.gateway}/ipfs/${cid}${car ? '?dag-scope=entity' : ''}`,
     ],
     { encoding: 'utf8' },
   )
@@ -69,7 +71,7 @@ function curlCar(kubo: Kubo, cid: string): Timing {
 const CAR = 'application/vnd.ipld.car; version=1; order=dfs; dups=y'
 
 /** One fetch-back of the evicted file (a fresh FetchBack, the file off the disk again first). */
-async function ours(kubo: Kubo, root: string, file: EvictedFile): Promise<Timing> {
+async function ours(kubo: Kubo, root: string, file: EvictedFile, db: Database): Promise<Timing> {
   try {
     unlinkSync(join(root, file.path))
   } catch {}
@@ -80,6 +82,8 @@ async function ours(kubo: Kubo, root: string, file: EvictedFile): Promise<Timing
   const fb = createFetchBack({
     rootOf: () => root,
     localGateway: kubo.gateway,
+    // The index's block map, as the daemon wires it: the file's leaves are known.
+    nodes: new BlockReader(db),
     recorderOf: () => ({
       markRefetched: async () => {
         cached()
@@ -107,6 +111,7 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
   const size = mib * 1024 * 1024
   const dir = mkdtempSync(join(tmpdir(), 'cidmirror-bench-fetchback-'))
   const kubo = await Kubo.create({ parent: dir })
+  const dbs: Database[] = []
   try {
     await kubo.start()
     const root = join(dir, 'mirror')
@@ -114,21 +119,34 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
     const path = 'iso/big.iso'
     writeFileSync(join(root, path), randomBytes(size))
     const cid = (await kubo.ok(['add', '-Q', '--cid-version=1', join(root, path)])).trim()
+    // Indexed and its blocks mapped, as the daemon does after each scan; then evicted (unlinked).
+    const db = await openDatabase(join(dir, 'db'))
+    dbs.push(db)
+    const idx = openMirrorIndex(db, 'bench', root)
+    await idx.scan()
+    if ((await idx.get(path))?.cid !== cid) throw new Error('the index and Kubo disagree on the CID')
+    await mapBlocks(db, 'bench', root)
     const file: EvictedFile = { mirror: 'bench', path, cid, size, mtimeMs: Date.now() }
     // A warm-up of each, then interleaved rounds.
     await ipfsCat(kubo, cid, size)
-    await ours(kubo, root, file)
+    await ours(kubo, root, file, db)
     const best = {
       cat: { ttfb: Infinity, total: Infinity },
       ours: { ttfb: Infinity, total: Infinity },
-      curl: { ttfb: Infinity, total: Infinity },
+      curlCar: { ttfb: Infinity, total: Infinity },
+      curlPlain: { ttfb: Infinity, total: Infinity },
     }
     for (let r = 0; r < Math.max(rounds, 5); r++) {
       const c = await ipfsCat(kubo, cid, size)
-      const o = await ours(kubo, root, file)
-      const u = curlCar(kubo, cid)
-      best.curl.ttfb = Math.min(best.curl.ttfb, u.ttfb)
-      best.curl.total = Math.min(best.curl.total, u.total)
+      const o = await ours(kubo, root, file, db)
+      for (const [k, car] of [
+        ['curlCar', true],
+        ['curlPlain', false],
+      ] as const) {
+        const u = curl(kubo, cid, car)
+        best[k].ttfb = Math.min(best[k].ttfb, u.ttfb)
+        best[k].total = Math.min(best[k].total, u.total)
+      }
       say(
         `round ${r + 1}: ipfs cat ttfb ${(c.ttfb * 1000).toFixed(1)} ms total ${c.total.toFixed(3)} s; fetch-back ttfb ${(o.ttfb * 1000).toFixed(1)} ms total ${o.total.toFixed(3)} s`,
       )
@@ -139,7 +157,7 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
     }
     const mbps = (t: number) => size / 1e6 / t
     say(
-      `reference: curl of Kubo's trustless CAR (unverified, not cached) ${mbps(best.curl.total).toFixed(0)} MB/s, ttfb ${(best.curl.ttfb * 1000).toFixed(1)} ms; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
+      `references (unverified, not cached): curl of Kubo's trustless CAR ${mbps(best.curlCar.total).toFixed(0)} MB/s (${best.curlCar.total.toFixed(3)} s), ttfb ${(best.curlCar.ttfb * 1000).toFixed(1)} ms; curl of its plain bytes ${mbps(best.curlPlain.total).toFixed(0)} MB/s (${best.curlPlain.total.toFixed(3)} s), ttfb ${(best.curlPlain.ttfb * 1000).toFixed(1)} ms; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
     )
     return [
       {
@@ -159,6 +177,7 @@ export async function benchFetchBack(rounds: number): Promise<Row[]> {
     ]
   } finally {
     await kubo.dispose()
+    for (const db of dbs) await db.close()
     rmSync(dir, { recursive: true, force: true })
   }
 }
