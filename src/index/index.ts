@@ -12,6 +12,13 @@ import { type PathRecord, type ScanSummary, toPathRecord } from './records.ts'
 import { runScan, type ScanOptions } from './scan.ts'
 import { type MirrorState, stateOf } from './state.ts'
 import { type MirrorInfo, mirrorsLevel } from './store.ts'
+import {
+  type PastVersion,
+  type VersionRange,
+  versionsLeft,
+  versionsOfCid,
+  versionsOfKey,
+} from './versions.ts'
 
 export { BlockReader, blockMapSince, type MapProgress, type MapSummary, mapBlocks } from './blocks.ts'
 export {
@@ -58,6 +65,7 @@ export {
 } from './reader.ts'
 export type { PathRecord, PathState, ScanProgress, ScanSummary } from './records.ts'
 export type { ScanOptions } from './scan.ts'
+export type { PastVersion, VersionRange } from './versions.ts'
 
 export interface MirrorIndex {
   readonly mirror: string
@@ -79,6 +87,22 @@ export interface MirrorIndex {
    * asked for; `under` limits them to one subtree.
    */
   records(opts?: { deleted?: boolean; under?: string }): AsyncIterable<PathRecord>
+  /**
+   * Past versions (versions.ts): the files and symlinks that left the tree, each with the scans whose
+   * trees held it. `range` picks those that left in scans after `after` (exclusive) up to `upTo`
+   * (inclusive), default all; in scan order, then path order.
+   */
+  versions(range?: VersionRange): AsyncIterable<PastVersion>
+  /** Past versions of one path, oldest first (its current record is `get`). */
+  versionsOf(relPath: string): Promise<PastVersion[]>
+  /** Past versions whose content is `cid`, by path, then oldest first (current holders: `pathsOf`). */
+  versionsByCid(cid: string): Promise<PastVersion[]>
+  /**
+   * The file or symlink at `relPath` in the tree of committed scan `scan`: its current record when that
+   * content was already there, else the past version that was; undefined when the path held neither
+   * then (a directory, or nothing). A `PastVersion` has `leftScan`; a current record does not.
+   */
+  recordAt(relPath: string, scan: number): Promise<PathRecord | PastVersion | undefined>
   /**
    * Whether files' bytes are on this disk: evictions (recorded before the unlink), fetched-back files
    * marked present again, the evicted paths (the exclude list), a path's local state (local.ts).
@@ -135,6 +159,28 @@ class LevelMirrorIndex implements MirrorIndex {
 
   scans(opts?: { reverse?: boolean }): AsyncIterable<ScanSummary> {
     return this.#state.store.scanHistory(opts)
+  }
+
+  versions(range?: VersionRange): AsyncIterable<PastVersion> {
+    return versionsLeft(this.#state.store, range)
+  }
+
+  versionsOf(relPath: string): Promise<PastVersion[]> {
+    return versionsOfKey(this.#state.store, keyOf(normalizeRelPath(relPath)))
+  }
+
+  versionsByCid(cid: string): Promise<PastVersion[]> {
+    return versionsOfCid(this.#state.store, cid)
+  }
+
+  async recordAt(relPath: string, scan: number): Promise<PathRecord | PastVersion | undefined> {
+    const path = normalizeRelPath(relPath)
+    const store = this.#state.store
+    const r = await store.getRecord(keyOf(path))
+    if (r && r.kind !== 'dir' && r.state !== 'deleted' && (r.since ?? r.scan) <= scan)
+      return toPathRecord(path, r)
+    const past = await this.versionsOf(path)
+    return past.find((v) => v.firstScan <= scan && scan <= v.lastScan)
   }
 
   async *records(opts: { deleted?: boolean; under?: string } = {}): AsyncGenerator<PathRecord> {

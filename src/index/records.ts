@@ -41,6 +41,11 @@ export interface PathRecord {
 export type StoredRecord = Omit<PathRecord, 'path' | 'firstSeen' | 'lastSynced'> & {
   firstSeen: number
   lastSynced: number
+  /**
+   * The scan from which the path has held this CID, when an earlier one than `scan` (a later scan only
+   * changed its metadata and rewrote the record). Unset: `scan`. What a past version's `firstScan` is.
+   */
+  since?: number
 }
 
 /** One scan of a mirror. Counts are of files and symlinks; directories are counted in `dirs` only. */
@@ -119,14 +124,16 @@ const STATE_NAMES: PathState[] = ['present', 'evicted', 'deleted']
 
 /**
  * A record's stored text: a JSON array `[kind, cid, tsize, size, mtimeMs, ctimeMs, ino, firstSeen,
- * lastSynced, state, scan(, target(, sha256))]` with kind and state as small numbers; a record with a
- * sha256 and no target has `null` there. Positions are added at the end, never moved, so records
+ * lastSynced, state, scan(, target(, sha256(, since)))]` with kind and state as small numbers; a
+ * position left empty before a later one that is set holds `null`. Positions are added at the end, never moved, so records
  * written before a field existed decode as they did. Half the bytes of a JSON object, and built
  * without JSON.stringify (base64 needs no escaping).
  */
 export function encodeRecord(r: StoredRecord): string {
   const head = `[${KIND_CODES[r.kind]},"${r.cid}",${r.tsize},${r.size},${r.mtimeMs},${r.ctimeMs},${r.ino},${r.firstSeen},${r.lastSynced},${STATE_CODES[r.state]},${r.scan}`
   const target = r.target === undefined ? 'null' : JSON.stringify(r.target)
+  if (r.since !== undefined)
+    return `${head},${target},${r.sha256 === undefined ? 'null' : `"${r.sha256}"`},${r.since}]`
   if (r.sha256 !== undefined) return `${head},${target},"${r.sha256}"]`
   return r.target === undefined ? `${head}]` : `${head},${target}]`
 }
@@ -144,7 +151,8 @@ type RecordArray = [
   number,
   number,
   (string | null)?,
-  string?,
+  (string | null)?,
+  number?,
 ]
 
 /** A record from its parsed stored JSON (`encodeRecord`'s array). */
@@ -164,6 +172,7 @@ export function decodeRecord(v: unknown): StoredRecord {
     scan: a[10],
   }
   if (a[11] !== undefined && a[11] !== null) r.target = a[11]
-  if (a[12] !== undefined) r.sha256 = a[12]
+  if (a[12] !== undefined && a[12] !== null) r.sha256 = a[12]
+  if (a[13] !== undefined) r.since = a[13]
   return r
 }

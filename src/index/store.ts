@@ -13,6 +13,7 @@
  *   index/m.<name>/meta/statcache         -> token of the valid stat cache file (statcache.ts), if any
  *   index/m.<name>/l/<path key>           -> LocalEntry                     evicted / refetched times (local.ts)
  *   index/m.<name>/g/<path key>           -> epoch ms                       evicted, gone upstream (local.ts)
+ *   index/m.<name>/v, vp, vc/...          -> past version                   versions that left the tree (versions.ts)
  *
  * Atomicity: a record under `p` whose `scan` is above `last` is not committed and reads as absent; a scan
  * writes such records directly only for paths that had no committed record (new paths). Every change to
@@ -41,23 +42,37 @@ import {
 import { pathOf, SEP, sublevelName } from './keys.ts'
 import type { LocalEntry } from './local.ts'
 import { decodeRecord, encodeRecord, type ScanSummary, type StoredRecord } from './records.ts'
+import { versionPuts } from './versions.ts'
 
 export interface JournalEntry {
   scan: number
   /** CID of the committed record this replaces, for the per-CID index. */
   old: string | null
   rec: StoredRecord
+  /** The committed record this one makes leave the tree (versions.ts), kept as a past version at commit. */
+  leaving?: StoredRecord
 }
 
-/** A journal entry's stored text: `[scan, old, record]` (records.ts `encodeRecord` for the record). */
-export function encodeJournal(scan: number, old: string | null, rec: StoredRecord): string {
-  return `[${scan},${old === null ? 'null' : `"${old}"`},${encodeRecord(rec)}]`
+/**
+ * A journal entry's stored text: `[scan, old, record(, leaving)]` (records.ts `encodeRecord` for the
+ * records). Entries written before `leaving` existed decode without it.
+ */
+export function encodeJournal(
+  scan: number,
+  old: string | null,
+  rec: StoredRecord,
+  leaving?: StoredRecord,
+): string {
+  const head = `[${scan},${old === null ? 'null' : `"${old}"`},${encodeRecord(rec)}`
+  return leaving === undefined ? `${head}]` : `${head},${encodeRecord(leaving)}]`
 }
 
 /** A journal entry from its parsed stored JSON (`encodeJournal`'s array). */
 export function decodeJournal(v: unknown): JournalEntry {
-  const [scan, old, rec] = v as [number, string | null, unknown]
-  return { scan, old, rec: decodeRecord(rec) }
+  const [scan, old, rec, leaving] = v as [number, string | null, unknown, unknown?]
+  const e: JournalEntry = { scan, old, rec: decodeRecord(rec) }
+  if (leaving !== undefined) e.leaving = decodeRecord(leaving)
+  return e
 }
 
 export interface MirrorInfo {
@@ -274,6 +289,10 @@ export class MirrorStore {
   /** Local file states (local.ts): evicted and refetched times; evicted paths gone upstream. */
   readonly local
   readonly gone
+  /** Past versions (versions.ts): by the scan they left in, by path, by CID. */
+  readonly versions
+  readonly versionsByPath
+  readonly versionsByCid
   /** Full key prefixes of `p`, `c` and `j` on the root database (utf8). */
   readonly pPrefix: string
   readonly cPrefix: string
@@ -300,6 +319,9 @@ export class MirrorStore {
     this.meta = sublevelOf<Json>(m, 'meta')
     this.local = sublevelOf<LocalEntry>(m, 'l')
     this.gone = sublevelOf<number>(m, 'g')
+    this.versions = sublevelOf<unknown>(m, 'v')
+    this.versionsByPath = sublevelOf<unknown>(m, 'vp')
+    this.versionsByCid = sublevelOf<unknown>(m, 'vc')
     this.pPrefix = this.paths.prefix
     this.cPrefix = this.cids.prefix
     this.jPrefix = this.journal.prefix
@@ -348,6 +370,11 @@ export class MirrorStore {
     return id <= this.last || id === this.#committing
   }
 
+  /** Whether readers see what scan `id` wrote (committed, or being applied): see `#visible`. */
+  visible(id: number): boolean {
+    return this.#visible(id)
+  }
+
   /** Hands out a new scan id and marks the scan as running; returns the previous run left over, if any. */
   async beginScan(started: number): Promise<{ id: number; interrupted: boolean }> {
     await this.ready()
@@ -392,6 +419,13 @@ export class MirrorStore {
   }
 
   async applyCommit(id: number, summary: ScanSummary, keepStatCache = false): Promise<void> {
+    // The last scan committed before this one: the last that held the versions this one removes.
+    const before = ((await this.meta.get('last')) as number | undefined) ?? 0
+    const prefixes = {
+      v: this.versions.prefix,
+      vp: this.versionsByPath.prefix,
+      vc: this.versionsByCid.prefix,
+    }
     const it = this.readJournal()
     const out = this.rawWriter()
     this.#committing = id
@@ -406,6 +440,9 @@ export class MirrorStore {
             if (e.old !== null && (e.old !== e.rec.cid || e.rec.state === 'deleted'))
               out.del(this.cPrefix + cidKey(e.old, path))
             if (e.rec.state !== 'deleted') out.put(this.cPrefix + cidKey(e.rec.cid, path), String(id))
+            // In the same batch as the record that replaces it: a kill -9 keeps both or neither.
+            if (e.leaving)
+              for (const [k, v] of versionPuts(prefixes, key, e.leaving, e.rec, id, before)) out.put(k, v)
           }
           out.del(this.jPrefix + key)
         }

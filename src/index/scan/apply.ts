@@ -119,6 +119,8 @@ export class Apply {
     const rec = this.#writes.newRecord(e, kind, r.cid, r.tsize, kind === 'file' ? e.size : r.size)
     if (r.target !== undefined) rec.target = r.target
     if (r.sha256 !== undefined && kind === 'file') rec.sha256 = r.sha256
+    // Same content as before: the path has held this CID since the scan that first wrote it.
+    if (wasPresent && c.kind === kind && c.cid === r.cid) rec.since = c.since ?? c.scan
     this.#writes.record(e, rec)
     this.#cacheOut?.add(e.key, e.kind, e.size, e.mtimeMs, e.ctimeMs, e.ino)
   }

@@ -12,6 +12,7 @@ import type { EntryKind } from '../../cid/index.ts'
 import { pathOf } from '../keys.ts'
 import { encodeRecord, type StoredRecord } from '../records.ts'
 import { cidKey, encodeJournal, type MirrorStore, type RawWriter } from '../store.ts'
+import { leavingVersion } from '../versions.ts'
 import type { Entry } from './entry.ts'
 
 const FLUSH_OPS = 4096
@@ -62,7 +63,7 @@ export class ScanWrites {
     const committed = e.committed
     if (committed) {
       const old = committed.state === 'deleted' ? null : committed.cid
-      this.#out.put(this.#jPrefix + e.key, encodeJournal(this.#id, old, rec))
+      this.#out.put(this.#jPrefix + e.key, encodeJournal(this.#id, old, rec, leavingVersion(committed, rec)))
       return
     }
     const path = e.path ?? pathOf(e.key)
@@ -74,7 +75,10 @@ export class ScanWrites {
   /** Journals the committed record `committed` at the entry as deleted. */
   recordDeleted(e: Entry, committed: StoredRecord): void {
     const rec: StoredRecord = { ...committed, state: 'deleted', scan: this.#id }
-    this.#out.put(this.#jPrefix + e.key, encodeJournal(this.#id, committed.cid, rec))
+    this.#out.put(
+      this.#jPrefix + e.key,
+      encodeJournal(this.#id, committed.cid, rec, leavingVersion(committed, rec)),
+    )
   }
 
   /** Removes the entry's leftover record (uncommitted, so no reader sees it) and its per-CID entry. */
