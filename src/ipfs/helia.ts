@@ -200,6 +200,16 @@ export class HeliaNode implements IpfsNode {
     }
   }
 
+  async disconnect(peer: string, opts: Signal = {}): Promise<void> {
+    try {
+      await this.#helia.libp2p.hangUp(multiaddr(peer), { signal: opts.signal })
+    } catch (err) {
+      throw new IpfsCommandError(this.label, 'disconnect', String((err as Error).message ?? err), {
+        cause: err,
+      })
+    }
+  }
+
   /**
    * Nothing to store: the index's block map already serves the file. The CID is the index's when
    * `expect` is what the index holds for this path and its root block reads from the mirror as

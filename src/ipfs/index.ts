@@ -55,6 +55,9 @@ export interface IpfsNode {
   /** Dial a peer (`/ip4/.../tcp/.../p2p/<id>`), so it can fetch from us over bitswap or we from it. */
   connect(multiaddr: string, opts?: Signal): Promise<void>
 
+  /** Close every connection to a peer (`/p2p/<id>`); a peer not connected is no error. */
+  disconnect(peer: string, opts?: Signal): Promise<void>
+
   /**
    * Reference a mirror file in place (promise 5: its bytes stay in the file, the node keeps only
    * offsets), with the `unixfs-v1-2025` parameters whatever the node's own import config says, and

@@ -176,6 +176,17 @@ export class KuboNode implements IpfsNode {
     )
   }
 
+  async disconnect(peer: string, opts: Signal = {}): Promise<void> {
+    try {
+      await this.#call('swarm/disconnect', () =>
+        this.#client.swarm.disconnect(multiaddr(peer), { signal: opts.signal }),
+      )
+    } catch (err) {
+      // Kubo refuses a peer it has no connection to: nothing to close.
+      if (!/not connected|no connection|conn not found/i.test(String((err as Error).message))) throw err
+    }
+  }
+
   async referenceFile(absPath: string, opts: ReferenceOptions = {}): Promise<string> {
     const [r] = await this.#addBatch([{ path: resolve(absPath), expect: opts.expect }], opts)
     if ('error' in r!) throw r.error

@@ -10,6 +10,8 @@ import type { ReplicationItem, StorageTarget, TargetCallOptions } from '../targe
 export interface PinningNode {
   id(opts?: { signal?: AbortSignal }): Promise<{ peerId: string; addresses: string[] }>
   connect(multiaddr: string, opts?: { signal?: AbortSignal }): Promise<void>
+  /** Close every connection to a peer (`/p2p/<id>`). */
+  disconnect(peer: string, opts?: { signal?: AbortSignal }): Promise<void>
   pin(cid: string, opts?: { recursive?: boolean; signal?: AbortSignal }): Promise<void>
   pinUpdate(from: string, to: string, opts?: { signal?: AbortSignal; unpin?: boolean }): Promise<void>
   pinned(
@@ -41,6 +43,13 @@ export class KuboTarget implements StorageTarget {
   readonly concurrency: number
   readonly #o: KuboTargetOptions
   #peer: string | undefined
+  /**
+   * The last store was cut off (its time limit): Kubo's bitswap may hold wants it will not send to the
+   * source again on that connection (boxo #1163, seen in the replicate bench), so the next store
+   * starts on a new one.
+   */
+  #stalled = false
+  #reconnects = 0
 
   constructor(opts: KuboTargetOptions) {
     this.#o = opts
@@ -93,14 +102,34 @@ export class KuboTarget implements StorageTarget {
     return []
   }
 
+  /** Times a store began by reconnecting the source after a store that was cut off. */
+  get reconnects(): number {
+    return this.#reconnects
+  }
+
   async store(item: ReplicationItem, { signal }: TargetCallOptions): Promise<CopyRecord[]> {
-    for (const addr of (await this.#o.source?.()) ?? []) {
-      await this.#o.node.connect(addr, { signal }).catch(() => {})
-    }
     const n = this.#o.node
-    if (item.scope === 'tree' && item.previous && (await n.pinned(item.previous, { signal })) === 'recursive')
-      await n.pinUpdate(item.previous, item.cid, { signal, unpin: true })
-    else await n.pin(item.cid, { recursive: true, signal })
+    const sources = (await this.#o.source?.()) ?? []
+    if (this.#stalled && sources.length > 0) {
+      // Disconnect, then connect: a new connection makes bitswap send its wants to the source again.
+      const peers = new Set(sources.map((a) => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((p) => p !== undefined))
+      for (const peer of peers) await n.disconnect(`/p2p/${peer}`, { signal }).catch(() => {})
+      this.#reconnects++
+    }
+    for (const addr of sources) await n.connect(addr, { signal }).catch(() => {})
+    this.#stalled = false
+    try {
+      if (
+        item.scope === 'tree' &&
+        item.previous &&
+        (await n.pinned(item.previous, { signal })) === 'recursive'
+      )
+        await n.pinUpdate(item.previous, item.cid, { signal, unpin: true })
+      else await n.pin(item.cid, { recursive: true, signal })
+    } catch (err) {
+      if (signal.aborted) this.#stalled = true
+      throw err
+    }
     return this.check({ ...item, previous: undefined }, { signal })
   }
 }
