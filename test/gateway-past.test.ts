@@ -6,13 +6,28 @@
  * corpus stays closed for the new prefixes (DESIGN promise 7).
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
-import { createFetchBack, type Gateway, statusPage, trustlessGateway } from '../src/gateway/index.ts'
+import {
+  createFetchBack,
+  fetchFileVia,
+  type Gateway,
+  statusPage,
+  trustlessGateway,
+} from '../src/gateway/index.ts'
 import {
   BlockReader,
   blockMapSince,
@@ -92,15 +107,20 @@ beforeAll(async () => {
 
   const blocks = new BlockReader(db)
   const mirrors = [{ name: 'sample', root }]
+  const fetchBack = createFetchBack({
+    rootOf: (m) => (m === 'sample' ? root : undefined),
+    gateways: [kubo.gateway],
+  })
   const plugins = [
-    { name: 'trustless', plugin: trustlessGateway, options: { blocks } },
+    {
+      name: 'trustless',
+      plugin: trustlessGateway,
+      options: { blocks, fetchFile: fetchFileVia(fetchBack, 'sample') },
+    },
     { name: 'status', plugin: statusPage, options: { index: openIndexReader(db) } },
   ]
   gw = await gatewayOver(db, mirrors, {
-    fetchBack: createFetchBack({
-      rootOf: (m) => (m === 'sample' ? root : undefined),
-      gateways: [kubo.gateway],
-    }),
+    fetchBack,
     past: { blocks },
     plugins,
   })
@@ -287,6 +307,29 @@ describe('/ipfs/ plain downloads and past roots', () => {
     ])
     const top = await get(gw.url, `/ipfs/${root1}/`)
     expect(top.body.toString()).toContain('<a href="dists/">dists/</a>')
+    // A past file whose leaves are on no local store: its inner nodes from the block map, its leaves
+    // fetched back, each checked; the client verifies the whole CAR from the old root down.
+    const old = await get(gw.url, `/ipfs/${root1}/pool/main/big_1.0+b1.iso?format=car`)
+    expect(old.status).toBe(200)
+    const oldCar = await readCar(old.body)
+    expect(oldCar.roots).toEqual([root1])
+    const oldFile = resolveInCar(oldCar, CID.parse(root1), ['pool', 'main', 'big_1.0+b1.iso'])
+    expect(oldFile.toString()).toBe(bigCid)
+    expect(fileFromCar(oldCar, oldFile).equals(big)).toBe(true)
+    const ranged = await get(
+      gw.url,
+      `/ipfs/${bigCid}?format=car&dag-scope=entity&entity-bytes=${2 * MiB + 1}:*`,
+    )
+    const rangedCar = await readCar(ranged.body)
+    // The root node and the last two leaves (2 MiB.. and 3 MiB..), no other.
+    expect(rangedCar.blocks).toHaveLength(3)
+    expect(Buffer.concat(rangedCar.blocks.slice(1).map((b) => b.bytes)).equals(big.subarray(2 * MiB))).toBe(
+      true,
+    )
+    expect(existsSync(join(root, 'pool/main/big_1.0+b1.iso'))).toBe(false)
+    // Every transient fetch's temp file is gone once its readers are (outside the tree, as all are).
+    const tmp = join(dir, 'mirrors', '.cidmirror-fetch', 'sample')
+    await expect.poll(() => readdirSync(tmp)).toEqual([])
     const car = await get(gw.url, `/ipfs/${root2}/dists/stable/Release?format=car`)
     expect(car.status).toBe(200)
     const parsed = await readCar(car.body)

@@ -61,7 +61,8 @@ export async function gatewayPlugins(
     fetchBackFigures?: () => FetchBackFigures
   },
 ): Promise<GatewayPlugin[]> {
-  const { statusPage, trustlessGateway } = await import('../gateway/index.ts')
+  const { fetchFileVia, statusPage, trustlessGateway } = await import('../gateway/index.ts')
+  const firstMirror = o.settings.mirrors[0]?.name
   const plugins: GatewayPlugin[] = [
     {
       name: 'status',
@@ -79,7 +80,14 @@ export async function gatewayPlugins(
     plugins.push({
       name: 'trustless',
       plugin: trustlessGateway,
-      options: { blocks: new BlockReader(o.db), ...(o.node ? { node: o.node } : {}) },
+      options: {
+        blocks: new BlockReader(o.db),
+        ...(o.node ? { node: o.node } : {}),
+        // A CAR of a file whose leaves left this disk gets them fetched back, verified.
+        ...(o.fetchBack && firstMirror !== undefined
+          ? { fetchFile: fetchFileVia(o.fetchBack, firstMirror) }
+          : {}),
+      },
     })
   }
   return plugins
@@ -157,6 +165,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
         : {}),
       plugins: await gatewayPlugins({
         ...o,
+        ...(fetchBack ? { fetchBack } : {}),
         reader,
         recent,
         ...(fetchBackFigures ? { fetchBackFigures } : {}),

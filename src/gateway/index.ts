@@ -86,6 +86,8 @@ export function createFetchBack(opts: FetchBackOptions): NetworkFetchBack {
 export type { AccessLogOptions } from './access-log.ts'
 export { GatewayPathError, NoFetchBackError } from './errors.ts'
 export type { MimeMap } from './mime.ts'
+export { fetchFileVia } from './past/fetch-file.ts'
+export type { PastFile, PastVersions } from './past/routes.ts'
 export { RecentRequests } from './recent.ts'
 export { RequestTimes } from './request-times.ts'
 export {

@@ -228,7 +228,10 @@ export class NetworkFetchBack implements FetchBack {
           release()
         }
       }
-      return { source: f.source ?? 'none', body: held() }
+      const body = held()
+      // A reader that stops part-way (its response closed) ends its read, so the temp file can go.
+      signal.addEventListener('abort', () => void body.return(undefined).catch(() => {}), { once: true })
+      return { source: f.source ?? 'none', body }
     }
     await Promise.race([f.started, aborted(signal)])
     return { source: f.source ?? 'none', body: f.read(start, end, signal) }

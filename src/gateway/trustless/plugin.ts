@@ -21,6 +21,7 @@ import {
   TrustlessNotHeldError,
   TrustlessRangeError,
 } from './errors.ts'
+import { type FetchFile, fillingSource } from './fill.ts'
 import { CAR_TYPE, contentDisposition, filenameOf, negotiate, RAW_TYPE, type Wanted } from './request.ts'
 import { carBlocks, type ResolvedPath, resolvePath } from './walk.ts'
 
@@ -31,6 +32,11 @@ export interface TrustlessGatewayOptions {
   node?: IpfsNode
   /** Blocks remembered per `dups=n` CAR (about 100 bytes each); a CAR with more distinct blocks fails. */
   maxDistinct?: number
+  /**
+   * A file's verified bytes by CID (the fetch-back, to the client only): a CAR of a file whose inner
+   * nodes are held but whose leaves are not (deleted upstream, a past version, evicted) gets them from it.
+   */
+  fetchFile?: FetchFile
 }
 
 /** 29030400 s (48 weeks): the spec's and Kubo's value for content that cannot change. */
@@ -186,7 +192,11 @@ export async function trustlessGateway(app: FastifyInstance, opts: TrustlessGate
         .type(`${CAR_TYPE}; version=1; order=dfs; dups=${wanted.dups ? 'y' : 'n'}`)
       if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send()
       if (head) return reply.send()
-      const blocks = carBlocks(source, resolved, {
+      const src =
+        opts.fetchFile && wanted.scope !== 'block'
+          ? await fillingSource(source, resolved.terminal, opts.fetchFile, abort.signal)
+          : source
+      const blocks = carBlocks(src, resolved, {
         scope: wanted.scope,
         entityBytes: wanted.entityBytes,
         dups: wanted.dups,

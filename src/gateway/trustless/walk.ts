@@ -5,7 +5,6 @@
  * the scope is walked lazily, one block at a time, as the client reads.
  */
 import type { CID } from 'multiformats/cid'
-import type { BlockSource } from './blocks.ts'
 import { type DagNode, decodeNode, hamtShards, hamtStep, ipldStep, isIdentity, linksOfNode } from './dag.ts'
 import { TrustlessDupsLimitError, TrustlessNoSuchPathError, TrustlessNotHeldError } from './errors.ts'
 import type { DagScope, EntityBytes } from './request.ts'
@@ -13,6 +12,11 @@ import type { DagScope, EntityBytes } from './request.ts'
 export interface Block {
   cid: CID
   bytes: Uint8Array
+}
+
+/** Where the walk reads blocks (a BlockSource, or one that fetches a file's missing leaves back). */
+export interface BlockGetter {
+  get(cid: CID, signal?: AbortSignal): Promise<Uint8Array | undefined>
 }
 
 export interface LoadedNode extends Block {
@@ -27,7 +31,7 @@ export interface ResolvedPath {
   roots: CID[]
 }
 
-async function load(src: BlockSource, cid: CID, signal?: AbortSignal): Promise<LoadedNode | undefined> {
+async function load(src: BlockGetter, cid: CID, signal?: AbortSignal): Promise<LoadedNode | undefined> {
   const bytes = await src.get(cid, signal)
   if (!bytes) return undefined
   // Decoded on first use: a raw-block request never needs it.
@@ -44,7 +48,7 @@ async function load(src: BlockSource, cid: CID, signal?: AbortSignal): Promise<L
 
 /** Loads `cid` and follows `segments` (already percent-decoded); TrustlessNotHeld / NoSuchPath errors. */
 export async function resolvePath(
-  src: BlockSource,
+  src: BlockGetter,
   cid: CID,
   segments: string[],
   signal?: AbortSignal,
@@ -151,7 +155,7 @@ export interface WalkOptions {
  * "terminate the stream"); identity blocks are never written.
  */
 export async function* carBlocks(
-  src: BlockSource,
+  src: BlockGetter,
   resolved: ResolvedPath,
   opts: WalkOptions,
 ): AsyncGenerator<Block> {

@@ -1,0 +1,124 @@
+/**
+ * A CAR of a file whose leaves are on no local store (a file deleted upstream, an old version in a
+ * past root, an evicted one): the file's inner nodes are still held (the block map keeps every dag-pb
+ * node it wrote), so its leaves and where each lies are known from its root down; the missing leaves
+ * are cut from one forward stream of the file's bytes that the fetch-back gives, verified there, and
+ * each is hashed against its own CID again here before it goes into the CAR (DESIGN promise 2).
+ */
+import { createHash } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
+import { decodeNode } from './dag.ts'
+import type { BlockGetter, LoadedNode } from './walk.ts'
+
+const RAW = 0x55
+const SHA2_256 = 0x12
+
+/** The verified bytes `range` of the file `cid` (`size` bytes): the fetch-back, to the client only. */
+export type FetchFile = (
+  cid: CID,
+  size: number,
+  range: { start: number; end: number },
+  signal: AbortSignal,
+) => Promise<AsyncIterable<Uint8Array>>
+
+interface Leaf {
+  cid: CID
+  offset: number
+  length: number
+}
+
+/** The raw leaves of file node `root` in byte order, or undefined when an inner node is not held. */
+async function layout(src: BlockGetter, root: LoadedNode, signal?: AbortSignal): Promise<Leaf[] | undefined> {
+  const out: Leaf[] = []
+  const walk = async (cid: CID, bytes: Uint8Array, offset: number): Promise<boolean> => {
+    const node = decodeNode(cid, bytes)
+    if (node.kind !== 'file') return false
+    let off = offset + node.inline
+    for (let i = 0; i < node.links.length; i++) {
+      const child = node.links[i]!.cid
+      const size = node.blockSizes[i] ?? 0
+      if (child.code === RAW) out.push({ cid: child, offset: off, length: size })
+      else {
+        const b = await src.get(child, signal)
+        if (!b || !(await walk(child, b, off))) return false
+      }
+      off += size
+    }
+    return true
+  }
+  return (await walk(root.cid, root.bytes, 0)) ? out : undefined
+}
+
+class FillingSource implements BlockGetter {
+  readonly #inner: BlockGetter
+  readonly #leaves: Leaf[]
+  readonly #open: (start: number) => Promise<AsyncIterable<Uint8Array>>
+  #next = 0
+  #it: AsyncIterator<Uint8Array> | undefined
+  /** File offset of `#buf[0]`. */
+  #pos = 0
+  #buf: Buffer = Buffer.alloc(0)
+
+  constructor(
+    inner: BlockGetter,
+    leaves: Leaf[],
+    open: (start: number) => Promise<AsyncIterable<Uint8Array>>,
+  ) {
+    this.#inner = inner
+    this.#leaves = leaves
+    this.#open = open
+  }
+
+  async get(cid: CID, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const held = await this.#inner.get(cid, signal)
+    if (held || cid.code !== RAW || cid.multihash.code !== SHA2_256) return held
+    // The walk asks for leaves in byte order: the next occurrence of this CID from where it is.
+    let i = this.#leaves.findIndex((l, k) => k >= this.#next && l.cid.equals(cid))
+    if (i < 0) i = this.#leaves.findIndex((l) => l.cid.equals(cid))
+    if (i < 0) return undefined
+    const leaf = this.#leaves[i]!
+    this.#next = i + 1
+    const bytes = await this.#read(leaf)
+    const digest = createHash('sha256').update(bytes).digest()
+    return digest.equals(cid.multihash.digest) ? bytes : undefined
+  }
+
+  async #read(leaf: Leaf): Promise<Uint8Array> {
+    if (!this.#it || leaf.offset < this.#pos) {
+      await this.#it?.return?.()
+      this.#it = (await this.#open(leaf.offset))[Symbol.asyncIterator]()
+      this.#pos = leaf.offset
+      this.#buf = Buffer.alloc(0)
+    }
+    const end = leaf.offset + leaf.length
+    while (this.#pos + this.#buf.length < end) {
+      const r = await this.#it.next()
+      if (r.done) throw new Error(`the fetch-back of the file ended at byte ${this.#pos + this.#buf.length}`)
+      this.#buf = this.#buf.length === 0 ? Buffer.from(r.value) : Buffer.concat([this.#buf, r.value])
+    }
+    const from = leaf.offset - this.#pos
+    const out = Buffer.from(this.#buf.subarray(from, from + leaf.length))
+    this.#buf = this.#buf.subarray(from + leaf.length)
+    this.#pos = end
+    return out
+  }
+}
+
+/**
+ * A source for the CAR of file `terminal` that fetches its missing leaves back through `fetch`; the
+ * plain source when the file's inner nodes are not all held (the CAR then fails as before).
+ */
+export async function fillingSource(
+  src: BlockGetter,
+  terminal: LoadedNode,
+  fetch: FetchFile,
+  signal: AbortSignal,
+): Promise<BlockGetter> {
+  if (terminal.node.kind !== 'file') return src
+  const leaves = await layout(src, terminal, signal)
+  if (!leaves || leaves.length === 0) return src
+  const size = terminal.node.size
+  return new FillingSource(src, leaves, (start) =>
+    fetch(terminal.cid, size, { start, end: size - 1 }, signal),
+  )
+}
