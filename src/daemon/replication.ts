@@ -10,6 +10,7 @@ import type { Database } from '../db.ts'
 import { listMirrors, onScanCommitted, openMirrorIndex } from '../index/index.ts'
 import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
+  archivedItems,
   type CopyCounter,
   FilecoinTarget,
   type FocService,
@@ -138,6 +139,8 @@ export async function startReplication(opts: {
   const fcService =
     fc && settings.targets.some((t) => t.type === 'filecoin') ? await openFilecoinService(fc) : undefined
   let filecoin: FilecoinTarget[] = []
+  /** Each followed mirror's tree, for the index of its past versions. */
+  const roots = new Map<string, string>()
   const makeReplicator = (r: ReplicationSettings): Replicator => {
     const counters: CopyCounter[] = []
     filecoin = []
@@ -186,6 +189,9 @@ export async function startReplication(opts: {
       backoff: { baseMs: r.retryBackoffMs, maxMs: r.retryBackoffMaxMs },
       concurrency: r.concurrency,
       callTimeoutMs: r.callTimeoutMs,
+      // What left a mirror's tree, pinned on its own on each tree target before its tree pin moves.
+      archived: (mirror, after, upTo) =>
+        archivedItems(openMirrorIndex(db, mirror, roots.get(mirror) ?? ''), after, upTo),
       log,
     })
   }
@@ -214,6 +220,8 @@ export async function startReplication(opts: {
     const pub = await publishMirror(db, index, node, { since, signal: abort.signal, log })
     if (node && ipfs?.provide === 'roots') await announce(mirror, index, pub.rootCid, since)
     if (entityScope()) await trackFiles(mirror, index, since)
+    // What left the tree since the tracked scan: an item of its own before the tree pin moves on.
+    for (const item of await archivedItems(index, old?.item.scan ?? 0, pub.scan)) await replicator.track(item)
     await replicator.track({ scope: 'tree', cid: pub.rootCid, mirror, scan: pub.scan })
   }
   /** Each file CID written since scan `since`, as an item of its own (entity-scope targets pin it). */
@@ -266,6 +274,7 @@ export async function startReplication(opts: {
   }
   const enqueue = (mirror: string, root: string): Promise<void> => {
     followed.add(mirror)
+    roots.set(mirror, root)
     const next = (chains.get(mirror) ?? Promise.resolve())
       .then(() => publishAndTrack(mirror, root))
       .catch((err) => {

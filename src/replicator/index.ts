@@ -3,6 +3,7 @@
  * copies (Kubo nodes, IPFS Cluster, pinning services; Filecoin next), counters find them (provider
  * records); the copies live in the index room, the queue in this room's own sublevel.
  */
+export { archivedItems } from './archive.ts'
 export {
   AUDIT_SCHEMA,
   type AuditCopy,

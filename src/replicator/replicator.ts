@@ -27,6 +27,13 @@ export interface ReplicatorOptions {
   concurrency?: number
   /** Time limit of one check or store call. */
   callTimeoutMs?: number
+  /**
+   * The archived items (`archived` set) of what left `mirror`'s tree in the scans after `after` up to
+   * `upTo`. Before a tree target's pin moves off the previous root, each is stored on that target as
+   * its own item, so no copy of it drops in between (issue 13: files that leave the mirror stay in the
+   * archive). Without it, a tree pin moves as it is.
+   */
+  archived?: (mirror: string, after: number, upTo: number) => Promise<ReplicationItem[]>
   log: Logger
   now?: () => number
   random?: () => number
@@ -85,8 +92,11 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
   async track(item: Omit<ReplicationItem, 'key'> & { key?: string }): Promise<void> {
     const key = item.key ?? (item.scope === 'tree' ? `tree:${item.mirror}` : `cid:${item.cid}`)
     const old = await this.queue.get(key)
-    if (old && old.item.cid === item.cid && old.item.scan === item.scan) return
+    const archiving = item.archived !== undefined && old?.item.archived === undefined
+    if (old && old.item.cid === item.cid && old.item.scan === item.scan && !archiving) return
     const next: ReplicationItem = { ...item, key }
+    // Archived once, archived since then: a later track (a catch-up) keeps the first time.
+    if (old?.item.archived) next.archived = old.item.archived
     if (old && old.item.cid !== item.cid) {
       next.previous = old.item.cid
       if (old.item.scan !== undefined) next.previousScan = old.item.scan
@@ -197,6 +207,30 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
     return item.scope === 'tree' ? this.copies.trees(item.mirror!) : this.copies.of(item.cid)
   }
 
+  /**
+   * Stores on `c` each archived item of what left the tree between the item's previous scan and its
+   * scan, and records their copies (entity copies, like any file's).
+   * Throws when one cannot be stored: the tree pin then stays where it is (it still holds them all).
+   */
+  async #archiveOn(c: StorageTarget, item: ReplicationItem): Promise<void> {
+    if (!this.#o.archived || item.mirror === undefined) return
+    const items = await this.#o.archived(item.mirror, item.previousScan ?? 0, item.scan ?? 0)
+    // Always a store (idempotent): a check would see them held through the very pin that moves.
+    await Promise.all(
+      items.map(async (a) => {
+        const copies = await this.#call(c, 'store', (signal) => c.store(a, { signal }))
+        const checkedAt = this.#now()
+        for (const r of copies)
+          await this.copies.put({ ...r, target: c.name, checkedAt: r.checkedAt || checkedAt })
+      }),
+    )
+    if (items.length > 0)
+      this.#o.log.info(
+        { item: item.key, target: c.name, archived: items.length },
+        'archived content pinned on its own before the tree pin moves',
+      )
+  }
+
   async #process(key: string): Promise<void> {
     this.#running.add(key)
     try {
@@ -206,7 +240,11 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       const item = entry.item
       const now = this.#now()
       const policy = this.#o.policy(item)
-      const counters = this.#o.counters.filter((c) => c.scope === item.scope)
+      // Archived content is kept by tree targets too, as a pin of its own (their tree pin moves on).
+      const counters = this.#o.counters.filter(
+        (c) =>
+          c.scope === item.scope || (item.archived !== undefined && isStorageTarget(c) && c.scope === 'tree'),
+      )
       const recorded = await this.#recorded(item)
       const seen = new Map<string, CopyRecord[]>()
       const failed = new Set<string>()
@@ -266,6 +304,13 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
         const ts = entry.targets[c.name]!
         const started = this.#now()
         try {
+          // A tree pin moves off the previous root only once what left the tree since is kept apart.
+          if (
+            item.scope === 'tree' &&
+            item.previous &&
+            seen.get(c.name)!.some((r) => r.cid === item.previous)
+          )
+            await this.#archiveOn(c as StorageTarget, item)
           const got = await this.#call(c, 'store', (signal) => (c as StorageTarget).store(item, { signal }))
           ok(ts)
           seen.set(c.name, got)

@@ -19,6 +19,12 @@ export interface ReplicationItem {
   previousScan?: number
   /** Bytes under the CID (the tree's or the file's), for quotas, costs and the audit. */
   bytes?: number
+  /**
+   * Entity items of content that left a mirror's tree (a file deleted upstream, the old version of a
+   * changed one: the index's past versions): tree-scope targets keep these too, each as a pin of its
+   * own, so nothing leaves the archive when the tree pin moves on. `since`: epoch ms it was archived.
+   */
+  archived?: { since: number }
 }
 
 export interface TargetCallOptions {
