@@ -11,6 +11,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   unlinkSync,
   utimesSync,
@@ -19,12 +20,15 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
+import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readGatewayConfig, startGatewayService } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import {
   createFetchBack,
   fetchFileVia,
   type Gateway,
+  pastVersionsOf,
   statusPage,
   trustlessGateway,
 } from '../src/gateway/index.ts'
@@ -36,10 +40,12 @@ import {
   openIndexReader,
   openMirrorIndex,
 } from '../src/index/index.ts'
+import { loadConfig } from '../src/sync/index.ts'
 import { carFrom, carServer, corrupt, type Loopback, sections } from './helpers/fetch-sources.ts'
 import { gatewayOver, rawExchange } from './helpers/gateway.ts'
 import { Kubo } from './helpers/kubo.ts'
 import { fileFromCar, get, readCar, resolveInCar } from './helpers/trustless.ts'
+import { commandMirror, writeToml } from './jobs-helpers.ts'
 
 const MiB = 1024 * 1024
 let dir: string
@@ -52,6 +58,7 @@ let bad: Gateway
 let wrong: Loopback
 let late: Loopback
 let bad2: Gateway
+let svc: Gateway
 const big = randomBytes(3 * MiB + 4321)
 const small = randomBytes(5000)
 const releaseV1 = Buffer.from('Origin: test\nSuite: stable\nVersion: 1\n')
@@ -121,7 +128,7 @@ beforeAll(async () => {
   ]
   gw = await gatewayOver(db, mirrors, {
     fetchBack,
-    past: { blocks },
+    past: { blocks, versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)) },
     plugins,
   })
   // A gateway whose only source answers the deleted file's CAR with its root block changed.
@@ -137,9 +144,21 @@ beforeAll(async () => {
     fetchBack: createFetchBack({ rootOf: (m) => (m === 'sample' ? root : undefined), gateways: [late.url] }),
     past: { blocks },
   })
+  // The gateway as the daemon wires it from a config's [gateway] (fetch_from: the Kubo).
+  const config = writeToml({ dir, mirrors: commandMirror('sample', 'true') })
+  writeFileSync(
+    config,
+    `${readFileSync(config, 'utf8')}\n[gateway]\nlisten_port = 0\nfetch_from = ["${kubo.gateway}"]\n`,
+  )
+  svc = await startGatewayService({
+    settings: readGatewayConfig(await loadConfig(config))!,
+    db,
+    log: pino({ level: 'silent' }),
+  })
 }, 120_000)
 
 afterAll(async () => {
+  await svc?.close()
   await gw?.close()
   await bad?.close()
   await bad2?.close()
@@ -264,6 +283,13 @@ describe('/ipfs/ plain downloads and past roots', () => {
     expect(named.body.equals(big.subarray(0, 100))).toBe(true)
     expect(named.headers['content-type']).toBe('application/vnd.debian.binary-package')
     expect(named.headers['content-disposition']).toBe('inline; filename="big.deb"')
+    // A one-chunk deleted file by its CID: its size and name from the index's past versions.
+    const one = await get(gw.url, `/ipfs/${smallCid}`)
+    expect(one.status).toBe(200)
+    expect(one.body.equals(small)).toBe(true)
+    expect(one.headers['content-type']).toBe('application/vnd.debian.binary-package')
+    expect(one.headers['last-modified']).toBe(mtime.toUTCString())
+    expect(one.headers['content-disposition']).toBe('inline; filename="small_1.0.deb"')
     // A present file's CID is read from the tree.
     const same = (await idx.get('keep/same.txt'))!.cid
     expect((await get(gw.url, `/ipfs/${same}`)).body.toString()).toBe('stays\n')
@@ -283,6 +309,9 @@ describe('/ipfs/ plain downloads and past roots', () => {
     expect(old.body.equals(releaseV1)).toBe(true)
     expect(old.headers['content-type']).toBe('text/plain; charset=utf-8')
     expect(old.headers['x-ipfs-roots']!.split(',')[0]).toBe(root1)
+    // Its date is the version's that this root's tree held.
+    expect(old.headers['last-modified']).toBe(mtime.toUTCString())
+    expect(old.headers.etag).toBe(`"${(await idx.versionsOf('dists/stable/Release'))[0]!.cid}"`)
     const now = await get(gw.url, `/ipfs/${root2}/dists/stable/Release`)
     expect(now.status).toBe(200)
     expect(now.body.equals(releaseV2)).toBe(true)
@@ -379,5 +408,23 @@ describe('/ipfs/ plain downloads and past roots', () => {
       expect(data.toString('latin1')).not.toContain('TOP-SECRET')
       expect([400, 404], path).toContain(responses[0]?.status)
     }
+  })
+})
+
+describe('as the daemon wires it (startGatewayService from [gateway])', () => {
+  it('serves /_deleted/, plain /ipfs/ of a past root, a deleted one-chunk file by CID and a past CAR', async () => {
+    const del = await get(svc.url, '/_deleted/sample/pool/main/small_1.0.deb')
+    expect(del.status).toBe(200)
+    expect(del.body.equals(small)).toBe(true)
+    expect(del.headers['x-ipfs-roots']!.split(',')[0]).toBe(root1)
+    const one = await get(svc.url, `/ipfs/${smallCid}`)
+    expect(one.body.equals(small)).toBe(true)
+    expect(one.headers['content-type']).toBe('application/vnd.debian.binary-package')
+    expect((await get(svc.url, `/ipfs/${root1}/dists/stable/Release`)).body.equals(releaseV1)).toBe(true)
+    const car = await readCar((await get(svc.url, `/ipfs/${root1}/pool/main/big_1.0+b1.iso?format=car`)).body)
+    const file = resolveInCar(car, CID.parse(root1), ['pool', 'main', 'big_1.0+b1.iso'])
+    expect(fileFromCar(car, file).equals(big)).toBe(true)
+    expect(JSON.parse((await get(svc.url, '/_roots/sample')).body.toString()).roots).toHaveLength(2)
+    expect(existsSync(join(root, 'pool/main/small_1.0.deb'))).toBe(false)
   })
 })

@@ -122,7 +122,7 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
 }
 
 export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
-  const { fetchBackRegistry, fetchBackStatus, RecentRequests, startGateway } = await import(
+  const { fetchBackRegistry, fetchBackStatus, pastVersionsOf, RecentRequests, startGateway } = await import(
     '../gateway/index.ts'
   )
   const recent = new RecentRequests()
@@ -173,7 +173,18 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
       recent,
       ...(o.requests ? { requests: o.requests } : {}),
       // `/_deleted/` and plain `/ipfs/` downloads of past roots walk the block map of this database.
-      ...(db ? { past: { blocks: new BlockReader(db), ...(o.node ? { node: o.node } : {}) } } : {}),
+      ...(db
+        ? {
+            past: {
+              blocks: new BlockReader(db),
+              ...(o.node ? { node: o.node } : {}),
+              versions: pastVersionsOf((mirror) => {
+                const m = s.mirrors.find((x) => x.name === mirror)
+                return m ? openMirrorIndex(db, m.name, m.root) : undefined
+              }),
+            },
+          }
+        : {}),
     })
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }

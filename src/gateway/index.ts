@@ -88,6 +88,7 @@ export { GatewayPathError, NoFetchBackError } from './errors.ts'
 export type { MimeMap } from './mime.ts'
 export { fetchFileVia } from './past/fetch-file.ts'
 export type { PastFile, PastVersions } from './past/routes.ts'
+export { pastVersionsOf } from './past/versions.ts'
 export { RecentRequests } from './recent.ts'
 export { RequestTimes } from './request-times.ts'
 export {

@@ -524,7 +524,10 @@ export class PastRoutes {
     )
     // A name that is not the path's last segment (`?filename=`, or a bare CID) is a download.
     if (q.has('filename') || path.length === 0) {
-      const safe = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_')
+      const safe = name
+        .slice(name.lastIndexOf('/') + 1)
+        .replace(/[^\x20-\x7e]/g, '_')
+        .replace(/["\\]/g, '_')
       if (q.has('filename') || known) rep.head.push('Content-Disposition', `inline; filename="${safe}"`)
     }
     const body = await this.#bodyOf(undefined, cid, known ? { ...known, size } : undefined)
