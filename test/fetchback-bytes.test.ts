@@ -35,6 +35,7 @@ import {
   type Gateway,
 } from '../src/gateway/index.ts'
 import { BlockReader, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
+import { KuboNode } from '../src/ipfs/index.ts'
 import { loadConfig } from '../src/sync/index.ts'
 import { answerPlain, type Loopback, plainServer, proxy, serve } from './helpers/fetch-sources.ts'
 import { Kubo } from './helpers/kubo.ts'
@@ -311,6 +312,35 @@ describe('a Range far ahead of the shared fetch', () => {
     expect((await wholeBody).equals(s.bytes)).toBe(true)
     await expect.poll(() => localState(s), { timeout: 60_000 }).toBe('refetched')
     expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
+  })
+
+  it("waits for the shared fetch when no source can start mid-file (the node's own CAR export)", async () => {
+    const s = await evictedSample(20 * MiB + 9)
+    const node = new KuboNode({ api: kubo.api })
+    let cars = 0
+    // The real node, its CAR exports counted.
+    const counted = new Proxy(node, {
+      get(target, key) {
+        if (key === 'car')
+          return (...args: Parameters<KuboNode['car']>) => {
+            cars++
+            return target.car(...args)
+          }
+        const v = Reflect.get(target, key, target)
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    try {
+      const fb = createFetchBack(options(s, { node: counted }))
+      const whole = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+      const start = s.bytes.length - MiB
+      const tail = await fb.open(s.file, { start, end: s.bytes.length - 1 }, AbortSignal.timeout(60_000))
+      expect((await collect(tail.body)).equals(s.bytes.subarray(start))).toBe(true)
+      expect((await collect(whole.body)).equals(s.bytes)).toBe(true)
+      expect(cars).toBe(1)
+    } finally {
+      await node.close()
+    }
   })
 
   it('a range near what has arrived waits for the shared fetch (no second request)', async () => {

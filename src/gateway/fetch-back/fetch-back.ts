@@ -98,6 +98,11 @@ interface Plan {
   leaves: Leaf[] | undefined
 }
 
+/** The sources that can start a read at any byte (not the node's CAR export, not a piece's sections). */
+function seekable(plan: Plan): FetchSource[] {
+  return plan.sources.filter((s) => s.seeks)
+}
+
 function defaultTmpDir(_mirror: string, root: string): string {
   return join(dirname(root), '.cidmirror-fetch', basename(root))
 }
@@ -208,7 +213,12 @@ export class NetworkFetchBack implements FetchBack {
         if (signal.aborted) throw err
         return undefined
       })
-      if (plan?.leaves && start >= f.written + RANGE_AHEAD && this.#rangedReads < this.#maxRanged)
+      if (
+        plan?.leaves &&
+        seekable(plan).length > 0 &&
+        start >= f.written + RANGE_AHEAD &&
+        this.#rangedReads < this.#maxRanged
+      )
         return this.#ranged(file, cid, plan as Plan & { leaves: Leaf[] }, start, end, signal)
     }
     if (file.transient) {
@@ -258,7 +268,7 @@ export class NetworkFetchBack implements FetchBack {
     }
     const used: { source: string } = { source: 'none' }
     // Each source as it starts giving bytes, for the result's `source`.
-    const sources = plan.sources.map(
+    const sources = seekable(plan).map(
       (src): FetchSource => ({
         name: src.name,
         kind: src.kind,

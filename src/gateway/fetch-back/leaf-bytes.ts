@@ -36,7 +36,8 @@ export async function* leafBytes(
 ): AsyncGenerator<Uint8Array> {
   let skip = range.skip ?? 0
   let i = 0
-  let buf = new Uint8Array(new ArrayBuffer(leaves[0]!.length))
+  // Each leaf in a buffer of its own (transferred to the worker and back), not zero-filled first.
+  let buf: Uint8Array = Buffer.allocUnsafeSlow(leaves[0]!.length)
   let fill = 0
   const queue: Hashing[] = []
   const it = body[Symbol.asyncIterator]()
@@ -83,7 +84,7 @@ export async function* leafBytes(
       queue.push(h)
       i++
       if (i < leaves.length) {
-        buf = new Uint8Array(new ArrayBuffer(leaves[i]!.length))
+        buf = Buffer.allocUnsafeSlow(leaves[i]!.length)
         fill = 0
       }
     }

@@ -38,6 +38,11 @@ export interface FetchSource {
   /** `local-node`, `holder:<id>`, `filecoin:<provider>`, `gateway:<url>` (FetchBackResult.source). */
   readonly name: string
   readonly kind: SourceKind
+  /**
+   * Whether it starts a read at any byte without sending the bytes before it (a gateway's Range or
+   * `entity-bytes`): only such sources serve a ranged read far ahead of the shared fetch.
+   */
+  readonly seeks?: boolean
   /** The file's verified bytes from `from` (0 <= from < size) to `to` (inclusive, default its end), in order. */
   bytes(file: FileToFetch, from: number, signal: AbortSignal, to?: number): AsyncIterable<Uint8Array>
 }
@@ -58,6 +63,7 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
 export class TrustlessGatewaySource implements FetchSource {
   readonly name: string
   readonly kind: SourceKind
+  readonly seeks = true
   readonly #base: string
   readonly #dispatcher: Dispatcher | undefined
 
