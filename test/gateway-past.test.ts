@@ -92,6 +92,7 @@ beforeAll(async () => {
   put('pool/main/small_1.0.deb', small)
   put('dists/stable/Release', releaseV1)
   put('keep/same.txt', Buffer.from('stays\n'))
+  put('old/sub/gone.txt', Buffer.from('a whole directory deleted upstream\n'))
   // A secret beside the mirror root: no request may ever give a byte of it.
   writeFileSync(join(dir, 'mirrors', 'secret.txt'), 'TOP-SECRET-PAST\n')
   db = await openDatabase(join(dir, 'db'))
@@ -100,7 +101,12 @@ beforeAll(async () => {
   bigCid = (await idx.get('pool/main/big_1.0+b1.iso'))!.cid
   smallCid = (await idx.get('pool/main/small_1.0.deb'))!.cid
   // The network (a real Kubo) holds what this disk is about to lose: the deleted files, the old Release.
-  for (const rel of ['pool/main/big_1.0+b1.iso', 'pool/main/small_1.0.deb', 'dists/stable/Release']) {
+  for (const rel of [
+    'pool/main/big_1.0+b1.iso',
+    'pool/main/small_1.0.deb',
+    'dists/stable/Release',
+    'old/sub/gone.txt',
+  ]) {
     const cid = (await kubo.ok(['add', '-Q', '--cid-version=1', join(root, rel)])).trim()
     expect(cid).toBe((await idx.get(rel))!.cid)
   }
@@ -108,6 +114,7 @@ beforeAll(async () => {
   unlinkSync(join(root, 'pool/main/big_1.0+b1.iso'))
   unlinkSync(join(root, 'pool/main/small_1.0.deb'))
   put('dists/stable/Release', releaseV2)
+  rmSync(join(root, 'old'), { recursive: true })
   root2 = await scanAndMap()
   expect(root2).not.toBe(root1)
   expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
@@ -174,8 +181,17 @@ describe('/_deleted/', () => {
     const top = await get(gw.url, '/_deleted/sample/?format=json')
     expect(top.status).toBe(200)
     expect(JSON.parse(top.body.toString())).toEqual([
+      { name: 'old', type: 'directory', mtime: expect.any(String) },
       { name: 'pool', type: 'directory', mtime: expect.any(String) },
     ])
+    // A directory deleted as a whole: its deleted subtree is listed and served.
+    expect(JSON.parse((await get(gw.url, '/_deleted/sample/old/sub/?format=json')).body.toString())).toEqual([
+      { name: 'gone.txt', type: 'file', mtime: mtime.toUTCString(), size: 35, cid: expect.any(String) },
+    ])
+    const gone = await get(gw.url, '/_deleted/sample/old/sub/gone.txt')
+    expect(gone.status).toBe(200)
+    expect(gone.body.toString()).toBe('a whole directory deleted upstream\n')
+    expect(gone.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/old/sub/gone.txt`)
     const json = await get(gw.url, '/_deleted/sample/pool/main/', { accept: 'application/json' })
     expect(json.status).toBe(200)
     expect(JSON.parse(json.body.toString())).toEqual([

@@ -33,6 +33,7 @@ import type { BlockSource } from '../trustless/blocks.ts'
 import { TrustlessNoSuchPathError, TrustlessNotHeldError } from '../trustless/errors.ts'
 import { dirEntries, kindOf, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
+import { RootScans } from './root-scans.ts'
 
 /** A past version of a path, as the index's versions API gives it (src/index/versions.ts). */
 export interface PastFile {
@@ -128,10 +129,12 @@ interface Holder {
 export class PastRoutes {
   readonly #c: PastContext
   readonly #deletedDirs: DeletedDirs
+  readonly #rootScans: RootScans
 
   constructor(c: PastContext) {
     this.#c = c
     this.#deletedDirs = new DeletedDirs(c.reader)
+    this.#rootScans = new RootScans(c.reader)
   }
 
   /** Whether this request is one of these routes (`/ipfs/` only for plain downloads, with blocks). */
@@ -472,7 +475,6 @@ export class PastRoutes {
     const kind = await kindOf(src, entry)
     const cid = entry.cid.toString()
     const rawPath = (req.url ?? '/').split('?', 1)[0]!
-    const scan = await this.#scanOfRoot(root.toString())
     if (kind.kind === 'dir') {
       if (!slash) return this.#redirectSlash(req, res, t0)
       const { entries: links, truncated } = await dirEntries(src, kind, MAX_LISTING)
@@ -493,7 +495,8 @@ export class PastRoutes {
     // The file as the index knew it: at this path of that scan's tree, or anywhere by its CID.
     const rel = path.join('/')
     let known: Holder | undefined
-    if (scan && c.versions && rel !== '') {
+    const scan = rel !== '' && c.versions ? await this.#scanOfRoot(root.toString()) : undefined
+    if (scan && c.versions) {
       const m = c.mirrors.find((x) => x.name === scan.mirror)
       const f = m ? await c.versions.at(m.name, rel, scan.id).catch(() => undefined) : undefined
       if (m && f && f.cid === cid)
@@ -535,22 +538,11 @@ export class PastRoutes {
     return c.send(req, res, rep, body, t0)
   }
 
-  /** The served mirror's scan whose root is `root`, if it is one (the newest first, bounded). */
+  /** The served mirror's scan whose root is `root`, if it is one. */
   async #scanOfRoot(root: string): Promise<ScanSummary | undefined> {
     for (const m of this.#c.mirrors) {
-      let before: number | undefined
-      for (let pages = 0; pages < 10; pages++) {
-        let page: Awaited<ReturnType<IndexReader['scans']>>
-        try {
-          page = await this.#c.reader.scans(m.name, { ...(before ? { before } : {}), limit: 1000 })
-        } catch {
-          break
-        }
-        const hit = page.scans.find((s) => s.rootCid === root)
-        if (hit) return hit
-        if (page.next === null) break
-        before = page.next
-      }
+      const hit = await this.#rootScans.of(m.name, root).catch(() => undefined)
+      if (hit) return hit
     }
     return undefined
   }
