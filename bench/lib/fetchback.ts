@@ -1,8 +1,9 @@
 /**
  * BENCH_ONLY=fetchback: an evicted 100 MiB file fetched back through cidmirror's fetch-back from a
- * local Kubo (its gateway's trustless CAR, every block verified, the cache file written and renamed
- * into the tree), against `ipfs cat` of the same CID from that Kubo, in interleaved rounds. Time to
- * first byte and MB/s of each; each figure is its best round (the VM's speed drifts).
+ * local Kubo (indexed and its blocks mapped as the daemon does, so its leaves are known: the gateway's
+ * plain bytes, every leaf hashed against its CID, the cache file written and renamed into the tree),
+ * against `ipfs cat` of the same CID from that Kubo, in interleaved rounds. Time to first byte and
+ * MB/s of each; each figure is its best round (the VM's speed drifts).
  *
  *   BENCH_FETCH_MIB=100   the file's size
  */
