@@ -14,7 +14,11 @@ import { type Database, openDatabase } from '../src/db.ts'
 import { CopyStore, countCopies, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import {
+  type AuditFile,
+  type AuditTotals,
   archivedItems,
+  auditMirror,
+  auditStream,
   KuboTarget,
   type PinningNode,
   publishMirror,
@@ -171,6 +175,49 @@ describe('archive pins on tree targets', () => {
     for (const cid of [gone, oldRelease]) expect((await r.queue.get(`cid:${cid}`))?.state).toBe('satisfied')
     expect((await r.queue.get('tree:debian'))?.state).toBe('satisfied')
     await r.stop()
+  })
+
+  it('the audit lists the deleted file and the old version with their copies, counted against n', async () => {
+    const files: AuditFile[] = []
+    const m = await auditMirror(
+      db,
+      idx,
+      { n: 2 },
+      { filter: { archive: true }, onFile: (f) => files.push(f) },
+    )
+    const archive = files.filter((f) => f.state === 'deleted' || f.state === 'archived')
+    expect(archive.map((f) => [f.path, f.state, f.cid, f.verified, f.verdict])).toEqual(
+      [
+        ['pool/gone.deb', 'deleted', gone, 2, 'ok'],
+        ['dists/stable/Release', 'archived', oldRelease, 2, 'ok'],
+      ].sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+    )
+    for (const f of archive) {
+      expect(f).toMatchObject({ firstScan: 1, lastScan: 1, leftScan: 2 })
+      expect(new Set(f.copies.map((c) => c.holder)).size).toBe(2)
+      expect(f.copies.every((c) => c.scope === 'entity' && c.retrieval?.length === 1)).toBe(true)
+    }
+    expect(m.archive).toEqual({ files: 2, bytes: goneBytes.length + 24, ok: 2, under: 0, bytesUnder: 0 })
+    // The current tree's counts are the tree's alone.
+    expect(m).toMatchObject({ files: 3, ok: 2, under: 0 })
+    expect(m.states).toEqual({ present: 2, evicted: 0, deleted: 1 })
+
+    // At n = 3 they are under, and the verdict (the CLI's exit status) says so only when asked.
+    const verdict = async (archiveFlag: boolean): Promise<AuditTotals> => {
+      let totals: AuditTotals | undefined
+      const q = { mirror: 'debian', ...(archiveFlag ? { archive: true } : {}) }
+      for await (const l of auditStream(db, q, {
+        policyOf: () => ({ policy: { n: 3 }, from: 'flag' }) as const,
+      }))
+        if (l.type === 'totals') totals = l
+      return totals!
+    }
+    const withArchive = await verdict(true)
+    expect(withArchive.archive).toEqual({ files: 2, ok: 0, under: 2, bytesUnder: goneBytes.length + 24 })
+    expect(withArchive).toMatchObject({ listed: 4, listedUnder: 4, verdict: 'under' })
+    const without = await verdict(false)
+    expect(without.archive).toBeUndefined()
+    expect(without.listed).toBe(2)
   })
 
   it('an archive pin removed on a target is noticed at the next check and stored again', async () => {

@@ -32,6 +32,7 @@ export class AuditClient {
     if (q.path !== undefined) params.set('path', q.path)
     if (q.cid !== undefined) params.set('cid', q.cid)
     if (q.under !== undefined) params.set('under', String(q.under))
+    if (q.archive) params.set('archive', '1')
     if (opts.n !== undefined) params.set('n', String(opts.n))
     if (opts.progress) params.set('progress', '1')
     const url = `${joinUrl(this.base, '/replication/audit')}${params.size > 0 ? `?${params}` : ''}`

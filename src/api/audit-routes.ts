@@ -37,7 +37,7 @@ export interface AuditRoutesOptions {
 
 type Query = Record<string, string | string[] | undefined>
 
-const AUDIT_KEYS = ['mirror', 'path', 'cid', 'under', 'n', 'progress'] as const
+const AUDIT_KEYS = ['mirror', 'path', 'cid', 'under', 'n', 'progress', 'archive'] as const
 
 /** How long `POST /replication/check` waits for the re-checks by default, and at most (seconds). */
 const WAIT_DEFAULT_S = 60
@@ -69,6 +69,7 @@ export function registerAuditRoutes(app: FastifyInstance, opts: AuditRoutesOptio
         ...(q.path !== undefined ? { path: q.path } : {}),
         ...(q.cid !== undefined ? { cid: q.cid } : {}),
         ...(q.under !== undefined ? { under: integer('under', q.under, 0, 1000) } : {}),
+        ...(flag('archive', q.archive) ? { archive: true } : {}),
       },
       {
         policyOf: opts.policyOf(n),

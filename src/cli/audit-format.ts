@@ -57,6 +57,10 @@ export function formatMirror(m: AuditMirrorLine): string {
     `  oldest check  ${when(m.oldestCheck)}`,
     `  queue         ${m.queue ? `${m.queue.state}${m.queue.reason ? `: ${m.queue.reason}` : ''} (last check ${when(m.queue.lastCheck)}, next ${when(m.queue.nextCheck)})` : 'not tracked by a replicator'}`,
   ]
+  if (m.archive)
+    rows.push(
+      `  archive       ${m.archive.files} files (${formatSize(m.archive.bytes)}) deleted or replaced: ${m.archive.ok} meet n; under ${m.archive.under} (${formatSize(m.archive.bytesUnder)})`,
+    )
   if (m.provide)
     rows.push(
       `  provide       ${m.provide.roots} roots against ${m.provide.capacity} per reprovide cycle${m.provide.exceeded ? ': EXCEEDED' : ''}`,
@@ -67,6 +71,11 @@ export function formatMirror(m: AuditMirrorLine): string {
 export function formatTotals(t: AuditTotals): string {
   return [
     `total: ${t.mirrors} mirror${t.mirrors === 1 ? '' : 's'}, ${t.files} files, ${t.ok} meet n, ${t.under} under (${formatSize(t.bytesUnder)})`,
+    ...(t.archive
+      ? [
+          `archive: ${t.archive.files} files, ${t.archive.ok} meet n, ${t.archive.under} under (${formatSize(t.archive.bytesUnder)})`,
+        ]
+      : []),
     `listed: ${t.listed} files, ${t.listedUnder} under n: ${t.verdict === 'ok' ? 'all listed files meet n' : 'some listed files are below n'}`,
   ].join('\n')
 }

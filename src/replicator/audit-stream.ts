@@ -25,6 +25,8 @@ export interface AuditQuery {
   path?: string
   cid?: string
   under?: number
+  /** Also audit deleted files and past versions (`--archive`): listed, and counted toward the verdict. */
+  archive?: boolean
 }
 
 export interface AuditHeader {
@@ -48,6 +50,8 @@ export interface AuditTotals {
   ok: number
   under: number
   bytesUnder: number
+  /** With `archive`: deleted and archived files of the audited mirrors, as the mirrors' `archive`. */
+  archive?: { files: number; ok: number; under: number; bytesUnder: number }
   /** Files that passed the filter and were listed; `listedUnder` of them are below their n. */
   listed: number
   listedUnder: number
@@ -74,6 +78,7 @@ export function checkAuditQuery(q: AuditQuery): AuditQuery {
   }
   if (q.cid !== undefined) out.cid = canonicalCid(q.cid)
   if (q.under !== undefined) out.under = q.under
+  if (q.archive) out.archive = true
   return out
 }
 
@@ -102,6 +107,7 @@ export async function* auditStream(
     listedUnder: 0,
     verdict: 'ok',
   }
+  if (q.archive) totals.archive = { files: 0, ok: 0, under: 0, bytesUnder: 0 }
   for (const m of mirrors) {
     const { policy, from } = opts.policyOf(m.mirror)
     // auditMirror reports through callbacks; lines wait here until the consumer takes them.
@@ -118,6 +124,7 @@ export async function* auditStream(
       ...(q.path !== undefined ? { path: q.path } : {}),
       ...(q.cid !== undefined ? { cid: q.cid } : {}),
       ...(q.under !== undefined ? { under: q.under } : {}),
+      ...(q.archive ? { archive: true } : {}),
     }
     const run = auditMirror(db, openMirrorIndex(db, m.mirror, m.root), policy, {
       filter,
@@ -162,6 +169,12 @@ export async function* auditStream(
     totals.ok += s.ok
     totals.under += s.under
     totals.bytesUnder += s.bytesUnder
+    if (totals.archive && s.archive) {
+      totals.archive.files += s.archive.files
+      totals.archive.ok += s.archive.ok
+      totals.archive.under += s.archive.under
+      totals.archive.bytesUnder += s.archive.bytesUnder
+    }
     yield { type: 'mirror', nFrom: from, ...s }
   }
   if (totals.listedUnder > 0) totals.verdict = 'under'

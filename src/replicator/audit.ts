@@ -10,6 +10,7 @@ import {
   CopyStore,
   type LocalStateName,
   type MirrorIndex,
+  type PastVersion,
   type PathRecord,
 } from '../index/index.ts'
 import { judge, type ReplicationPolicy } from './policy.ts'
@@ -41,9 +42,14 @@ export interface AuditFile {
   size: number
   /**
    * Local state of the file: on disk, evicted (fetched back on demand), refetched (on disk again,
-   * fetched back after an eviction), deleted upstream.
+   * fetched back after an eviction), deleted upstream; with `archive`, `archived`: a past version of a
+   * path that holds other content now (`deleted` and `archived` files have no local disk).
    */
-  state: LocalStateName
+  state: LocalStateName | 'archived'
+  /** Deleted and archived files, when the index knows (its past versions): the scans whose trees held it, and the scan that removed it. */
+  firstScan?: number
+  lastScan?: number
+  leftScan?: number
   /** When the janitor evicted it (ISO), when the index recorded one. */
   evictedAt?: string
   /** When it was fetched back (ISO), for a refetched file. */
@@ -82,8 +88,23 @@ export interface AuditMirror {
   oldestCheck?: string
   /** The replicator's view of the mirror's tree item, when it tracks one. */
   queue?: { state: ItemState; reason?: string; nextCheck: string; lastCheck?: string }
+  /**
+   * With `archive`: the files that left the tree (deleted upstream, past versions of changed files),
+   * judged against the same n. Counted here only: `files`, `ok`, `under` and `byVerified` stay the
+   * current tree's.
+   */
+  archive?: ArchiveSummary
   /** Provide budget: CIDs the mirror announces (file and directory roots) against what one node can reprovide per cycle. */
   provide?: ProvideBudget
+}
+
+export interface ArchiveSummary {
+  /** Distinct files (path and CID) kept by the archive: `deleted` and `archived` lines. */
+  files: number
+  bytes: number
+  ok: number
+  under: number
+  bytesUnder: number
 }
 
 export interface ProvideBudget {
@@ -98,6 +119,8 @@ export interface AuditFilter {
   cid?: string
   /** Only files with fewer than this many verified copies. */
   under?: number
+  /** Also audit what left the tree: deleted files and past versions (the index's versions). */
+  archive?: boolean
 }
 
 function copyOut(c: CopyRecord): AuditCopy {
@@ -161,6 +184,8 @@ export async function auditMirror(
   // Copies are looked up for a batch of records at once: one range read per CID, many in flight,
   // instead of one at a time (the audit ran at 1/56 of a bare scan's speed so).
   const batch: PathRecord[] = []
+  /** Deleted records, for the archive pass (`archive`). */
+  const deleted: PathRecord[] = []
   const queue = new ReplicationQueue(db)
   const judgeBatch = async (): Promise<void> => {
     const lists = await Promise.all(batch.map((r) => copies.ofPath(index.mirror, r.cid, r.scan, trees)))
@@ -212,13 +237,17 @@ export async function auditMirror(
     if (r.kind === 'dir') continue
     out.files++
     out.states[r.state]++
-    if (r.state === 'deleted') continue
+    if (r.state === 'deleted') {
+      if (f.archive) deleted.push(r)
+      continue
+    }
     out.bytes += r.size
     batch.push(r)
     if (batch.length >= AUDIT_BATCH) await judgeBatch()
     if (opts.onProgress && out.files % 1000 === 0) opts.onProgress(out.files, total)
   }
   await judgeBatch()
+  if (f.archive) out.archive = await auditArchive(index, copies, trees, policy, now, f, opts.onFile, deleted)
   if (oldest !== undefined) out.oldestCheck = new Date(oldest).toISOString()
   const entry = await queue.get(`tree:${index.mirror}`)
   if (entry) {
@@ -232,7 +261,72 @@ export async function auditMirror(
   return out
 }
 
-function matches(r: PathRecord, f: AuditFilter, verified: number): boolean {
+/**
+ * The archive pass: each past version (a `deleted` or `archived` line) with its entity copies and
+ * the tree copies of a scan whose tree held it, judged as a file is. A deleted record the index has no
+ * version of (deleted before versions were kept) is judged by its entity copies alone.
+ */
+async function auditArchive(
+  index: MirrorIndex,
+  copies: CopyStore,
+  trees: CopyRecord[],
+  policy: ReplicationPolicy,
+  now: number,
+  f: AuditFilter,
+  onFile: ((file: AuditFile) => void) | undefined,
+  deleted: PathRecord[],
+): Promise<ArchiveSummary> {
+  const sum: ArchiveSummary = { files: 0, bytes: 0, ok: 0, under: 0, bytesUnder: 0 }
+  const known = new Set<string>()
+  const one = async (
+    v: Pick<PastVersion, 'path' | 'cid' | 'size'> &
+      Partial<Pick<PastVersion, 'firstScan' | 'lastScan' | 'leftScan'>>,
+    state: 'deleted' | 'archived',
+  ): Promise<void> => {
+    const list = await copies.of(v.cid)
+    if (v.firstScan !== undefined && v.lastScan !== undefined)
+      for (const t of trees)
+        if (t.scan !== undefined && t.scan >= v.firstScan && t.scan <= v.lastScan) list.push(t)
+    const verdict = judge(list, policy, now)
+    sum.files++
+    sum.bytes += v.size
+    if (verdict.satisfied) sum.ok++
+    else {
+      sum.under++
+      sum.bytesUnder += v.size
+    }
+    if (!matches(v, f, verdict.count.verified)) return
+    const file: AuditFile = {
+      mirror: index.mirror,
+      path: v.path,
+      cid: v.cid,
+      size: v.size,
+      state,
+      verified: verdict.count.verified,
+      announced: verdict.count.announced,
+      local: verdict.count.local,
+      verdict: verdict.satisfied ? 'ok' : 'under',
+      copies: list.map(copyOut),
+    }
+    if (v.firstScan !== undefined) file.firstScan = v.firstScan
+    if (v.lastScan !== undefined) file.lastScan = v.lastScan
+    if (v.leftScan !== undefined) file.leftScan = v.leftScan
+    if (verdict.shortfall) file.shortfall = verdict.shortfall
+    if (verdict.count.oldestCheck !== undefined)
+      file.oldestCheck = new Date(verdict.count.oldestCheck).toISOString()
+    onFile?.(file)
+  }
+  for await (const v of index.versions()) {
+    if (v.kind !== 'file') continue
+    known.add(`${v.leftScan}\x00${v.path}`)
+    await one(v, v.reason === 'deleted' ? 'deleted' : 'archived')
+  }
+  for (const r of deleted)
+    if (!known.has(`${r.scan}\x00${r.path}`)) await one({ path: r.path, cid: r.cid, size: r.size }, 'deleted')
+  return sum
+}
+
+function matches(r: Pick<PathRecord, 'path' | 'cid'>, f: AuditFilter, verified: number): boolean {
   if (f.cid !== undefined && r.cid !== f.cid) return false
   if (f.path !== undefined && f.path !== '') {
     const p = f.path.replace(/^\/+|\/+$/g, '')

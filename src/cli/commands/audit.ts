@@ -16,6 +16,7 @@ interface AuditOptions {
   token?: string
   mirror?: string
   under?: string
+  archive?: boolean
   n?: string
   verify?: boolean
   json?: boolean
@@ -51,6 +52,10 @@ export function register(program: Command): void {
     .option('--mirror <name>', 'only this mirror (with PATH: a path relative to its root is taken too)')
     .option('--under <N>', 'list only files with fewer than N verified copies')
     .option(
+      '--archive',
+      'also audit what left the tree: deleted files and past versions of changed ones (states deleted, archived), counted toward the exit status',
+    )
+    .option(
       '-n <N>',
       "minimum verified copies (default: the mirror's replication_n, else [replication] n, else 1)",
     )
@@ -81,6 +86,7 @@ export function register(program: Command): void {
         const query: AuditQuery = {}
         if (o.mirror !== undefined) query.mirror = idx.checkMirrorName(o.mirror)
         if (under !== undefined) query.under = under
+        if (o.archive) query.archive = true
         if (target !== undefined) {
           const cid = !existsSync(target) ? tryCid(canonicalCid, target) : undefined
           if (cid) query.cid = cid
