@@ -70,7 +70,7 @@ export function createExcludeHook(db: Database, mirror: MirrorConfig, file: stri
         toldSkipped = true
         ctx.log.info(
           { upstream: mirror.upstream },
-          'upstream check of evicted files skipped: the upstream is neither an rsync nor an http(s) URL, so a file it deleted or changed stays evicted until the upstream says so',
+          'upstream check of evicted files skipped: the upstream is not an rsync or http(s) URL, so evicted files stay excluded whether or not it deleted or changed them',
         )
       }
       const unchecked = r.check?.unchecked ?? []

@@ -155,17 +155,16 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   // day (one timer, and no source is worth waiting on longer).
   const F = FETCH_BACK_DEFAULTS
   const positive =
-    <T extends number>(check: v.Check<T>, what: string): v.Check<T> =>
+    <T extends number>(check: v.Check<T>): v.Check<T> =>
     (x, key, where) => {
       const n = check(x, key, where)
-      return n > 0 ? n : v.badValue(where, key, `${v.show(x)} is not a ${what}: must be more than 0`)
+      return n > 0 ? n : v.badValue(where, key, `${v.show(x)} is out of range: must be more than 0`)
     }
   const fetchLimits: FetchLimitSettings = {
     maxFetches: opt('fetch_concurrency', v.int(1, 1024)) ?? F.maxFetches,
-    maxBytesInFlight: opt('fetch_bytes_in_flight', positive(v.size, 'size')) ?? F.maxBytesInFlight,
-    firstByteMs:
-      opt('fetch_first_byte_timeout', positive(v.duration('s', DAY_MS), 'time limit')) ?? F.firstByteMs,
-    idleMs: opt('fetch_idle_timeout', positive(v.duration('s', DAY_MS), 'time limit')) ?? F.idleMs,
+    maxBytesInFlight: opt('fetch_bytes_in_flight', positive(v.size)) ?? F.maxBytesInFlight,
+    firstByteMs: opt('fetch_first_byte_timeout', positive(v.duration('s', DAY_MS))) ?? F.firstByteMs,
+    idleMs: opt('fetch_idle_timeout', positive(v.duration('s', DAY_MS))) ?? F.idleMs,
   }
   return {
     listenAddr: opt('listen_addr', v.nonEmpty) ?? D.listenAddr,
