@@ -314,6 +314,28 @@ describe('a Range far ahead of the shared fetch', () => {
     expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
   })
 
+  it('a ranged read whose caller went away without reading frees its slot', async () => {
+    const s = await evictedSample(24 * MiB + 1)
+    let open!: () => void
+    const opened = new Promise<void>((r) => {
+      open = r
+    })
+    const via = await track(proxy(kubo.gateway, { after: MiB, opened, when: (req) => !req.headers.range }))
+    // One network fetch at once: one ranged read of its own at once.
+    const fb = createFetchBack(options(s, { localGateway: via.url, maxFetches: 1 }))
+    const whole = await fb.open(s.file, undefined, AbortSignal.timeout(120_000))
+    const start = s.bytes.length - 2 * MiB
+    const gone = new AbortController()
+    await fb.open(s.file, { start, end: s.bytes.length - 1 }, gone.signal)
+    gone.abort()
+    // The slot is free again: a second far range is read on its own too, while the fetch is held.
+    const again = await fb.open(s.file, { start, end: s.bytes.length - 1 }, AbortSignal.timeout(120_000))
+    expect((await collect(again.body)).equals(s.bytes.subarray(start))).toBe(true)
+    expect(via.asked.filter((a) => a.range)).toHaveLength(2)
+    open()
+    expect((await collect(whole.body)).equals(s.bytes)).toBe(true)
+  })
+
   it("waits for the shared fetch when no source can start mid-file (the node's own CAR export)", async () => {
     const s = await evictedSample(20 * MiB + 9)
     const node = new KuboNode({ api: kubo.api })

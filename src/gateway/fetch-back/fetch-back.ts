@@ -285,6 +285,17 @@ export class NetworkFetchBack implements FetchBack {
       this.metrics,
       signal,
     )
+    let cleaned: Promise<unknown> | undefined
+    // Once: the slot back, the source's request closed (also for a body its caller never reads).
+    const cleanup = () => {
+      cleaned ??= (async () => {
+        release()
+        signal.removeEventListener('abort', cleanup)
+        await it.return(undefined).catch(() => {})
+      })()
+      return cleaned
+    }
+    signal.addEventListener('abort', cleanup, { once: true })
     try {
       const first = await it.next()
       const body = (async function* () {
@@ -293,13 +304,12 @@ export class NetworkFetchBack implements FetchBack {
           yield first.value
           yield* it
         } finally {
-          release()
-          await it.return(undefined)
+          await cleanup()
         }
       })()
       return { source: used.source, body }
     } catch (err) {
-      release()
+      await cleanup()
       throw err
     }
   }
