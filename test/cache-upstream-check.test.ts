@@ -360,6 +360,7 @@ describe('checkHttpUpstream', () => {
         base: up.url,
         concurrency: 1,
         deadlineMs: 300,
+        shuffle: false,
       })
       expect(late).toMatchObject({
         same: 0,

@@ -25,6 +25,11 @@ export interface HttpUpstream {
   requestTimeoutMs?: number
   /** Time limit of the whole check (default 2 min): paths not asked by then are left as they are. */
   deadlineMs?: number
+  /**
+   * Ask in a random order (default true), so that when the time limit cuts a long list short, the next
+   * syncs ask the others: every path is asked within a few syncs, not the same first ones each time.
+   */
+  shuffle?: boolean
   /** undici dispatcher (default an agent of this check's own that follows up to 5 redirects). */
   dispatcher?: Dispatcher
   signal?: AbortSignal
@@ -56,9 +61,10 @@ export async function checkHttpUpstream(evicted: EvictedRecord[], src: HttpUpstr
   const stop = src.signal ? AbortSignal.any([src.signal, deadline]) : deadline
   const limit = pLimit(src.concurrency ?? D.concurrency)
   const leave = (path: string, why: string) => out.unchecked!.push({ path, why })
+  const order = src.shuffle === false ? evicted : shuffled(evicted)
   try {
     await Promise.all(
-      evicted.map((e) =>
+      order.map((e) =>
         limit(async () => {
           if (stop.aborted) {
             const why = deadline.aborted ? `the check's time limit (${deadlineMs} ms) passed` : 'stopped'
@@ -95,6 +101,16 @@ export async function checkHttpUpstream(evicted: EvictedRecord[], src: HttpUpstr
     )
   } finally {
     await own?.close()
+  }
+  return out
+}
+
+/** A copy of `xs` in random order (Fisher-Yates). */
+function shuffled<T>(xs: T[]): T[] {
+  const out = [...xs]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
   }
   return out
 }
