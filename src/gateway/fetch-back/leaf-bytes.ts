@@ -18,7 +18,11 @@ interface Hashing {
   done: Promise<{ bytes: Uint8Array; digest: Uint8Array }>
   /** Set once `done` settled: the leaf can go out without waiting. */
   settled: boolean
+  /** `done` as a step of the loop below (made once per leaf, raced against each network chunk). */
+  ready: Promise<Step>
 }
+
+const HASHED: Step = { hashed: true }
 
 type Step = { chunk: IteratorResult<Uint8Array> } | { hashed: true }
 
@@ -71,16 +75,14 @@ export async function* leafBytes(
       fill += n
       chunk = chunk.subarray(n)
       if (fill < buf.length) continue
-      const h: Hashing = { leaf: leaves[i]!, done: sha256Off(buf), settled: false }
-      // A rejection is thrown when its turn comes, not as an unhandled one.
-      h.done.then(
-        () => {
-          h.settled = true
-        },
-        () => {
-          h.settled = true
-        },
-      )
+      const done = sha256Off(buf)
+      const h: Hashing = { leaf: leaves[i]!, done, settled: false, ready: undefined! }
+      const settle = (): Step => {
+        h.settled = true
+        return HASHED
+      }
+      // A rejection is thrown when its turn comes (verified), not as an unhandled one.
+      h.ready = done.then(settle, settle)
       queue.push(h)
       i++
       if (i < leaves.length) {
@@ -95,10 +97,7 @@ export async function* leafBytes(
       // Leaves already checked go out first; with AHEAD of them hashing, wait for the oldest.
       while (queue.length > 0 && (queue[0]!.settled || queue.length >= AHEAD)) yield* verified(queue.shift()!)
       next ??= it.next().then((chunk) => ({ chunk }))
-      const step: Step =
-        queue.length > 0
-          ? await Promise.race([next, queue[0]!.done.then((): Step => ({ hashed: true }))])
-          : await next
+      const step: Step = queue.length > 0 ? await Promise.race([next, queue[0]!.ready]) : await next
       if (!('chunk' in step)) continue
       next = undefined
       if (step.chunk.done) break
