@@ -59,6 +59,15 @@ token_file = "psa.token"
     })
   })
 
+  it('keep_archived: for ever by default and as "forever", else a duration in units', async () => {
+    const keep = async (line: string) =>
+      readReplicationConfig(await loadConfig(config(`[replication]\n${line}\n`))).replication?.keepArchivedMs
+    expect(await keep('')).toBeUndefined()
+    expect(await keep('keep_archived = "forever"')).toBeUndefined()
+    expect(await keep('keep_archived = "2y"')).toBe(2 * 365 * 86_400_000)
+    expect(await keep('keep_archived = "90d"')).toBe(90 * 86_400_000)
+  })
+
   for (const [body, key] of [
     [
       '[replication]\n[[replication.targets]]\nname = "b"\ntype = "ipfs"\napi = "/ip4/127.0.0.1/tcp/1"\n',
@@ -66,6 +75,7 @@ token_file = "psa.token"
     ],
     ['[replication]\nrecheck = "6x"\n', 'replication.recheck'],
     ['[replication]\nn = -1\n', 'replication.n'],
+    ['[replication]\nkeep_archived = "always"\n', 'replication.keep_archived'],
     ['[replication]\nreplicas = 2\n', 'replication.replicas'],
     ['[ipfs]\nprovide = "all"\n[replication]\n', 'ipfs.provide'],
     ['[replication]\n[[replication.targets]]\nname = "b"\ntype = "kubo"\n', 'replication.targets[0].api'],

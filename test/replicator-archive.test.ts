@@ -46,7 +46,7 @@ function write(rel: string, data: string | Uint8Array): void {
  * The replicator over B and C. `refuse`: C's node refuses to pin that CID on its own (a fault put in
  * front of the real node), as a node that is full or down for one call would.
  */
-function replicator(refuse?: string): Replicator {
+function replicator(refuse?: string, keepArchivedMs?: number): Replicator {
   const [a, b, real] = nodes as [KuboNode, KuboNode, KuboNode]
   const c: PinningNode = {
     id: (o) => real.id(o),
@@ -54,6 +54,7 @@ function replicator(refuse?: string): Replicator {
     disconnect: (peer, o) => real.disconnect(peer, o),
     pinUpdate: (from, to, o) => real.pinUpdate(from, to, o),
     pinned: (cid, o) => real.pinned(cid, o),
+    unpin: (cid, o) => real.unpin(cid, o),
     pin: async (cid, o) => {
       if (cid === refuse) throw new Error(`refusing to pin ${cid}`)
       return real.pin(cid, o)
@@ -69,6 +70,7 @@ function replicator(refuse?: string): Replicator {
     recheckMs: 3_600_000,
     backoff: { baseMs: 60_000, maxMs: 600_000 },
     archived: (_mirror, after, upTo) => archivedItems(idx, after, upTo),
+    ...(keepArchivedMs !== undefined ? { keepArchivedMs } : {}),
     log,
   })
 }
@@ -112,6 +114,7 @@ describe('archive pins on tree targets', () => {
   let root1: string
   let gone: string
   let oldRelease: string
+  let root2: string
 
   it('the first sync pins the tree on B and C', async () => {
     const r = replicator()
@@ -131,6 +134,7 @@ describe('archive pins on tree targets', () => {
     // C cannot pin the deleted file on its own: its tree pin stays on the old root, which holds it.
     const faulty = replicator(gone)
     const s = await syncAndTrack(faulty, 1)
+    root2 = s.rootCid
     expect(s.rootCid).not.toBe(root1)
     const items = await archivedItems(idx, 1, s.id)
     expect(items.map((i) => i.cid).sort()).toEqual([gone, oldRelease].sort())
@@ -227,6 +231,26 @@ describe('archive pins on tree targets', () => {
     await r.runOnce()
     expect(await recursivePins(kubos[1]!)).toContain(gone)
     expect((await r.queue.get(`cid:${gone}`))?.state).toBe('satisfied')
+    await r.stop()
+  })
+
+  it('keep_archived run out: the tree targets release the archive pins, and the tree pin stays', async () => {
+    // Kept for a day: nothing is released yet.
+    const day = replicator(undefined, 86_400_000)
+    await day.checkNow()
+    await day.runOnce()
+    for (const k of kubos.slice(1)) expect(await recursivePins(k)).toContain(gone)
+    await day.stop()
+
+    const r = replicator(undefined, 0)
+    await r.checkNow()
+    await r.runOnce()
+    for (const k of kubos.slice(1)) expect(await recursivePins(k)).toEqual([root2])
+    for (const cid of [gone, oldRelease]) {
+      expect(await r.queue.get(`cid:${cid}`)).toBeUndefined()
+      expect(await new CopyStore(db).of(cid)).toEqual([])
+    }
+    expect((await r.queue.get('tree:debian'))?.state).toBe('satisfied')
     await r.stop()
   })
 })

@@ -71,6 +71,11 @@ export interface ReplicationSettings {
   callTimeoutMs: number
   retryBackoffMs: number
   retryBackoffMaxMs: number
+  /**
+   * `keep_archived`: how long tree targets keep the own pin of a file that left the mirror (deleted
+   * upstream, a past version); undefined (`"forever"`, the default): for ever.
+   */
+  keepArchivedMs: number | undefined
   targets: TargetSettings[]
   /** `[[mirrors]] replication_n` overrides. */
   perMirror: Record<string, number>
@@ -176,6 +181,7 @@ const REPL_KEYS = [
   'call_timeout',
   'retry_backoff',
   'retry_backoff_max',
+  'keep_archived',
   'targets',
 ]
 const TARGET_KEYS = [
@@ -327,6 +333,8 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
       callTimeoutMs: opt(t, 'call_timeout', v.duration('s'), p, w) ?? D.callTimeoutMs,
       retryBackoffMs: opt(t, 'retry_backoff', v.duration('s'), p, w) ?? D.retryBackoffMs,
       retryBackoffMaxMs: opt(t, 'retry_backoff_max', v.duration('s'), p, w) ?? D.retryBackoffMaxMs,
+      keepArchivedMs:
+        t.keep_archived === 'forever' ? undefined : opt(t, 'keep_archived', v.duration('s'), p, w),
       targets,
       perMirror,
     }
@@ -349,7 +357,14 @@ export function replicationSettings(r: ReplicationConfig, config: Config): Repli
   if (!r.ipfs) return undefined
   const perMirror: Record<string, number> = {}
   for (const m of config.mirrors) if (m.replicationN !== undefined) perMirror[m.name] = m.replicationN
-  return { ...REPLICATION_DEFAULTS, nSet: false, minByKind: {}, targets: [], perMirror }
+  return {
+    ...REPLICATION_DEFAULTS,
+    nSet: false,
+    minByKind: {},
+    keepArchivedMs: undefined,
+    targets: [],
+    perMirror,
+  }
 }
 
 /**

@@ -190,6 +190,7 @@ export async function startReplication(opts: {
       concurrency: r.concurrency,
       callTimeoutMs: r.callTimeoutMs,
       // What left a mirror's tree, pinned on its own on each tree target before its tree pin moves.
+      ...(r.keepArchivedMs !== undefined ? { keepArchivedMs: r.keepArchivedMs } : {}),
       archived: (mirror, after, upTo) =>
         archivedItems(openMirrorIndex(db, mirror, roots.get(mirror) ?? ''), after, upTo),
       log,
@@ -353,6 +354,7 @@ function changedKeys(a: ReplicationSettings, b: ReplicationSettings): string[] {
     ['replication.call_timeout', (s) => s.callTimeoutMs],
     ['replication.retry_backoff', (s) => s.retryBackoffMs],
     ['replication.retry_backoff_max', (s) => s.retryBackoffMaxMs],
+    ['replication.keep_archived', (s) => s.keepArchivedMs ?? 'forever'],
     ['replication.targets', (s) => s.targets],
   ]
   return keys.filter(([, of]) => JSON.stringify(of(a)) !== JSON.stringify(of(b))).map(([k]) => k)

@@ -34,6 +34,12 @@ export interface ReplicatorOptions {
    * archive). Without it, a tree pin moves as it is.
    */
   archived?: (mirror: string, after: number, upTo: number) => Promise<ReplicationItem[]>
+  /**
+   * `[replication] keep_archived`: how long tree targets keep an archived item's own pin (ms from
+   * when it was archived); then they release it (entity-scope targets and Filecoin keep theirs).
+   * Undefined: for ever.
+   */
+  keepArchivedMs?: number
   log: Logger
   now?: () => number
   random?: () => number
@@ -231,6 +237,58 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       )
   }
 
+  /**
+   * `keep_archived` ran out for an archived item: each tree target releases the item's own pin and its
+   * copy records go. The item then stays for entity-scope targets (no longer archived: they keep it as
+   * any file), or leaves the queue when there are none. False when it left the queue or a target
+   * failed (retried with backoff), so there is nothing more to do now.
+   */
+  async #expire(entry: QueueEntry, old: QueueEntry): Promise<boolean> {
+    const item = entry.item
+    const trees = this.#o.counters.filter(
+      (c): c is StorageTarget => isStorageTarget(c) && c.scope === 'tree' && c.release !== undefined,
+    )
+    const recorded = await this.copies.of(item.cid)
+    let failed = false
+    for (const c of trees) {
+      entry.targets[c.name] ??= { failures: 0 }
+      const ts = entry.targets[c.name]!
+      try {
+        await this.#call(c, 'release', (signal) => c.release!(item, { signal }))
+        for (const r of recorded)
+          if (r.target === c.name) await this.copies.remove({ cid: r.cid, holder: r.holder, scope: 'entity' })
+        ts.failures = 0
+        ts.error = undefined
+      } catch (err) {
+        if (this.#abort.signal.aborted) return false
+        failed = true
+        ts.failures++
+        ts.error = err instanceof Error ? err.message : String(err)
+        ts.retryAt = this.#now() + this.#backoff(ts)
+      }
+    }
+    if (failed) {
+      entry.state = 'failing'
+      entry.reason = `releasing an archived pin: ${Object.values(entry.targets)
+        .map((t) => t.error)
+        .filter(Boolean)
+        .join('; ')}`
+      entry.nextAt = Math.min(...Object.values(entry.targets).map((t) => t.retryAt ?? Infinity))
+      await this.queue.put(entry, old)
+      return false
+    }
+    this.#o.log.info(
+      { item: item.key, cid: item.cid, mirror: item.mirror },
+      'archived pin released (keep_archived)',
+    )
+    if (!this.#o.counters.some((c) => c.scope === 'entity' && isStorageTarget(c))) {
+      await this.queue.remove(old)
+      return false
+    }
+    entry.item.archived = undefined
+    return true
+  }
+
   async #process(key: string): Promise<void> {
     this.#running.add(key)
     try {
@@ -239,6 +297,10 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       const entry: QueueEntry = structuredClone(old)
       const item = entry.item
       const now = this.#now()
+      const keep = this.#o.keepArchivedMs
+      if (item.archived && keep !== undefined && item.archived.since + keep <= now) {
+        if (!(await this.#expire(entry, old))) return
+      }
       const policy = this.#o.policy(item)
       // Archived content is kept by tree targets too, as a pin of its own (their tree pin moves on).
       const counters = this.#o.counters.filter(

@@ -54,6 +54,11 @@ export interface StorageTarget extends CopyCounter {
    * the previous root go once the new one is pinned on every peer.
    */
   tidy?(item: ReplicationItem, opts: TargetCallOptions): Promise<void>
+  /**
+   * Tree targets: removes the pin of its own that an archived item has here, once `[replication]
+   * keep_archived` has run out for it; any tree pin that holds the CID stays. Idempotent.
+   */
+  release?(item: ReplicationItem, opts: TargetCallOptions): Promise<void>
 }
 
 /** Finds copies of an item without storing anything. */

@@ -141,6 +141,10 @@ export class ClusterTarget implements StorageTarget {
     if (item.scope === 'tree' && item.previous && settled(info)) await this.#release(item.previous, signal)
   }
 
+  async release(item: ReplicationItem, { signal }: TargetCallOptions): Promise<void> {
+    if (item.scope === 'entity') await this.#release(item.cid, signal)
+  }
+
   /** Unpins `cid` from the cluster when it is in the pin set. */
   async #release(cid: string, signal: AbortSignal): Promise<void> {
     if (await this.#inPinSet(cid, signal)) await this.#req('DELETE', `/pins/${cid}`, signal)

@@ -13,6 +13,8 @@ export interface PinningNode {
   /** Close every connection to a peer (`/p2p/<id>`). */
   disconnect(peer: string, opts?: { signal?: AbortSignal }): Promise<void>
   pin(cid: string, opts?: { recursive?: boolean; signal?: AbortSignal }): Promise<void>
+  /** For `keep_archived` (release); a node without it keeps archive pins for ever. */
+  unpin?(cid: string, opts?: { signal?: AbortSignal }): Promise<void>
   pinUpdate(from: string, to: string, opts?: { signal?: AbortSignal; unpin?: boolean }): Promise<void>
   pinned(
     cid: string,
@@ -131,5 +133,11 @@ export class KuboTarget implements StorageTarget {
       throw err
     }
     return this.check({ ...item, previous: undefined }, { signal })
+  }
+
+  async release(item: ReplicationItem, { signal }: TargetCallOptions): Promise<void> {
+    const n = this.#o.node
+    if (item.scope !== 'entity' || !n.unpin) return
+    if ((await n.pinned(item.cid, { signal })) === 'recursive') await n.unpin(item.cid, { signal })
   }
 }

@@ -167,4 +167,10 @@ export class PinningServiceTarget implements StorageTarget {
     for (const d of st.delegates ?? []) await this.#o.connect?.(d, signal).catch(() => {})
     return [await this.#copy(item, item.cid, item.scan, st, signal)]
   }
+
+  async release(item: ReplicationItem, { signal }: TargetCallOptions): Promise<void> {
+    if (item.scope !== 'entity') return
+    const st = await this.#statusOf(item.cid, signal)
+    if (st) await this.#req('DELETE', `/pins/${encodeURIComponent(st.requestid)}`, signal)
+  }
 }
