@@ -60,6 +60,7 @@ let late: Loopback
 let bad2: Gateway
 let svc: Gateway
 const big = randomBytes(3 * MiB + 4321)
+const evictable = randomBytes(2 * MiB + 17)
 const small = randomBytes(5000)
 const releaseV1 = Buffer.from('Origin: test\nSuite: stable\nVersion: 1\n')
 const releaseV2 = Buffer.from('Origin: test\nSuite: stable\nVersion: 2 (changed upstream)\n')
@@ -93,6 +94,7 @@ beforeAll(async () => {
   put('dists/stable/Release', releaseV1)
   put('keep/same.txt', Buffer.from('stays\n'))
   put('old/sub/gone.txt', Buffer.from('a whole directory deleted upstream\n'))
+  put('keep/evict-me.bin', evictable)
   // A secret beside the mirror root: no request may ever give a byte of it.
   writeFileSync(join(dir, 'mirrors', 'secret.txt'), 'TOP-SECRET-PAST\n')
   db = await openDatabase(join(dir, 'db'))
@@ -106,6 +108,7 @@ beforeAll(async () => {
     'pool/main/small_1.0.deb',
     'dists/stable/Release',
     'old/sub/gone.txt',
+    'keep/evict-me.bin',
   ]) {
     const cid = (await kubo.ok(['add', '-Q', '--cid-version=1', join(root, rel)])).trim()
     expect(cid).toBe((await idx.get(rel))!.cid)
@@ -118,11 +121,17 @@ beforeAll(async () => {
   root2 = await scanAndMap()
   expect(root2).not.toBe(root1)
   expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
+  // And the janitor evicts one present file (recorded, then unlinked).
+  const ev = (await idx.get('keep/evict-me.bin'))!
+  await idx.local.evict([{ path: ev.path, cid: ev.cid, size: ev.size, mtimeMs: ev.mtimeMs }], async () =>
+    unlinkSync(join(root, 'keep/evict-me.bin')),
+  )
 
   const blocks = new BlockReader(db)
   const mirrors = [{ name: 'sample', root }]
   const fetchBack = createFetchBack({
     rootOf: (m) => (m === 'sample' ? root : undefined),
+    recorderOf: (m) => (m === 'sample' ? idx.local : undefined),
     gateways: [kubo.gateway],
   })
   const plugins = [
@@ -306,6 +315,14 @@ describe('/ipfs/ plain downloads and past roots', () => {
     expect(one.headers['content-type']).toBe('application/vnd.debian.binary-package')
     expect(one.headers['last-modified']).toBe(mtime.toUTCString())
     expect(one.headers['content-disposition']).toBe('inline; filename="small_1.0.deb"')
+    // An evicted file by its CID: fetched back into its place, as through its mirror path.
+    const evCid = (await idx.get('keep/evict-me.bin'))!.cid
+    const ev = await get(gw.url, `/ipfs/${evCid}`)
+    expect(ev.status).toBe(200)
+    expect(ev.body.equals(evictable)).toBe(true)
+    expect(ev.headers['content-type']).toBe('application/octet-stream')
+    await expect.poll(async () => (await idx.get('keep/evict-me.bin'))?.state).toBe('present')
+    expect(readFileSync(join(root, 'keep/evict-me.bin')).equals(evictable)).toBe(true)
     // A present file's CID is read from the tree.
     const same = (await idx.get('keep/same.txt'))!.cid
     expect((await get(gw.url, `/ipfs/${same}`)).body.toString()).toBe('stays\n')
