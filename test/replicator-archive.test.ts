@@ -69,7 +69,9 @@ function replicator(refuse?: string, keepArchivedMs?: number): Replicator {
     policy: () => ({ n: 2, freshMs: 3_600_000 }),
     recheckMs: 3_600_000,
     backoff: { baseMs: 60_000, maxMs: 600_000 },
-    archived: (_mirror, after, upTo) => archivedItems(idx, after, upTo),
+    archived: (_mirror, after, upTo) => archivedItems(idx, after, upTo, { heldAt: after }),
+    // A store of bytes no node has any more waits for ever otherwise (a bound, not an assertion).
+    callTimeoutMs: 5_000,
     ...(keepArchivedMs !== undefined ? { keepArchivedMs } : {}),
     log,
   })
@@ -251,6 +253,29 @@ describe('archive pins on tree targets', () => {
       expect(await new CopyStore(db).of(cid)).toEqual([])
     }
     expect((await r.queue.get('tree:debian'))?.state).toBe('satisfied')
+    await r.stop()
+  })
+
+  it('a file that came and went between two passes does not hold the tree pin back', async () => {
+    const r = replicator()
+    const before = (await idx.lastScan())!.id
+    write('pool/brief.deb', randomBytes(4096))
+    const s1 = await idx.scan()
+    await publishMirror(db, idx, nodes[0]!, { since: s1.id })
+    const brief = (await idx.get('pool/brief.deb'))!.cid
+    unlinkSync(join(tree, 'pool/brief.deb'))
+    // Two scans, one pass: the targets never held it, and A can no longer read it (its filestore
+    // references a file that is gone).
+    const s2 = await syncAndTrack(r, before)
+    expect((await archivedItems(idx, before, s2.id)).map((i) => i.cid)).toEqual([brief])
+    expect(await archivedItems(idx, before, s2.id, { heldAt: before })).toEqual([])
+    await r.runOnce()
+    for (const k of kubos.slice(1)) expect(await recursivePins(k)).toEqual([s2.rootCid])
+    expect((await r.queue.get('tree:debian'))?.state).toBe('satisfied')
+    // Its own item is tracked and says why it is not kept.
+    const e = await r.queue.get(`cid:${brief}`)
+    expect(e?.item.archived).toBeDefined()
+    expect(e?.state).not.toBe('satisfied')
     await r.stop()
   })
 })

@@ -192,7 +192,7 @@ export async function startReplication(opts: {
       // What left a mirror's tree, pinned on its own on each tree target before its tree pin moves.
       ...(r.keepArchivedMs !== undefined ? { keepArchivedMs: r.keepArchivedMs } : {}),
       archived: (mirror, after, upTo) =>
-        archivedItems(openMirrorIndex(db, mirror, roots.get(mirror) ?? ''), after, upTo),
+        archivedItems(openMirrorIndex(db, mirror, roots.get(mirror) ?? ''), after, upTo, { heldAt: after }),
       log,
     })
   }

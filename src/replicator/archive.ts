@@ -11,17 +11,20 @@ import type { ReplicationItem } from './target.ts'
  * Items of the files that left `index`'s tree in the scans after `after` up to `upTo` and are not in
  * the current tree under another path (the tree pin holds those), one per CID. Symlinks and
  * directories are left out: their nodes are small, and every directory node stays in the block map.
+ * `heldAt`: only those the tree of that scan held (what a tree pin on its root holds now).
  */
 export async function archivedItems(
   index: MirrorIndex,
   after: number,
   upTo: number,
-  now = Date.now(),
+  opts: { heldAt?: number; now?: number } = {},
 ): Promise<ReplicationItem[]> {
+  const now = opts.now ?? Date.now()
   const out: ReplicationItem[] = []
   const seen = new Set<string>()
   for await (const v of index.versions({ after, upTo })) {
     if (v.kind !== 'file' || seen.has(v.cid)) continue
+    if (opts.heldAt !== undefined && v.firstScan > opts.heldAt) continue
     seen.add(v.cid)
     if ((await index.pathsOf(v.cid)).length > 0) continue
     out.push({

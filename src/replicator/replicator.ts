@@ -29,9 +29,12 @@ export interface ReplicatorOptions {
   callTimeoutMs?: number
   /**
    * The archived items (`archived` set) of what left `mirror`'s tree in the scans after `after` up to
-   * `upTo`. Before a tree target's pin moves off the previous root, each is stored on that target as
-   * its own item, so no copy of it drops in between (issue 13: files that leave the mirror stay in the
-   * archive). Without it, a tree pin moves as it is.
+   * `upTo` and that the tree of scan `after` held (what a pin of its root holds). Before a tree
+   * target's pin moves off the previous root, each is stored on that target as its own item, so no
+   * copy of it drops in between (issue 13: files that leave the mirror stay in the archive). Content
+   * that came and went between the two scans is no part of it: the target never held it (its own item
+   * is stored, or fails, apart), and the pin does not wait for bytes that may be gone. Without this
+   * option, a tree pin moves as it is.
    */
   archived?: (mirror: string, after: number, upTo: number) => Promise<ReplicationItem[]>
   /**
