@@ -389,6 +389,10 @@ describe('/ipfs/ plain downloads and past roots', () => {
       true,
     )
     expect(existsSync(join(root, 'pool/main/big_1.0+b1.iso'))).toBe(false)
+    // A one-chunk file of the past root (the old Release): its block fetched back, the path proven.
+    const rel = await readCar((await get(gw.url, `/ipfs/${root1}/dists/stable/Release?format=car`)).body)
+    const relFile = resolveInCar(rel, CID.parse(root1), ['dists', 'stable', 'Release'])
+    expect(fileFromCar(rel, relFile).equals(releaseV1)).toBe(true)
     // Every transient fetch's temp file is gone once its readers are (outside the tree, as all are).
     const tmp = join(dir, 'mirrors', '.cidmirror-fetch', 'sample')
     await expect.poll(() => readdirSync(tmp)).toEqual([])

@@ -8,9 +8,9 @@
  */
 import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
-import type { BlockSource } from '../trustless/blocks.ts'
 import { type DagNode, decodeNode, hamtPrefixLength, hamtStep } from '../trustless/dag.ts'
 import { TrustlessNoSuchPathError, TrustlessNotHeldError } from '../trustless/errors.ts'
+import type { BlockGetter } from '../trustless/walk.ts'
 
 const RAW = 0x55
 const DAG_PB = 0x70
@@ -40,7 +40,7 @@ function linkIn(bytes: Uint8Array, cid: CID): number | undefined {
 
 /** Follows `segments` from `root`; TrustlessNotHeldError for a root not held, NoSuchPath for a name not there. */
 export async function walkTo(
-  src: BlockSource,
+  src: BlockGetter,
   root: CID,
   segments: string[],
   signal?: AbortSignal,
@@ -85,7 +85,7 @@ export async function walkTo(
 }
 
 /** What `entry` is: a raw leaf is a file of its Tsize; a dag-pb node is read if held. */
-export async function kindOf(src: BlockSource, entry: DagEntry, signal?: AbortSignal): Promise<DagKind> {
+export async function kindOf(src: BlockGetter, entry: DagEntry, signal?: AbortSignal): Promise<DagKind> {
   const { cid } = entry
   if (cid.code === RAW) {
     if (entry.tsize !== undefined) return { kind: 'file', size: entry.tsize }
@@ -109,7 +109,7 @@ export interface DagDirEntry {
 
 /** The entries of a directory (a HAMT's from all its shards), by name; at most `max`. */
 export async function dirEntries(
-  src: BlockSource,
+  src: BlockGetter,
   dir: Extract<DagKind, { kind: 'dir' }>,
   max: number,
   signal?: AbortSignal,

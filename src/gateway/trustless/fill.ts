@@ -7,11 +7,13 @@
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
+import { walkTo } from '../past/dag-path.ts'
 import { decodeNode } from './dag.ts'
 import type { BlockGetter, LoadedNode } from './walk.ts'
 
 const RAW = 0x55
 const SHA2_256 = 0x12
+const MAX_LEAF = 2 * 1024 * 1024
 
 /** The verified bytes `range` of the file `cid` (`size` bytes): the fetch-back, to the client only. */
 export type FetchFile = (
@@ -121,4 +123,43 @@ export async function fillingSource(
   return new FillingSource(src, leaves, (start) =>
     fetch(terminal.cid, size, { start, end: size - 1 }, signal),
   )
+}
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const c of body) parts.push(c)
+  return Buffer.concat(parts)
+}
+
+/**
+ * For a path whose end is a one-chunk file (a raw leaf) that no local store holds: its CID and size
+ * from the link that names it (the directories are held), its bytes fetched back and hashed against
+ * the CID; a source holding that block too. Undefined when the path does not end so.
+ */
+export async function withFetchedLeaf(
+  src: BlockGetter,
+  root: CID,
+  segments: string[],
+  fetch: FetchFile,
+  signal: AbortSignal,
+): Promise<BlockGetter | undefined> {
+  let entry: Awaited<ReturnType<typeof walkTo>>
+  try {
+    entry = await walkTo(src, root, segments, signal)
+  } catch {
+    return undefined
+  }
+  const { cid, tsize } = entry
+  // One block, held in memory: a raw leaf of a UnixFS file is one chunk (1 MiB here; 2 MiB at most).
+  if (cid.code !== RAW || cid.multihash.code !== SHA2_256 || tsize === undefined || tsize > MAX_LEAF)
+    return undefined
+  if (await src.get(cid, signal)) return undefined
+  const bytes =
+    tsize === 0
+      ? Buffer.alloc(0)
+      : await collect(await fetch(cid, tsize, { start: 0, end: tsize - 1 }, signal))
+  if (!createHash('sha256').update(bytes).digest().equals(cid.multihash.digest)) return undefined
+  return {
+    get: async (c, s) => (c.equals(cid) ? bytes : src.get(c, s)),
+  }
 }

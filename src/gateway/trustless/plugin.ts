@@ -17,13 +17,14 @@ import { BlockSource } from './blocks.ts'
 import { carStream } from './car.ts'
 import {
   TrustlessBadRequestError,
+  TrustlessNoSuchPathError,
   TrustlessNotCachedError,
   TrustlessNotHeldError,
   TrustlessRangeError,
 } from './errors.ts'
-import { type FetchFile, fillingSource } from './fill.ts'
+import { type FetchFile, fillingSource, withFetchedLeaf } from './fill.ts'
 import { CAR_TYPE, contentDisposition, filenameOf, negotiate, RAW_TYPE, type Wanted } from './request.ts'
-import { carBlocks, type ResolvedPath, resolvePath } from './walk.ts'
+import { type BlockGetter, carBlocks, type ResolvedPath, resolvePath } from './walk.ts'
 
 export interface TrustlessGatewayOptions {
   /** The index's block map: mirror blocks are read from the mirror tree through it. */
@@ -151,11 +152,19 @@ export async function trustlessGateway(app: FastifyInstance, opts: TrustlessGate
           `${t.rawPath}: a raw block is asked by CID alone; a path needs format=car`,
         )
       let resolved: ResolvedPath
+      let held: BlockGetter = source
       try {
         resolved = await resolvePath(source, t.cid, t.segments, abort.signal)
       } catch (err) {
         if (onlyIfCached && err instanceof TrustlessNotHeldError) throw new TrustlessNotCachedError(err.cid)
-        throw err
+        // A one-chunk file at the path's end that left this disk: its block fetched back, verified.
+        const filled =
+          err instanceof TrustlessNoSuchPathError && opts.fetchFile && wanted.format === 'car'
+            ? await withFetchedLeaf(source, t.cid, t.segments, opts.fetchFile, abort.signal)
+            : undefined
+        if (!filled) throw err
+        held = filled
+        resolved = await resolvePath(held, t.cid, t.segments, abort.signal)
       }
       reply
         .header('cache-control', IMMUTABLE)
@@ -194,8 +203,8 @@ export async function trustlessGateway(app: FastifyInstance, opts: TrustlessGate
       if (head) return reply.send()
       const src =
         opts.fetchFile && wanted.scope !== 'block'
-          ? await fillingSource(source, resolved.terminal, opts.fetchFile, abort.signal)
-          : source
+          ? await fillingSource(held, resolved.terminal, opts.fetchFile, abort.signal)
+          : held
       const blocks = carBlocks(src, resolved, {
         scope: wanted.scope,
         entityBytes: wanted.entityBytes,
