@@ -40,6 +40,8 @@ provide = "none"
 n = ${extra.n ?? 2}
 recheck = "${extra.recheck ?? '2s'}"
 retry_backoff = "1s"
+# A stalled pin (bitswap wants stuck, boxo #1163) is cut off and retried on a new connection.
+call_timeout = "30s"
 
 [[replication.targets]]
 name = "kubo-b"
