@@ -13,7 +13,9 @@
  *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set; janitor:
  *                         a dry-run janitor pass over a 1,000,000-file index against a bare scan of
  *                         it, not in the default set; digest: a cold index of a ~1 GiB tree of
- *                         large files with `whole_file_digest` off and on, not in the default set)
+ *                         large files with `whole_file_digest` off and on, not in the default set; past:
+ *                         `/ipfs/<root>/<path>` of current and past roots and `/_deleted/` listings
+ *                         against the mirror path, 20,000 files, not in the default set)
  *   BENCH_ROUNDS=3        cold-index rounds: each round runs the peers and cidmirror in turn, each
  *                         figure is its best round
  */
@@ -28,6 +30,7 @@ import { treeBytes, warmCache } from './lib/fs.ts'
 import { benchGateway } from './lib/gateway.ts'
 import { benchJanitor } from './lib/janitor.ts'
 import { initKuboRepo } from './lib/kubo.ts'
+import { benchPast } from './lib/past.ts'
 import { benchReplicate } from './lib/replicate.ts'
 import { printTable, type Row } from './lib/report.ts'
 import { soakJobs } from './lib/soak.ts'
@@ -213,6 +216,8 @@ if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
 if (only.has('fetchback')) rows.push(...(await benchFetchBack(rounds)))
 
 if (only.has('gateway')) rows.push(...(await benchGateway(rounds)))
+
+if (only.has('past')) rows.push(...(await benchPast(scale, rounds)))
 
 if (only.has('audit')) {
   const tree = ensureMillionTree(join(root, 'tree-100k'), 0.1 * scale)

@@ -14,6 +14,7 @@
  * is the server's (`PastContext.send`); this file decides what a path names and with which headers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { LRUCache } from 'lru-cache'
 import { base32 } from 'multiformats/bases/base32'
 import { base36 } from 'multiformats/bases/base36'
 import { base58btc } from 'multiformats/bases/base58'
@@ -31,7 +32,7 @@ import type { ServedMirror } from '../mirror-files.ts'
 import { encodePath, parseTarget } from '../request-path.ts'
 import type { BlockSource } from '../trustless/blocks.ts'
 import { TrustlessNoSuchPathError, TrustlessNotHeldError } from '../trustless/errors.ts'
-import { dirEntries, kindOf, walkTo } from './dag-path.ts'
+import { type DagEntry, type DagKind, dirEntries, kindOf, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
 import { RootScans } from './root-scans.ts'
 
@@ -130,6 +131,8 @@ export class PastRoutes {
   readonly #c: PastContext
   readonly #deletedDirs: DeletedDirs
   readonly #rootScans: RootScans
+  /** Walks that ended on a file, by root CID and path (content-addressed: never stale). */
+  readonly #walked = new LRUCache<string, { entry: DagEntry; kind: DagKind }>({ max: 20_000 })
 
   constructor(c: PastContext) {
     this.#c = c
@@ -471,8 +474,15 @@ export class PastRoutes {
     const root = cidText === undefined ? undefined : parseCidText(cidText)
     if (!root)
       return c.done(req, 400, c.plain(res, 400, `400 Bad Request: /ipfs/${cidText ?? ''} is not a CID`), t0)
-    const entry = await walkTo(src, root, path)
-    const kind = await kindOf(src, entry)
+    // What a root CID and a path name never changes: the walk and a file's size are kept.
+    const key = `${root}/${path.join('/')}`
+    let walked = this.#walked.get(key)
+    if (!walked) {
+      const entry = await walkTo(src, root, path)
+      walked = { entry, kind: await kindOf(src, entry) }
+      if (walked.kind.kind === 'file') this.#walked.set(key, walked)
+    }
+    const { entry, kind } = walked
     const cid = entry.cid.toString()
     const rawPath = (req.url ?? '/').split('?', 1)[0]!
     if (kind.kind === 'dir') {
