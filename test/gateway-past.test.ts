@@ -418,9 +418,13 @@ describe('/ipfs/ plain downloads and past roots', () => {
     // The status page links them.
     const status = JSON.parse((await get(gw.url, '/_status.json')).body.toString())
     expect(status.mirrors[0].index).toMatchObject({ rootCid: root2, roots: '/_roots/sample' })
-    expect((await get(gw.url, '/_status')).body.toString()).toContain(
-      '<a href="/_roots/sample">past roots</a>',
-    )
+    expect(status.mirrors[0].index.pastRoots.map((x: { rootCid: string }) => x.rootCid)).toEqual([
+      root2,
+      root1,
+    ])
+    const page = (await get(gw.url, '/_status')).body.toString()
+    expect(page).toContain('<a href="/_roots/sample">past roots</a>')
+    expect(page).toContain(`<code>${root1}</code></td><td><a href="/ipfs/${root1}/">tree</a>`)
   })
 
   it('keeps the traversal corpus closed under /_deleted/, /ipfs/<root>/ and /_roots/ (promise 7)', async () => {

@@ -4,7 +4,7 @@
  * room), its index summary, its replication health (the replicator's audit summary, likewise passed
  * in), and the requests the server saw last.
  */
-import type { MirrorEntry } from '../../index/index.ts'
+import type { MirrorEntry, ScanPage } from '../../index/index.ts'
 import type { FetchBackFigures } from '../fetch-back/metrics.ts'
 
 /** A sync job's status, as the sync room's JobStatus carries it (a structural subset). */
@@ -59,9 +59,21 @@ export interface MirrorStatus {
     lastScan: string | null
     /** Each sync's root, newest first, as JSON (`/_roots/<mirror>`): any past tree is served at `/ipfs/<root>/`. */
     roots: string
+    /** The last syncs' roots, newest first (at most PAST_ROOTS), when the index gives its scans. */
+    pastRoots: PastRoot[]
   } | null
   replication: ReplicationView | null
 }
+
+/** One sync's root, as the status page lists the last few. */
+export interface PastRoot {
+  scan: number
+  ended: string
+  rootCid: string
+}
+
+/** Past roots listed per mirror on the status page (all of them at `/_roots/<mirror>`). */
+export const PAST_ROOTS = 5
 
 export interface StatusData {
   /** When this was gathered, ISO 8601. */
@@ -76,7 +88,11 @@ export interface StatusSources {
   /** The sync jobs' statuses. */
   jobs?: () => Promise<JobView[]> | JobView[]
   /** The index's mirrors (the IndexReader's `mirrors()`). */
-  index?: { mirrors(): Promise<MirrorEntry[]> }
+  index?: {
+    mirrors(): Promise<MirrorEntry[]>
+    /** A mirror's committed scans, newest first (the IndexReader's `scans()`), for its past roots. */
+    scans?(mirror: string, opts?: { limit?: number }): Promise<ScanPage>
+  }
   /** A mirror's replication health, when a replicator runs (undefined when it has none). */
   replication?: (mirror: string) => Promise<ReplicationView | undefined>
   /** The requests the server answered last, newest first. */
@@ -95,6 +111,10 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
   const mirrors = await Promise.all(
     names.map(async (name): Promise<MirrorStatus> => {
       const entry = entries.find((e) => e.mirror === name)
+      const scans =
+        entry && src.index?.scans
+          ? await src.index.scans(name, { limit: PAST_ROOTS }).catch(() => undefined)
+          : undefined
       const replication = src.replication
         ? ((await src.replication(name).catch(() => undefined)) ?? null)
         : null
@@ -109,6 +129,11 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
               dirs: entry.dirs,
               lastScan: entry.lastScan?.ended ?? null,
               roots: `/_roots/${encodeURIComponent(name)}`,
+              pastRoots: (scans?.scans ?? []).map((x) => ({
+                scan: x.id,
+                ended: x.ended,
+                rootCid: x.rootCid,
+              })),
             }
           : null,
         replication,

@@ -145,6 +145,26 @@ thead th { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; c
 a { color: var(--busy); }
 `
 
+/** The last syncs' roots of each mirror, each a link to its tree. */
+function rootsPart(mirrors: MirrorStatus[], now: number): string {
+  const rows = mirrors.flatMap((m) =>
+    (m.index?.pastRoots ?? []).map(
+      (r) =>
+        `<tr><td>${esc(m.name)}</td><td class="num">${esc(r.scan)}</td><td>${when(r.ended, now)}</td><td class="cid"><code>${esc(r.rootCid)}</code></td><td><a href="/ipfs/${esc(r.rootCid)}/">tree</a></td></tr>`,
+    ),
+  )
+  if (rows.length === 0) return ''
+  return `<h2>Past roots</h2>
+<p class="small dim">Each sync's tree stays browsable and downloadable at its root; every root of a mirror: <code>/_roots/&lt;mirror&gt;</code>. Files deleted upstream: <code>/_deleted/</code>.</p>
+<table>
+<thead><tr><th>Mirror</th><th class="num">Scan</th><th>Finished</th><th>Root CID</th><th></th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>
+`
+}
+
 export function statusPage(data: StatusData, title: string): string {
   const now = Date.parse(data.generated)
   const mirrors = data.mirrors.length
@@ -179,7 +199,7 @@ ${fetchBackPart(data.fetchBack)}<h2>Recent requests</h2>
 ${recent}
 </tbody>
 </table>
-</body>
+${rootsPart(data.mirrors, now)}</body>
 </html>
 `
 }
