@@ -415,6 +415,10 @@ describe('/ipfs/ plain downloads and past roots', () => {
       mirrors: [{ mirror: 'sample', roots: '/_roots/sample' }],
     })
     expect((await get(gw.url, '/_roots/nope')).status).toBe(404)
+    // The gateway's root page links both beside each mirror.
+    const home = (await get(gw.url, '/')).body.toString()
+    expect(home).toContain('<a href="/_deleted/sample/">deleted upstream</a>')
+    expect(home).toContain('<a href="/_roots/sample">past roots</a>')
     // The status page links them.
     const status = JSON.parse((await get(gw.url, '/_status.json')).body.toString())
     expect(status.mirrors[0].index).toMatchObject({ rootCid: root2, roots: '/_roots/sample' })

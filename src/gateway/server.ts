@@ -703,7 +703,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const list = mirrors.map((m) => ({ name: m.name, url: m.url }))
     if (req.headers.accept?.includes('application/json')) return { mirrors: list }
     reply.type('text/html; charset=utf-8')
-    const rows = list.map((m) => `<li><a href="${m.url}">${m.name}</a></li>`).join('\n')
+    // Beside each mirror, what left it: its deleted files and its past syncs' roots.
+    const rows = list
+      .map(
+        (m) =>
+          `<li><a href="${m.url}">${m.name}</a> <small>(<a href="/_deleted${m.url}">deleted upstream</a>, <a href="/_roots/${encodeURIComponent(m.name)}">past roots</a>)</small></li>`,
+      )
+      .join('\n')
     return `<!doctype html>\n<html><head><meta charset="utf-8"><title>Mirrors</title></head>\n<body><h1>Mirrors</h1>\n<ul>\n${rows}\n</ul></body></html>\n`
   })
   const metricsAccess = o.metrics ?? 'loopback'
