@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { BlockReader, CopyStore, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
 import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
-import { FilecoinTarget, Replicator } from '../src/replicator/index.ts'
+import { archivedItems, FilecoinTarget, Replicator } from '../src/replicator/index.ts'
 import { CLIENT_KEY, FakeFoc, SESSION_KEY, WALLET } from './helpers/fake-foc.ts'
 
 const MiB = 1024 * 1024
@@ -348,5 +348,56 @@ describe('a session key instead of the wallet key (fake chain, providers and ses
     expect((await r.queue.get(`cid:${list[0]!.cid}`))?.state).toBe('satisfied')
     // The data sets are the wallet's (it pays); the session key only signed.
     for (const ds of w.foc.dataSets.values()) expect(ds.payer.toLowerCase()).toBe(WALLET.toLowerCase())
+  }, 60_000)
+})
+
+describe('files that leave the mirror keep their pieces (fake chain and providers)', () => {
+  let w: World
+  afterEach(async () => {
+    w.foc.stop()
+    await w.db.close()
+    rmSync(w.dir, { recursive: true, force: true })
+  })
+
+  it('a file deleted upstream stays an archived item, its pieces and copies kept, nothing uploaded again', async () => {
+    w = await world({ 'pool/gone.deb': randomBytes(2 * MiB + 1), 'pool/keep.deb': randomBytes(4096) })
+    const t = await target(w, 2, { pack: { smallFile: MiB } })
+    const { r } = await replicateAll(w, t, 2)
+    const gone = (await w.idx.get('pool/gone.deb'))!.cid
+    const first = (await w.idx.lastScan())!.id
+    const pieces = () =>
+      [...w.foc.dataSets.values()].flatMap((d) => d.pieces.map((p) => p.metadata.ipfsRootCID))
+    const before = pieces().sort()
+    const uploads = () => w.foc.providers.reduce((a, p) => a + p.uploads, 0)
+    const uploaded = uploads()
+
+    rmSync(join(w.tree, 'pool/gone.deb'))
+    const s = await w.idx.scan()
+    const items = await archivedItems(w.idx, first, s.id)
+    expect(items.map((i) => i.cid)).toEqual([gone])
+    for (const i of items) await r.track(i)
+    await r.checkNow()
+    await r.runOnce()
+    const e = await r.queue.get(`cid:${gone}`)
+    expect(e?.item.archived).toBeDefined()
+    expect(e?.state).toBe('satisfied')
+    expect((await new CopyStore(w.db).of(gone)).filter((c) => c.status === 'verified')).toHaveLength(2)
+    expect(pieces().sort()).toEqual(before)
+    expect(uploads()).toBe(uploaded)
+
+    // keep_archived applies to tree targets only: run out, the Filecoin copies stay and count.
+    const expiring = new Replicator({
+      db: w.db,
+      counters: [t],
+      policy: () => ({ n: 2 }),
+      recheckMs: 3_600_000,
+      keepArchivedMs: 0,
+      log,
+    })
+    await expiring.checkNow()
+    await expiring.runOnce()
+    expect((await expiring.queue.get(`cid:${gone}`))?.state).toBe('satisfied')
+    expect(pieces().sort()).toEqual(before)
+    expect(uploads()).toBe(uploaded)
   }, 60_000)
 })
