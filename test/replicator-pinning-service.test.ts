@@ -157,6 +157,8 @@ describe('Pinning Service API target (mock-ipfs-pinning-service as a stand-in)',
     expect(peers).toContain(serviceNode.id)
     const copies = await r.copies.trees('debian')
     expect(copies.map((c) => [c.holder, c.status])).toEqual([[`psa:${endpoint}`, 'pending']])
+    // The delegates are kept with the copy: the fetch-back dials them before asking our node.
+    expect(copies[0]?.detail?.delegates).toBe(serviceNode.address)
     await r.stop()
   })
 

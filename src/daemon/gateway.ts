@@ -11,6 +11,7 @@ import type {
   FetchBackFigures,
   Gateway,
   GatewayPlugin,
+  HolderNodes,
   JobView,
   RecentRequests,
   ReplicationView,
@@ -41,6 +42,8 @@ export interface GatewayServiceOptions {
   node?: IpfsNode
   /** The local node's HTTP gateway (`[ipfs] gateway`): the fetch-back's fastest verified path. */
   localGateway?: string
+  /** The holders' RPC APIs by copy target (holder-nodes.ts): the fetch-back reads them directly. */
+  holders?: HolderNodes
   /** The sync jobs' statuses, for the status page (the daemon's worker). */
   jobs?: () => JobView[]
   /** A mirror's replication health for the status page (the audit's summary), when replication is configured. */
@@ -105,6 +108,7 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
     rootOf: (mirror) => roots.get(mirror),
     ...(o.node ? { node: o.node } : {}),
     ...(o.localGateway ? { localGateway: o.localGateway } : {}),
+    ...(o.holders ? { holders: o.holders } : {}),
     gateways: o.settings.fetchFrom,
     ...o.settings.fetchLimits,
     copies,

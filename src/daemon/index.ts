@@ -27,6 +27,7 @@ import { readCacheConfig } from './cache-config.ts'
 import { createExcludeHook, excludeFileOf } from './exclude-hook.ts'
 import { startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
+import { holderNodesOf } from './holder-nodes.ts'
 import type { IndexMirror } from './index-hook.ts'
 import { JanitorService, localNodeOf } from './janitor.ts'
 import { registerJanitorMetrics } from './janitor-metrics.ts'
@@ -46,6 +47,7 @@ export { followBlockMap } from './block-map.ts'
 export { CACHE_DEFAULTS, type CacheSettings, readCacheConfig } from './cache-config.ts'
 export { gatewayPlugins, startGatewayService } from './gateway.ts'
 export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
+export { holderNodesOf } from './holder-nodes.ts'
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
 export { JanitorService, localNodeOf } from './janitor.ts'
 export { buildJobSpecs } from './jobs.ts'
@@ -247,6 +249,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         .catch((err) => log.error({ err: (err as Error).message }, 'replication catch-up failed'))
     }
     if (gatewaySettings) {
+      const holderNodes = holderNodesOf(() => repl.replication?.targets ?? [])
+      closers.push(() => holderNodes.close())
       const gw = await startGatewayService({
         settings: gatewaySettings,
         log,
@@ -256,6 +260,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         jobs: () => daemon.worker?.statuses() ?? [],
         ...(daemon.requests ? { requests: daemon.requests } : {}),
         ...(repl.ipfs?.gateway ? { localGateway: repl.ipfs.gateway } : {}),
+        holders: holderNodes.holders,
         replication: async (mirror) => {
           // Shown when replication is configured ([ipfs] or [replication]), judged as the audit judges.
           const settings = settingsNow()

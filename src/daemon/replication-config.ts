@@ -57,6 +57,11 @@ export interface TargetSettings {
   token: string | undefined
   replicationMin: number | undefined
   replicationMax: number | undefined
+  /**
+   * A cluster target's peers' IPFS RPC APIs (`ipfs_api`: the connectors' Kubo nodes, or the cluster's
+   * IPFS proxy): the fetch-back reads evicted files from them directly. Empty for other types.
+   */
+  ipfsApi: string[]
 }
 
 export interface ReplicationSettings {
@@ -197,6 +202,7 @@ const TARGET_KEYS = [
   'token_file',
   'replication_min',
   'replication_max',
+  'ipfs_api',
 ]
 
 function known(table: Record<string, unknown>, keys: string[], prefix: string, where: v.Where): void {
@@ -290,6 +296,12 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
           )
         }
       }
+      const ipfsApi =
+        typeof raw.ipfs_api === 'string'
+          ? [v.nonEmpty(raw.ipfs_api, `${tp}.ipfs_api`, w)]
+          : (opt(raw, 'ipfs_api', v.strList, tp, w) ?? [])
+      if (ipfsApi.length > 0 && type !== 'cluster')
+        v.badValue(w, `${tp}.ipfs_api`, `only a cluster target has one (a ${type} target's is its api)`)
       if (type === 'pinning-service' && !token)
         v.badValue(w, `${tp}.token`, 'a pinning service needs an access token (token or token_file)')
       return {
@@ -306,6 +318,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
         token,
         replicationMin: opt(raw, 'replication_min', v.int(-1, 1000), tp, w),
         replicationMax: opt(raw, 'replication_max', v.int(-1, 1000), tp, w),
+        ipfsApi,
       } satisfies TargetSettings
     })
     const perMirror: Record<string, number> = {}

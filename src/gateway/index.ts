@@ -59,6 +59,7 @@ export {
   NetworkFetchBack,
   type RefetchRecorder,
 } from './fetch-back/fetch-back.ts'
+export type { HolderNode, HolderNodes } from './fetch-back/holder-sources.ts'
 export type { FetchBackFigures, SourceFigures } from './fetch-back/metrics.ts'
 export * from './status/index.ts'
 export * from './trustless/index.ts'

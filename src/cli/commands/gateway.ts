@@ -20,6 +20,7 @@ export function register(program: Command): void {
         readGatewayConfig,
         defaultGatewaySettings,
         readReplicationConfig,
+        holderNodesOf,
         startGatewayService,
       } = await import('../../daemon/index.ts')
       const { openIndexSource } = await import('../index-source.ts')
@@ -33,7 +34,9 @@ export function register(program: Command): void {
         settings.listenAddr = m[1]!.replace(/^\[(.*)\]$/, '$1')
         settings.listenPort = Number(m[2])
       }
-      const localGateway = readReplicationConfig(config).ipfs?.gateway
+      const repl = readReplicationConfig(config)
+      const localGateway = repl.ipfs?.gateway
+      const holderNodes = holderNodesOf(() => repl.replication?.targets ?? [])
       const log = createLogger(config.debug ? { level: process.env.CIDMIRROR_LOG_LEVEL ?? 'debug' } : {})
       const source = await openIndexSource({ config: file })
       try {
@@ -42,6 +45,7 @@ export function register(program: Command): void {
           log,
           ...(source.db ? { db: source.db } : { reader: source.reader }),
           ...(localGateway ? { localGateway } : {}),
+          holders: holderNodes.holders,
         })
         process.stdout.write(
           `cidmirror gateway: serving ${settings.mirrors.length} mirror(s) at ${gw.url}/\n`,
@@ -55,6 +59,7 @@ export function register(program: Command): void {
         await stopMap?.()
         await gw.close()
       } finally {
+        await holderNodes.close()
         await source.close()
       }
     })

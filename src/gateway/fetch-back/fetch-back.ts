@@ -12,6 +12,7 @@ import { type CopyRecord, checkRelPath, type PathRecord, type PlacedStat } from 
 import { type IpfsNode, parseCid } from '../../ipfs/index.ts'
 import type { ByteRange, EvictedFile, FetchBack, FetchBackResult } from '../index.ts'
 import { FetchBackCacheShortError, FetchFailedError } from './errors.ts'
+import type { HolderNodes } from './holder-sources.ts'
 import { type KnownNodes, knownLeaves, type Leaf } from './leaf-plan.ts'
 import { FetchLimits } from './limits.ts'
 import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
@@ -50,6 +51,8 @@ export interface FetchBackOptions {
   gateways?: string[]
   /** Recorded copies: holders' and Filecoin providers' retrieval URLs. */
   copies?: CopySource
+  /** The holders' RPC APIs by copy target (`[[replication.targets]]`): read directly (holder-sources.ts). */
+  holders?: HolderNodes
   /**
    * The files' inner dag-pb nodes known locally (the index's `BlockReader`): with them a file's leaves
    * are known before it is fetched, so gateways may send its plain bytes, each leaf checked against
@@ -325,6 +328,7 @@ export class NetworkFetchBack implements FetchBack {
       localGateway: o.localGateway,
       gateways: o.gateways,
       dispatcher: o.dispatcher,
+      ...(o.holders ? { holders: o.holders } : {}),
     })
     const leaves = o.nodes ? await knownLeaves(parseCid(f.file.cid), f.file.size, o.nodes) : undefined
     return { sources, leaves }

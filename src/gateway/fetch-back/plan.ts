@@ -2,10 +2,12 @@
  * The sources of one file, in the order they are tried (README, "Fetching evicted files back"):
  *
  * 1. the local IPFS node (through its gateway's trustless CAR when its address is known, else its own
- *    CAR export); it asks its peers over bitswap for what it lacks;
- * 2. holders the replicator recorded in the index (CopyStore) with a trustless `/ipfs/` retrieval URL
- *    (other Kubo gateways, pinning services' gateways, providers found by routing), verified copies
- *    first, then announced ones;
+ *    CAR export); it asks its peers over bitswap for what it lacks, after dialling the delegates a
+ *    pinning service reported for the pin (`detail.delegates`);
+ * 2. holders the replicator recorded in the index (CopyStore), verified copies first, then announced
+ *    ones; each through its trustless `/ipfs/` retrieval URL (a Kubo target's gateway, a pinning
+ *    service's gateway), then its IPFS RPC API when the config names one for the copy's target (a Kubo
+ *    target's `api`, a cluster's `ipfs_api`: holder-sources.ts);
  * 3. Filecoin storage providers holding the file: their trustless `/ipfs/{cid}`, then
  *    `/piece/{pieceCid}` with a Range over the file's sections (`detail.carOffset`, `carLength`);
  * 4. the configured trustless HTTP gateways (`[gateway] fetch_from`).
@@ -15,6 +17,7 @@
 import type { Dispatcher } from 'undici'
 import type { CopyRecord } from '../../index/index.ts'
 import type { IpfsNode } from '../../ipfs/index.ts'
+import { DelegatesFirstSource, HolderCarSource, type HolderNodes } from './holder-sources.ts'
 import {
   type FetchSource,
   NodeCarSource,
@@ -30,6 +33,8 @@ export interface PlanOptions {
   /** Trustless gateways tried last, in order. */
   gateways?: string[]
   dispatcher?: Dispatcher
+  /** The RPC APIs of the holders recorded by each target, by CopyRecord.target (from the config). */
+  holders?: HolderNodes
 }
 
 /** `https://host[:port][/prefix]` of a URL `.../ipfs/<cid>[/...]`, or undefined for another shape. */
@@ -88,6 +93,17 @@ function pieceParts(c: CopyRecord): PiecePart[] | undefined {
   return parts
 }
 
+/** The multiaddrs pinning services reported as their delegates for the file's pins (space-separated). */
+function delegates(copies: CopyRecord[]): string[] {
+  const out = new Set<string>()
+  for (const c of copies) {
+    const d = c.detail?.delegates
+    if (c.kind === 'pinning-service' && typeof d === 'string')
+      for (const a of d.split(/\s+/)) if (a.startsWith('/')) out.add(a)
+  }
+  return [...out]
+}
+
 const statusRank = (c: CopyRecord): number => (c.status === 'verified' ? 0 : c.status === 'announced' ? 1 : 2)
 
 /** The sources for a file whose copies the index records as `copies` (entity and tree copies). */
@@ -99,16 +115,22 @@ export function planSources(copies: CopyRecord[], opts: PlanOptions): FetchSourc
     seen.add(key)
     out.push(make())
   }
-  if (opts.localGateway)
-    add(
-      `gw:${opts.localGateway}`,
-      () => new TrustlessGatewaySource('local-node', 'local-node', opts.localGateway!, opts.dispatcher),
-    )
-  else if (opts.node) add('node', () => new NodeCarSource(opts.node!))
-
   const usable = copies
     .filter((c) => !c.local && c.status !== 'lost' && c.status !== 'pending')
     .sort((a, b) => statusRank(a) - statusRank(b))
+  const local = opts.localGateway
+    ? new TrustlessGatewaySource('local-node', 'local-node', opts.localGateway, opts.dispatcher)
+    : opts.node
+      ? new NodeCarSource(opts.node)
+      : undefined
+  if (local) {
+    const node = opts.node
+    const ds = delegates(usable)
+    add(opts.localGateway ? `gw:${opts.localGateway}` : 'node', () =>
+      node && ds.length > 0 ? new DelegatesFirstSource(local, ds, (a, o) => node.connect(a, o)) : local,
+    )
+  }
+
   for (const c of usable) {
     if (c.kind === 'filecoin') continue
     for (const url of c.retrieval ?? []) {
@@ -119,6 +141,8 @@ export function planSources(copies: CopyRecord[], opts: PlanOptions): FetchSourc
           () => new TrustlessGatewaySource(`holder:${c.holder}`, 'holder', base, opts.dispatcher),
         )
     }
+    for (const h of (c.target !== undefined ? opts.holders?.(c.target) : undefined) ?? [])
+      add(`rpc:${h.key}`, () => new HolderCarSource(h.id ?? c.holder, h.node))
   }
   const pieces: FetchSource[] = []
   for (const c of usable) {

@@ -127,6 +127,9 @@ export class PinningServiceTarget implements StorageTarget {
       target: this.name,
       detail: { requestid: st.requestid },
     }
+    // Where the service's nodes that hold the blocks can be dialled: the fetch-back connects to them.
+    const delegates = (st.delegates ?? []).filter((d) => d.startsWith('/'))
+    if (delegates.length > 0) rec.detail!.delegates = delegates.join(' ')
     if (this.#o.gateway) rec.retrieval = [`${this.#o.gateway.replace(/\/+$/, '')}/ipfs/${cid}`]
     if (item.scope === 'tree') {
       rec.mirror = item.mirror!
