@@ -124,7 +124,7 @@ export const ERROR_CODES = {
   UNREACHABLE:             { room: 'sync',  exit: USER,            summary: 'nothing answered at the API address' },
   TOKEN_REFUSED:           { room: 'sync',  exit: USER,            summary: "the manager refused the CLI's token (the message says where the token came from)" },
   // gateway: the HTTP front (src/gateway)
-  GATEWAY_NO_FETCHBACK:    { room: 'gateway', exit: USER, http: 503, summary: 'a file evicted from this disk was asked for and the gateway has no fetch-back configured' },
+  GATEWAY_NO_FETCHBACK:    { room: 'gateway', exit: USER, http: 503, summary: 'a file evicted from this disk (or one that left the mirror) was asked for and the gateway has no fetch-back configured' },
   GATEWAY_PATH:            { room: 'gateway', exit: USER,          summary: 'two mirrors served at one gateway path, or a mirror path that a gateway route (/ipfs/, /_status, /metrics) takes' },
   // replicator: targets, counters, the queue
   TARGET_UNREACHABLE:      { room: 'replicator', exit: USER,       summary: 'a replication target or copy counter did not answer (retried with backoff)' },

@@ -278,6 +278,29 @@ describe('/_deleted/', () => {
     expect((await idx.get('pool/main/big_1.0+b1.iso'))?.state).toBe('deleted')
   })
 
+  it('without a fetch-back, a deleted file is a one-line 503 that names its CID as one that left the mirror, not as evicted', async () => {
+    const none = await gatewayOver(db, [{ name: 'sample', root }], {
+      past: {
+        blocks: new BlockReader(db),
+        versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)),
+      },
+    })
+    try {
+      const r = await get(none.url, '/_deleted/sample/pool/main/big_1.0+b1.iso')
+      expect(r.status).toBe(503)
+      const line = r.body.toString()
+      expect(line).toMatch(/^503 Service Unavailable: .*CIDMIRROR_ERR_GATEWAY_NO_FETCHBACK\)\n$/)
+      expect(line).toContain(`${bigCid} left the mirror`)
+      expect(line).not.toMatch(/evicted/)
+      // HEAD needs no bytes: the index's headers, as with a fetch-back.
+      const head = await get(none.url, '/_deleted/sample/pool/main/big_1.0+b1.iso', {}, 'HEAD')
+      expect(head.status).toBe(200)
+      expect(head.headers.etag).toBe(`"${bigCid}"`)
+    } finally {
+      await none.close()
+    }
+  })
+
   it('a wrong block after the status line aborts the connection short of its Content-Length, after the verified bytes only', async () => {
     const { data, closed } = await rawExchange(
       bad2.port,

@@ -394,7 +394,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return done(req, status, 0, t0)
     }
     if (!o.fetchBack) {
-      const err = new NoFetchBackError(file.mirror, file.path)
+      const err = new NoFetchBackError(file)
       return done(req, 503, plain(res, 503, `503 Service Unavailable: ${err.message} (${err.code})`), t0)
     }
     const ctl = new AbortController()
