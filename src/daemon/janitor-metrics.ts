@@ -32,7 +32,7 @@ export function registerJanitorMetrics(registry: Registry, janitor: JanitorServi
   })
   new Gauge({
     name: 'cidmirror_janitor_evicted_files',
-    help: 'Files evicted before the last janitor pass began, by mirror',
+    help: 'Files evicted, by mirror, when the last janitor pass ended (those evicted before it and by it)',
     labelNames: ['mirror'],
     registers: [registry],
     collect() {
