@@ -3,10 +3,11 @@
  * holds has its leaves known before it is fetched, so gateways are asked for its plain bytes and each
  * leaf is hashed against its CID. Against a real Kubo daemon on loopback, a counting proxy in front of
  * its gateway, and loopback servers written here: plain-bytes sources that send a wrong leaf or cut
- * their answer, and a trustless-only gateway (406 to plain requests) relaying Kubo's CAR. Also a Range
+ * their answer, and trustless-only gateways (406 to plain requests) relaying Kubo's raw blocks and
+ * CARs. Also a Range
  * far ahead of the shared fetch, answered on its own while the fetch for the cache is held back.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
   existsSync,
   mkdirSync,
@@ -21,6 +22,8 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 import { pino } from 'pino'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -142,6 +145,35 @@ async function track<T extends Loopback>(p: Promise<T>): Promise<T> {
 /** Whether a request asked for plain bytes (no CAR, no raw block). */
 const plain = (a: Loopback['asked'][number]) => !a.url.includes('format=') && !a.accept?.includes('vnd.ipld')
 
+/** The raw-leaf CID of `bytes` (CIDv1, sha2-256). */
+function rawCid(bytes: Buffer): string {
+  return CID.createV1(0x55, Digest.create(0x12, createHash('sha256').update(bytes).digest())).toString()
+}
+
+/** What a request asked for: plain bytes, a raw block or a CAR. */
+const kindOf = (a: Loopback['asked'][number]) =>
+  plain(a) ? 'plain' : a.accept?.includes('vnd.ipld.raw') || a.url.includes('format=raw') ? 'raw' : 'car'
+
+/**
+ * A trustless-only gateway relaying the real Kubo's: 406 to plain requests, raw blocks (unless
+ * `raw: false`: 406 to those too) and CARs relayed; with `wrongLeaf` (a leaf's bytes), that leaf's
+ * raw block comes back with a byte flipped.
+ */
+function trustlessOnly(o: { raw?: boolean; wrongLeaf?: Buffer }): Promise<Loopback> {
+  const wrong = o.wrongLeaf ? rawCid(o.wrongLeaf) : undefined
+  return serve(async (req, res) => {
+    const accept = String(req.headers.accept ?? '')
+    const raw = accept.includes('application/vnd.ipld.raw')
+    if ((!raw || o.raw === false) && !accept.includes('application/vnd.ipld.car'))
+      return void res.writeHead(406).end('a trustless request needs ?format=raw or ?format=car')
+    const up = await request(`${kubo.gateway}${req.url}`, { headers: { accept } })
+    let body: Buffer = Buffer.from(await up.body.arrayBuffer())
+    if (raw && wrong && req.url?.startsWith(`/ipfs/${wrong}?`)) body = flipped(body, 7)
+    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type']) })
+    res.end(body)
+  })
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cidmirror-fetchback-bytes-'))
   kubo = await Kubo.create({ parent: dir })
@@ -246,28 +278,41 @@ describe('fetch-back by plain bytes, each leaf checked against the leaves the in
     expect(await localState(s)).toBe('evicted')
   })
 
-  it('a trustless-only gateway (406 to plain bytes) is asked for its CAR next, once', async () => {
+  it('a gateway that serves neither plain bytes nor raw blocks (406) is asked for its CAR next, once each', async () => {
     const s = await evictedSample(3 * MiB + 77)
-    const trustless = await track(
-      serve(async (req, res) => {
-        if (!String(req.headers.accept).includes('application/vnd.ipld.car'))
-          return void res.writeHead(406).end('a trustless request needs ?format=raw or ?format=car')
-        const up = await request(`${kubo.gateway}${req.url}`, {
-          headers: { accept: String(req.headers.accept) },
-        })
-        res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type']) })
-        for await (const c of up.body) res.write(c)
-        res.end()
-      }),
-    )
+    const carOnly = await track(trustlessOnly({ raw: false }))
+    const fb = createFetchBack(options(s, { gateways: [carOnly.url] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    expect(carOnly.asked.map(kindOf)).toEqual(['plain', 'raw', 'car'])
+    expect(fb.figures().sources).toEqual([
+      expect.objectContaining({ source: `gateway:${carOnly.url}`, failures: 0, bytes: s.bytes.length }),
+    ])
+  })
+
+  it('a trustless-only gateway (406 to plain bytes) is read leaf by leaf with ?format=raw, each leaf checked', async () => {
+    const s = await evictedSample(4 * MiB + 5)
+    const trustless = await track(trustlessOnly({}))
     const fb = createFetchBack(options(s, { gateways: [trustless.url] }))
     const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
     expect((await collect(res.body)).equals(s.bytes)).toBe(true)
     await expect.poll(() => localState(s)).toBe('refetched')
-    expect(trustless.asked.map(plain)).toEqual([true, false])
-    expect(fb.figures().sources).toEqual([
-      expect.objectContaining({ source: `gateway:${trustless.url}`, failures: 0, bytes: s.bytes.length }),
-    ])
+    // One plain request refused, then the five leaves' raw blocks; no CAR.
+    expect(trustless.asked.map(kindOf)).toEqual(['plain', 'raw', 'raw', 'raw', 'raw', 'raw'])
+  })
+
+  it('a wrong raw leaf fails that gateway after the leaves before it; the next source finishes the file', async () => {
+    const s = await evictedSample(4 * MiB + 5)
+    // The third leaf's raw block is wrong.
+    const wrong = await track(trustlessOnly({ wrongLeaf: s.bytes.subarray(2 * MiB, 3 * MiB) }))
+    const fb = createFetchBack(options(s, { gateways: [wrong.url, kubo.gateway] }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    await expect.poll(() => localState(s)).toBe('refetched')
+    const fig = fb.figures().sources.find((x) => x.source === `gateway:${wrong.url}`)
+    expect(fig).toMatchObject({ failures: 1, bytes: 2 * MiB })
+    expect(fig?.lastError).toMatch(/do not hash/)
   })
 
   it('a file whose nodes the block map lacks is read as a CAR', async () => {

@@ -9,7 +9,8 @@
  *   (leaf-plan.ts: the index holds its inner nodes), the gateway is first asked for the file's plain
  *   bytes (`Range` for a part), each leaf hashed against its CID (leaf-bytes.ts): Kubo's gateway sends
  *   those several times faster than its CAR (README, "Fetching evicted files back"); a gateway that
- *   does not serve plain bytes (a trustless-only one: 400, 406) is asked for its CAR instead;
+ *   does not serve plain bytes (a trustless-only one: 400, 406) is asked for each leaf's raw block
+ *   (raw-leaves.ts), and one that serves neither for its CAR;
  * - the local IPFS node's own CAR export (`IpfsNode.car`), when its gateway address is not configured;
  * - a Filecoin provider's `/piece/{pieceCid}` read with a Range over the file's sections in the piece.
  */
@@ -21,6 +22,7 @@ import { SourceAnswerError } from './errors.ts'
 import { fileBytes, type SeenLeaves } from './file-walk.ts'
 import { leafBytes } from './leaf-bytes.ts'
 import { type Leaf, leafAt } from './leaf-plan.ts'
+import { rawLeaves } from './raw-leaves.ts'
 
 /** The kinds of source, in the order they are tried; also the `kind` label of the metrics. */
 export type SourceKind = 'local-node' | 'holder' | 'filecoin' | 'gateway'
@@ -76,6 +78,8 @@ export class TrustlessGatewaySource implements FetchSource {
 
   /** Whether it answered a plain-bytes request with something else (then only its CAR is asked for). */
   #noPlain = false
+  /** Whether it answered a raw-block request with something else. */
+  #noRaw = false
 
   async *bytes(
     file: FileToFetch,
@@ -87,6 +91,13 @@ export class TrustlessGatewaySource implements FetchSource {
       const served = yield* this.#plain(file, file.leaves, from, to, signal)
       if (served) return
       this.#noPlain = true
+    }
+    if (file.leaves && !this.#noRaw) {
+      const leaves = file.leaves.slice(leafAt(file.leaves, from), leafAt(file.leaves, to) + 1)
+      const range = { start: from, end: to }
+      const served = yield* rawLeaves(this.#base, this.name, leaves, range, signal, this.#dispatcher)
+      if (served) return
+      this.#noRaw = true
     }
     yield* this.#car(file, from, to, signal)
   }
