@@ -43,10 +43,13 @@ export async function* rangedBytes(
       const it = src
         .bytes({ cid: r.cid, size: r.size, leaves: r.leaves }, pos, ctl.signal, r.end)
         [Symbol.asyncIterator]()
-      for await (const chunk of timed(it, limits.firstByteMs, limits.idleMs, () => ctl.abort(), src.name)) {
+      for await (const got of timed(it, limits.firstByteMs, limits.idleMs, () => ctl.abort(), src.name)) {
+        // A source that read past `to` (its bytes are verified, but not asked for) is cut at the range.
+        const chunk = pos + got.length > r.end + 1 ? got.subarray(0, r.end + 1 - pos) : got
         pos += chunk.length
         metrics.bytes(src.name, src.kind, chunk.length)
-        yield chunk
+        if (chunk.length > 0) yield chunk
+        if (pos > r.end) break
       }
       if (pos > r.end) return
       reasons.push(`${src.name}: the range ended at ${pos}`)
