@@ -18,6 +18,7 @@ import { createLogger, readGatewayConfig, runUntilSignal, startDaemon } from '..
 import { EXIT_BUG, EXIT_USER, errorInfo } from '../src/error-codes.ts'
 import { isCidmirrorError } from '../src/errors.ts'
 import { explainListenError, ListenError, type ListenSource, loadConfig } from '../src/sync/index.ts'
+import { jobLines } from './job-lines.ts'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const example = join(repo, 'examples', 'quickstart')
@@ -139,17 +140,9 @@ async function main(): Promise<void> {
     const node = await daemon.replication?.node?.id()
     if (node) say(`ipfs:     embedded node ${node.addresses.join(' ')} (loopback; ipfs swarm connect ADDR)`)
     say('Ctrl-C stops.')
+    const lines = jobLines()
     daemon.worker?.onStatus((s) => {
-      const index = s.details?.index as { files?: number; bytes?: number; rootCid?: string } | undefined
-      if (s.status === 'success') {
-        say(`[${new Date().toLocaleTimeString()}] ${s.name}: success, size ${s.size}`)
-        if (index)
-          say(`           indexed ${index.files} files, ${index.bytes} bytes, root CID ${index.rootCid}`)
-      } else if (s.status === 'failed') {
-        say(`[${new Date().toLocaleTimeString()}] ${s.name}: failed: ${s.errorMsg}`)
-      } else if (s.status === 'syncing') {
-        say(`[${new Date().toLocaleTimeString()}] ${s.name}: syncing`)
-      }
+      for (const line of lines(s)) say(line)
     })
     await runUntilSignal(daemon)
   } finally {
