@@ -107,6 +107,26 @@ describe('a listen port in use', () => {
     )
   })
 
+  it("the embedded IPFS node: names ipfs.listen and the address, not libp2p's stack", async () => {
+    const port = await hold()
+    const config = writeToml({
+      dir: tmp.dir,
+      managerPort: await freePort(),
+      mirrors: commandMirror('m', 'true'),
+    })
+    writeFileSync(
+      config,
+      `${readFileSync(config, 'utf8')}\n[ipfs]\nlisten = ["/ip4/127.0.0.1/tcp/${port}"]\n\n[replication]\nn = 1\n`,
+    )
+    const r = await runCli(['daemon', '-c', config])
+    oneLine(
+      r,
+      new RegExp(
+        `^cidmirror: config ${literal(config)}: ipfs\\.listen: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`,
+      ),
+    )
+  })
+
   it("the quick start's rsync port: names CIDMIRROR_QUICKSTART_RSYNC_PORT", async () => {
     const port = await hold()
     const r = await runFile(process.execPath, [QUICKSTART], { CIDMIRROR_QUICKSTART_RSYNC_PORT: String(port) })

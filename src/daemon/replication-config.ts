@@ -35,6 +35,8 @@ export interface EmbeddedNodeSettings {
   storeMaxBytes: number
   /** Blocks one peer may want of it at once (bounds memory while serving). */
   maxWants: number
+  /** The config file that set `[ipfs]`, for the line a listen failure gives. */
+  file?: string
 }
 
 /**
@@ -244,6 +246,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
         dataDir: dataDir ? v.resolvePath(dataDir, w.dir) : defaultDataDir(config),
         storeMaxBytes: opt(t, 'store_max', v.size, 'ipfs', w) ?? DEFAULT_STORE_MAX,
         maxWants: opt(t, 'max_wants', v.int(1, 1024), 'ipfs', w) ?? DEFAULT_MAX_WANTS,
+        file: ipfs.file,
       },
       local: opt(t, 'local', v.bool, 'ipfs', w) ?? true,
       gateway: opt(t, 'gateway', v.nonEmpty, 'ipfs', w),

@@ -23,6 +23,7 @@ import {
   Replicator,
   readKeyFile,
 } from '../replicator/index.ts'
+import { explainEmbeddedListenError } from './embedded-listen.ts'
 import {
   type FilecoinSettings,
   type IpfsSettings,
@@ -380,6 +381,8 @@ async function openLocalNode(
     local: ipfs.local,
     storeMaxBytes: e.storeMaxBytes,
     maxWants: e.maxWants,
+  }).catch((err: unknown) => {
+    throw explainEmbeddedListenError(err, e.listen, e.file)
   })
   const id = await node.id()
   log.info(
