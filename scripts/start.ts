@@ -14,7 +14,13 @@ import { connect, createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { QuickstartError } from '../src/cli/errors.ts'
-import { createLogger, readGatewayConfig, runUntilSignal, startDaemon } from '../src/daemon/index.ts'
+import {
+  createLogger,
+  readGatewayConfig,
+  readReplicationConfig,
+  runUntilSignal,
+  startDaemon,
+} from '../src/daemon/index.ts'
 import { EXIT_BUG, EXIT_USER, errorInfo } from '../src/error-codes.ts'
 import { isCidmirrorError } from '../src/errors.ts'
 import { explainListenError, ListenError, type ListenSource, loadConfig } from '../src/sync/index.ts'
@@ -117,6 +123,13 @@ async function main(): Promise<void> {
       addr: { ...key, key: 'gateway.listen_addr' },
       port: key,
     })
+  }
+  // The embedded IPFS node's fixed port (4011), so that one taken stops nothing half started either.
+  const ipfs = readReplicationConfig(config).ipfs
+  for (const addr of ipfs && !ipfs.api ? ipfs.embedded.listen : []) {
+    const m = /^\/ip4\/([^/]+)\/tcp\/(\d+)$/.exec(addr)
+    const key = { file: configFile, key: 'ipfs.listen' }
+    if (m && m[2] !== '0') await ensureFree(m[1]!, Number(m[2]), { addr: key, port: key })
   }
   const rsyncd = await startRsyncd()
   try {
