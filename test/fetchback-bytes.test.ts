@@ -357,6 +357,15 @@ describe('a Range far ahead of the shared fetch', () => {
     expect((await wholeBody).equals(s.bytes)).toBe(true)
     await expect.poll(() => localState(s), { timeout: 60_000 }).toBe('refetched')
     expect(readFileSync(join(s.root, s.file.path)).equals(s.bytes)).toBe(true)
+    // Both reads are in the source's figures: two fetches, the file and the range's leaves.
+    expect(fb.figures().sources).toEqual([
+      expect.objectContaining({
+        source: 'local-node',
+        fetches: 2,
+        failures: 0,
+        bytes: s.bytes.length + (s.bytes.length - start),
+      }),
+    ])
   })
 
   it('a ranged read whose caller went away without reading frees its slot', async () => {

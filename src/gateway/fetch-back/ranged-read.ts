@@ -39,6 +39,8 @@ export async function* rangedBytes(
     const ctl = new AbortController()
     const onAbort = () => ctl.abort(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
+    const began = performance.now()
+    let first = true
     try {
       const it = src
         .bytes({ cid: r.cid, size: r.size, leaves: r.leaves }, pos, ctl.signal, r.end)
@@ -48,10 +50,17 @@ export async function* rangedBytes(
         const chunk = pos + got.length > r.end + 1 ? got.subarray(0, r.end + 1 - pos) : got
         pos += chunk.length
         metrics.bytes(src.name, src.kind, chunk.length)
+        if (first) {
+          first = false
+          metrics.firstByte(src.name, src.kind, performance.now() - began)
+        }
         if (chunk.length > 0) yield chunk
         if (pos > r.end) break
       }
-      if (pos > r.end) return
+      if (pos > r.end) {
+        metrics.done(src.name, src.kind)
+        return
+      }
       reasons.push(`${src.name}: the range ended at ${pos}`)
       allTimeouts = false
     } catch (err) {
