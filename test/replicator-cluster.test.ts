@@ -6,13 +6,15 @@
  * and as a cluster peer counts once, and a sync moves the cluster pin with `pin-update`.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { holderNodesOf, type TargetSettings } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
-import { type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
+import { createFetchBack } from '../src/gateway/index.ts'
+import { CopyStore, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import {
   auditMirror,
@@ -150,6 +152,48 @@ describe('replicator with an IPFS Cluster target', () => {
     expect(holders).toEqual(new Set([`ipfs:${ids.b}`, `ipfs:${ids.c}`]))
     await r.stop()
   }, 180_000)
+
+  it("an evicted file is fetched back from a cluster peer's IPFS node, through the target's ipfs_api and the copies the cluster target recorded", async () => {
+    const path = 'pool/a.deb'
+    const rec = (await idx.get(path))!
+    const bytes = readFileSync(join(tree, path))
+    await idx.local.evict([{ path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }], async (r) =>
+      unlinkSync(join(tree, r.path)),
+    )
+    const settings: TargetSettings = {
+      name: 'cluster',
+      type: 'cluster',
+      api: cluster.peers[0]!.api,
+      scope: 'tree',
+      local: false,
+      concurrency: undefined,
+      gateway: undefined,
+      token: undefined,
+      replicationMin: 2,
+      replicationMax: 2,
+      ipfsApi: [kubos[2]!.api],
+    }
+    const holders = holderNodesOf(() => [settings])
+    try {
+      // No local node: the recorded cluster copies (tree scope) are the only way to the bytes.
+      const fb = createFetchBack({
+        rootOf: (m) => (m === 'debian' ? tree : undefined),
+        recorderOf: (m) => (m === 'debian' ? idx.local : undefined),
+        copies: new CopyStore(db),
+        holders: holders.holders,
+      })
+      const file = { mirror: 'debian', path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }
+      const res = await fb.open(file, undefined, AbortSignal.timeout(60_000))
+      expect(res.source).toBe(`holder:cluster@${kubos[2]!.api}`)
+      const parts: Uint8Array[] = []
+      for await (const x of res.body) parts.push(x)
+      expect(Buffer.concat(parts).equals(bytes)).toBe(true)
+      await expect.poll(async () => (await idx.local.of(path))?.state).toBe('refetched')
+      expect(readFileSync(join(tree, path)).equals(bytes)).toBe(true)
+    } finally {
+      await holders.close()
+    }
+  }, 120_000)
 
   it('a Kubo reached both as a Kubo target and as a cluster peer counts once', async () => {
     const kuboB = new KuboTarget({ name: 'kubo-b', node: b, source: async () => (await a.id()).addresses })

@@ -60,6 +60,7 @@ export {
   REPLICATION_DEFAULTS,
   readReplicationConfig,
   replicationSettings,
+  type TargetSettings,
 } from './replication-config.ts'
 
 export interface DaemonOptions {
