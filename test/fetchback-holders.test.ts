@@ -17,13 +17,22 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { holderNodesOf, readReplicationConfig } from '../src/daemon/index.ts'
+import { holderNodesOf, readReplicationConfig, type TargetSettings } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import { createFetchBack, type EvictedFile, type FetchBackOptions } from '../src/gateway/index.ts'
-import { type CopyRecord, CopyStore, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
+import {
+  BlockReader,
+  type CopyRecord,
+  CopyStore,
+  type MirrorIndex,
+  mapBlocks,
+  openMirrorIndex,
+} from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import { loadConfig } from '../src/sync/index.ts'
+import { type Loopback, serve } from './helpers/fetch-sources.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 import { tempDir, writeToml } from './jobs-helpers.ts'
 
@@ -48,7 +57,7 @@ interface Sample {
 
 let n = 0
 /** A mirror with one file, indexed, added to the holders `on` (not to A), then evicted as the janitor does. */
-async function evictedSample(size: number, on: Kubo[]): Promise<Sample> {
+async function evictedSample(size: number, on: Kubo[], opts: { map?: boolean } = {}): Promise<Sample> {
   const name = `m${n++}`
   const root = join(tmp.dir, name)
   mkdirSync(join(root, 'pool'), { recursive: true })
@@ -60,6 +69,8 @@ async function evictedSample(size: number, on: Kubo[]): Promise<Sample> {
   utimesSync(abs, mtime, mtime)
   const idx = openMirrorIndex(db, name, root)
   await idx.scan()
+  // Mapped: the file's inner nodes in the block map, so its leaves are known before any fetch.
+  if (opts.map) expect((await mapBlocks(db, name, root)).stale).toEqual([])
   const rec = (await idx.get(path))!
   for (const k of on) expect((await k.ok(['add', '-Q', '--cid-version=1', abs])).trim()).toBe(rec.cid)
   await idx.local.evict([{ path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }], async (r) =>
@@ -97,6 +108,34 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
   for await (const x of body) parts.push(x)
   return Buffer.concat(parts)
+}
+
+/** A loopback relay in front of a Kubo RPC API (POST) that notes the commands asked of it. */
+function rpcRelay(k: Kubo): Promise<Loopback> {
+  const base = new KuboNode({ api: k.api }).label
+  return serve(async (req, res) => {
+    const up = await request(`${base}${req.url}`, { method: 'POST' })
+    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? '') })
+    for await (const chunk of up.body)
+      if (!res.write(chunk)) await new Promise<void>((r) => res.once('drain', () => r()))
+    res.end()
+  })
+}
+
+function kuboTarget(name: string, api: string): TargetSettings {
+  return {
+    name,
+    type: 'kubo',
+    api,
+    scope: 'tree',
+    local: false,
+    concurrency: undefined,
+    gateway: undefined,
+    token: undefined,
+    replicationMin: undefined,
+    replicationMax: undefined,
+    ipfsApi: [],
+  }
 }
 
 async function peersOf(k: Kubo): Promise<string> {
@@ -216,6 +255,44 @@ describe('fetch-back from the recorded holders, directly', () => {
       failures: 0,
       bytes: 2 * MiB,
     })
+  })
+
+  it('with the leaves known: the holder sends plain bytes (RPC cat, offline), checked leaf by leaf; a wrong leaf fails it and the next holder goes on', async () => {
+    const s = await evictedSample(6 * MiB + 5, [b, c], { map: true })
+    corruptStoredBlock(b, s.bytes.subarray(3 * MiB, 4 * MiB))
+    const relayB = await rpcRelay(b)
+    const relayC = await rpcRelay(c)
+    const set = holderNodesOf(() => [kuboTarget('bp', relayB.url), kuboTarget('cp', relayC.url)])
+    try {
+      await copies.put(copy(s, { holder: `ipfs:${ids.b}`, kind: 'ipfs-node', target: 'bp' }))
+      await copies.put(
+        copy(s, { holder: `ipfs:${ids.c}`, kind: 'ipfs-node', target: 'cp', status: 'announced' }),
+      )
+      const fb = createFetchBack(
+        options(s, { node: undefined, holders: set.holders, nodes: new BlockReader(db) }),
+      )
+      const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+      expect(res.source).toBe(`holder:ipfs:${ids.b}`)
+      expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+      await expect.poll(async () => (await s.idx.local.of(s.file.path))?.state).toBe('refetched')
+      const fig = fb.figures().sources
+      const bad = fig.find((x) => x.source === `holder:ipfs:${ids.b}`)
+      expect(bad).toMatchObject({ failures: 1, fetches: 0, bytes: 3 * MiB })
+      expect(bad?.lastError).toMatch(/hash/)
+      expect(fig.find((x) => x.source === `holder:ipfs:${ids.c}`)).toMatchObject({
+        fetches: 1,
+        bytes: 3 * MiB + 5,
+      })
+      // Plain bytes, not CARs: B was asked for the whole file, C for the rest from the wrong leaf on.
+      expect(relayB.requests.map((r) => r.split('?')[0])).toEqual(['/api/v0/cat'])
+      expect(relayC.requests).toEqual([
+        expect.stringMatching(/^\/api\/v0\/cat\?.*offset=3145728&length=3145733/),
+      ])
+    } finally {
+      await set.close()
+      await relayB.close()
+      await relayC.close()
+    }
   })
 
   it("reads a cluster peer's IPFS node through the target's ipfs_api", async () => {

@@ -24,13 +24,17 @@ export function holderNodesOf(targets: () => readonly TargetSettings[]): HolderN
     }
     return c
   }
+  const entry = (api: string): HolderNode => {
+    const node = client(api)
+    return { key: api, node, rpc: node.label }
+  }
   const holders: HolderNodes = (name) => {
     const t = targets().find((x) => x.name === name)
     if (!t) return undefined
-    if (t.type === 'kubo' && !t.local) return [{ key: t.api, node: client(t.api) }]
+    if (t.type === 'kubo' && !t.local) return [entry(t.api)]
     // A cluster's copies name its peers, not which address reaches which: each address is its own source.
     if (t.type === 'cluster')
-      return t.ipfsApi.map((api): HolderNode => ({ id: `${t.name}@${api}`, key: api, node: client(api) }))
+      return t.ipfsApi.map((api): HolderNode => ({ ...entry(api), id: `${t.name}@${api}` }))
     return undefined
   }
   return {
