@@ -108,7 +108,7 @@ beforeAll(async () => {
   db = await openDatabase(join(dir, 'db'))
   idx = openMirrorIndex(db, 'debian', tree)
   kubos = await Kubo.swarm(3, { parent: dir, filestore: true })
-  cluster = await Cluster.start([kubos[1]!, kubos[2]!], { parent: dir })
+  cluster = await Cluster.start([kubos[1]!, kubos[2]!], { parent: dir, ipfsProxy: true })
   ;[a, b, c] = kubos.map((k, i) => new KuboNode({ api: k.api, local: i === 0 })) as [
     KuboNode,
     KuboNode,
@@ -153,7 +153,7 @@ describe('replicator with an IPFS Cluster target', () => {
     await r.stop()
   }, 180_000)
 
-  it("an evicted file is fetched back from a cluster peer's IPFS node, through the target's ipfs_api and the copies the cluster target recorded", async () => {
+  it("an evicted file is fetched back from a cluster peer's IPFS node, through the cluster's IPFS proxy named in ipfs_api and the copies the cluster target recorded", async () => {
     const path = 'pool/a.deb'
     const rec = (await idx.get(path))!
     const bytes = readFileSync(join(tree, path))
@@ -171,8 +171,10 @@ describe('replicator with an IPFS Cluster target', () => {
       token: undefined,
       replicationMin: 2,
       replicationMax: 2,
-      ipfsApi: [kubos[2]!.api],
+      // The first peer's IPFS proxy (its Kubo, B, through the cluster peer), then C's own RPC API.
+      ipfsApi: [cluster.peers[0]!.ipfsProxy!, kubos[2]!.api],
     }
+    expect(cluster.peers[0]!.ipfsProxy).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const holders = holderNodesOf(() => [settings])
     try {
       // No local node: the recorded cluster copies (tree scope) are the only way to the bytes.
@@ -184,7 +186,7 @@ describe('replicator with an IPFS Cluster target', () => {
       })
       const file = { mirror: 'debian', path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }
       const res = await fb.open(file, undefined, AbortSignal.timeout(60_000))
-      expect(res.source).toBe(`holder:cluster@${kubos[2]!.api}`)
+      expect(res.source).toBe(`holder:cluster@${cluster.peers[0]!.ipfsProxy}`)
       const parts: Uint8Array[] = []
       for await (const x of res.body) parts.push(x)
       expect(Buffer.concat(parts).equals(bytes)).toBe(true)

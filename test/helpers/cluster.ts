@@ -19,6 +19,8 @@ export interface ClusterPeer {
   readonly peerId: string
   /** Its cluster (libp2p) address, `/ip4/127.0.0.1/tcp/PORT/p2p/ID`. */
   readonly address: string
+  /** Its IPFS proxy (`http://127.0.0.1:PORT`: Kubo's RPC API through the peer), when started with one. */
+  readonly ipfsProxy?: string
 }
 
 interface Running extends ClusterPeer {
@@ -44,7 +46,7 @@ export class Cluster {
   }
 
   /** Start one cluster peer per Kubo (each Kubo's daemon must be running); resolves when all see all. */
-  static async start(kubos: Kubo[], opts: { parent?: string } = {}): Promise<Cluster> {
+  static async start(kubos: Kubo[], opts: { parent?: string; ipfsProxy?: boolean } = {}): Promise<Cluster> {
     const root = mkdtempSync(join(opts.parent ?? tmpdir(), 'cidmirror-cluster-'))
     const secret = randomBytes(32).toString('hex')
     const running: Running[] = []
@@ -54,7 +56,13 @@ export class Cluster {
         const dir = join(root, `peer${i}`)
         mkdirSync(dir)
         await run(['--config', dir, 'init', '--datastore', 'pebble'], { CLUSTER_SECRET: secret })
-        configure(dir, { name: `peer${i}`, secret, kubo: kubo.api, bootstrap: running[0]?.address })
+        configure(dir, {
+          name: `peer${i}`,
+          secret,
+          kubo: kubo.api,
+          bootstrap: running[0]?.address,
+          ipfsProxy: opts.ipfsProxy ?? false,
+        })
         running.push(await startPeer(dir, kubo))
       }
       await cluster.#waitForMembers(60_000)
@@ -143,7 +151,10 @@ function run(args: string[], env: Record<string, string>): Promise<void> {
 }
 
 /** Edit the service.json `init` wrote for a loopback-only test peer. */
-function configure(dir: string, o: { name: string; secret: string; kubo: string; bootstrap?: string }): void {
+function configure(
+  dir: string,
+  o: { name: string; secret: string; kubo: string; bootstrap?: string; ipfsProxy: boolean },
+): void {
   const file = join(dir, 'service.json')
   // biome-ignore lint/suspicious/noExplicitAny: service.json is Cluster's, edited in place
   const c = JSON.parse(readFileSync(file, 'utf8')) as any
@@ -158,8 +169,18 @@ function configure(dir: string, o: { name: string; secret: string; kubo: string;
     peer_watch_interval: '1s',
     peer_addresses: o.bootstrap ? [o.bootstrap] : [],
   })
-  // Only the REST API: the IPFS proxy and the pinning-service API would take fixed ports.
-  c.api = { restapi: { ...c.api.restapi, http_listen_multiaddress: '/ip4/127.0.0.1/tcp/0' } }
+  // The REST API, and the IPFS proxy when asked (both on port 0, read back from the log); never the
+  // pinning-service API (a fixed port).
+  const proxy = o.ipfsProxy
+    ? {
+        ipfsproxy: {
+          ...c.api.ipfsproxy,
+          listen_multiaddress: '/ip4/127.0.0.1/tcp/0',
+          node_multiaddress: o.kubo,
+        },
+      }
+    : {}
+  c.api = { restapi: { ...c.api.restapi, http_listen_multiaddress: '/ip4/127.0.0.1/tcp/0' }, ...proxy }
   Object.assign(c.ipfs_connector.ipfshttp, { node_multiaddress: o.kubo, connect_swarms_delay: '0s' })
   c.monitor.pubsubmon.check_interval = '1s'
   for (const informer of Object.values(c.informer) as { metric_ttl?: string }[]) informer.metric_ttl = '3s'
@@ -188,6 +209,7 @@ async function startPeer(dir: string, kubo: Kubo): Promise<Running> {
   }
   const apiAddr = /RESTAPI \(HTTP\): (\/ip4\/127\.0\.0\.1\/tcp\/(\d+))/.exec(log)
   const address = /listening on:\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/(\w+))/.exec(log)
+  const proxy = /IPFS Proxy: \/ip4\/127\.0\.0\.1\/tcp\/(\d+) ->/.exec(log)
   if (!apiAddr || !address) {
     await stopChild(child)
     throw new Error(`cannot read the REST API or cluster address from the log: ${log}`)
@@ -200,6 +222,7 @@ async function startPeer(dir: string, kubo: Kubo): Promise<Running> {
     api: `http://127.0.0.1:${apiAddr[2]}`,
     address: address[1]!,
     peerId: address[2]!,
+    ...(proxy ? { ipfsProxy: `http://127.0.0.1:${proxy[1]}` } : {}),
   }
 }
 
