@@ -40,7 +40,7 @@ function write(rel: string, data: string | Uint8Array): void {
   writeFileSync(p, data)
 }
 
-function replicator(): Replicator {
+function replicator(keepArchivedMs?: number): Replicator {
   const a = nodes[0]!
   return new Replicator({
     db,
@@ -57,6 +57,7 @@ function replicator(): Replicator {
     recheckMs: 3_600_000,
     backoff: { baseMs: 60_000, maxMs: 600_000 },
     archived: (_mirror, after, upTo) => archivedItems(idx, after, upTo, { heldAt: after }),
+    ...(keepArchivedMs !== undefined ? { keepArchivedMs } : {}),
     log,
   })
 }
@@ -153,4 +154,12 @@ it('the cluster pins what left the tree on its own before pin-update; the old ro
     expect(list.every((c) => c.scope === 'entity' && c.kind === 'ipfs-cluster')).toBe(true)
   }
   await r.stop()
+
+  // keep_archived run out: the cluster lets them go (DELETE /pins), the tree pin stays.
+  const expiring = replicator(0)
+  await expiring.checkNow()
+  await expiring.runOnce()
+  expect(await allocations()).toEqual([s2.rootCid])
+  for (const cid of [gone, oldRelease]) expect(await expiring.queue.get(`cid:${cid}`)).toBeUndefined()
+  await expiring.stop()
 }, 240_000)
