@@ -295,6 +295,22 @@ describe('fetch-back from the recorded holders, directly', () => {
     }
   })
 
+  it('a holder that lost the file answers at once (asked offline): it fails and the next holder serves', async () => {
+    const s = await evictedSample(2 * MiB + 9, [c], { map: true })
+    await copies.put(copy(s, { holder: `ipfs:${ids.b}`, kind: 'ipfs-node', target: 'b' }))
+    await copies.put(
+      copy(s, { holder: `ipfs:${ids.c}`, kind: 'ipfs-node', target: 'c', status: 'announced' }),
+    )
+    // The default time limits: B must fail by its answer, not by waiting out a limit.
+    const fb = createFetchBack(options(s, { node: undefined, nodes: new BlockReader(db) }))
+    const res = await fb.open(s.file, undefined, AbortSignal.timeout(60_000))
+    expect(res.source).toBe(`holder:ipfs:${ids.c}`)
+    expect((await collect(res.body)).equals(s.bytes)).toBe(true)
+    const bad = fb.figures().sources.find((x) => x.source === `holder:ipfs:${ids.b}`)
+    expect(bad).toMatchObject({ failures: 1, timeouts: 0, bytes: 0 })
+    expect(bad?.lastError).toMatch(/not found locally/)
+  })
+
   it("reads a cluster peer's IPFS node through the target's ipfs_api", async () => {
     const s = await evictedSample(MiB + 3, [c])
     await copies.put(copy(s, { holder: `ipfs:${ids.c}`, kind: 'ipfs-cluster', target: 'cl' }))
