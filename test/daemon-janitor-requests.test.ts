@@ -136,5 +136,17 @@ describe('the gateway feeds the janitor', () => {
     expect(existsSync(join(tree, 'pool/wanted.deb'))).toBe(true)
     expect(existsSync(join(tree, 'pool/unwanted.deb'))).toBe(false)
     expect(existsSync(join(tree, 'dists/Release'))).toBe(true)
+
+    // The gateway's status page shows the janitor's figures (the daemon's own passes evict nothing).
+    const status = await request(`http://127.0.0.1:${gatewayPort}/_status.json`)
+    const janitor = ((await status.body.json()) as { janitor: Record<string, unknown> | null }).janitor
+    expect(janitor).toMatchObject({ evictions: 1, bytesFreed: 60_000, failures: 0 })
+    expect(janitor!.runs).toBe(d.janitor!.counters.runs)
+    expect(janitor!.lastRun).toMatchObject({ dryRun: false, at: expect.any(String) })
+    const html = await (await request(`http://127.0.0.1:${gatewayPort}/_status`)).body.text()
+    expect(html).toContain('<h2>Cache janitor</h2>')
+    expect(html).toMatch(
+      /1 file evicted, 58\.6 KiB freed in \d+ pass(es)? since the daemon started · last pass /,
+    )
   }, 300_000)
 })

@@ -12,6 +12,7 @@ import type {
   Gateway,
   GatewayPlugin,
   HolderNodes,
+  JanitorFigures,
   JobView,
   RecentRequests,
   ReplicationView,
@@ -50,6 +51,8 @@ export interface GatewayServiceOptions {
   replication?: (mirror: string) => Promise<ReplicationView | undefined>
   /** Where the gateway notes each file's request, for the janitor's `not_requested_within`. */
   requests?: RequestTimes
+  /** The daemon's janitor figures for the status page (undefined while none runs). */
+  janitor?: () => JanitorFigures | undefined
 }
 
 /**
@@ -76,6 +79,7 @@ export async function gatewayPlugins(
         ...(o.jobs ? { jobs: o.jobs } : {}),
         ...(o.replication ? { replication: o.replication } : {}),
         ...(o.fetchBackFigures ? { fetchBack: o.fetchBackFigures } : {}),
+        ...(o.janitor ? { janitor: o.janitor } : {}),
       },
     },
   ]

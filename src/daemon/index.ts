@@ -30,7 +30,7 @@ import { readGatewayConfig } from './gateway-config.ts'
 import { holderNodesOf } from './holder-nodes.ts'
 import type { IndexMirror } from './index-hook.ts'
 import { JanitorService, localNodeOf } from './janitor.ts'
-import { registerJanitorMetrics } from './janitor-metrics.ts'
+import { janitorFigures, registerJanitorMetrics } from './janitor-metrics.ts'
 import { buildJobSpecs } from './jobs.ts'
 import { createLogger } from './logger.ts'
 import { metricsRegistry, metricsRoute } from './metrics.ts'
@@ -260,6 +260,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(daemon.replication?.node ? { node: daemon.replication.node } : {}),
         jobs: () => daemon.worker?.statuses() ?? [],
         ...(daemon.requests ? { requests: daemon.requests } : {}),
+        // Read at each page: the janitor may start after the gateway (without a replicator).
+        ...(cache ? { janitor: () => daemon.janitor && janitorFigures(daemon.janitor.counters) } : {}),
         ...(repl.ipfs?.gateway ? { localGateway: repl.ipfs.gateway } : {}),
         holders: holderNodes.holders,
         replication: async (mirror) => {

@@ -1,5 +1,20 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { JanitorService } from './janitor.ts'
+import type { JanitorFigures } from '../gateway/index.ts'
+import type { JanitorCounters, JanitorService } from './janitor.ts'
+
+/** The janitor's counters as the gateway's status page shows them (`/_status`, `/_status.json`). */
+export function janitorFigures(c: JanitorCounters): JanitorFigures {
+  const r = c.lastRun
+  return {
+    runs: c.runs,
+    failures: c.failures,
+    evictions: c.evictions,
+    bytesFreed: c.bytesFreed,
+    lastRun: r
+      ? { at: r.now, dryRun: r.dryRun, eligible: r.eligible, evicted: r.evicted, bytesFreed: r.bytesFreed }
+      : null,
+  }
+}
 
 /** The janitor's part of `/metrics`: evictions, bytes freed, passes, and what the last pass saw. */
 export function registerJanitorMetrics(registry: Registry, janitor: JanitorService): void {

@@ -82,6 +82,24 @@ export interface StatusData {
   recent: RecentRequest[]
   /** Fetch-backs of evicted files: running and waiting, and by source (null without a fetch-back). */
   fetchBack: FetchBackFigures | null
+  /** The cache janitor's evictions since the daemon started (null when no janitor runs here). */
+  janitor: JanitorFigures | null
+}
+
+/** The daemon's cache janitor: its passes, evictions and bytes freed, and what its last pass did. */
+export interface JanitorFigures {
+  runs: number
+  failures: number
+  evictions: number
+  bytesFreed: number
+  lastRun: {
+    /** When the pass judged, ISO 8601. */
+    at: string
+    dryRun: boolean
+    eligible: number
+    evicted: number
+    bytesFreed: number
+  } | null
 }
 
 export interface StatusSources {
@@ -99,6 +117,8 @@ export interface StatusSources {
   recent?: () => RecentRequest[]
   /** The fetch-back's figures (NetworkFetchBack.figures), when the gateway has one. */
   fetchBack?: () => FetchBackFigures
+  /** The janitor's figures, when the daemon runs one (undefined until it is started). */
+  janitor?: () => JanitorFigures | undefined
 }
 
 /** Gathers the page's data; a source that fails leaves its part empty rather than failing the page. */
@@ -145,5 +165,6 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
     mirrors,
     recent: (src.recent?.() ?? []).slice(0, recentLimit),
     fetchBack: src.fetchBack?.() ?? null,
+    janitor: src.janitor?.() ?? null,
   }
 }

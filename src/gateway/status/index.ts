@@ -1,5 +1,6 @@
 /** The status page, a fastify plugin (see plugin.ts), and the shapes of what it shows. */
 export type {
+  JanitorFigures,
   JobView,
   MirrorStatus,
   RecentRequest,

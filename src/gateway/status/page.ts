@@ -3,7 +3,7 @@
  * step. It refreshes itself every 30 s; everything on it is in `/_status.json` too.
  */
 import type { FetchBackFigures } from '../fetch-back/metrics.ts'
-import type { MirrorStatus, RecentRequest, StatusData } from './data.ts'
+import type { JanitorFigures, MirrorStatus, RecentRequest, StatusData } from './data.ts'
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -109,6 +109,17 @@ function requestRow(r: RecentRequest, now: number): string {
   return `<tr><td>${when(r.time, now)}</td><td>${esc(r.method)}</td><td class="path"><code>${esc(r.path)}</code></td><td><span class="badge ${cls}">${esc(r.status)}</span></td><td class="num">${esc(humanBytes(r.bytes))}</td><td class="num">${esc(r.durationMs.toFixed(1))} ms</td></tr>`
 }
 
+/** The janitor's part: evictions and bytes freed since the daemon started, and its last pass. */
+function janitorPart(j: JanitorFigures | null, now: number): string {
+  if (!j) return ''
+  const last = j.lastRun
+    ? ` · last pass ${when(j.lastRun.at, now)}${j.lastRun.dryRun ? ' (dry run)' : ''}: ${esc(j.lastRun.eligible)} eligible, ${esc(j.lastRun.evicted)} evicted, ${esc(humanBytes(j.lastRun.bytesFreed))} freed`
+    : ' · no pass yet'
+  return `<h2>Cache janitor</h2>
+<p class="small">${esc(j.evictions)} file${j.evictions === 1 ? '' : 's'} evicted, ${esc(humanBytes(j.bytesFreed))} freed in ${esc(j.runs)} pass${j.runs === 1 ? '' : 'es'} since the daemon started${j.failures ? `, <span class="bad">${esc(j.failures)} failed</span>` : ''}${last}</p>
+`
+}
+
 /** The fetch-back's part: fetches running and waiting, then one row per source that was tried. */
 function fetchBackPart(f: FetchBackFigures | null): string {
   if (!f) return ''
@@ -192,7 +203,7 @@ export function statusPage(data: StatusData, title: string): string {
 ${mirrors}
 </tbody>
 </table>
-${fetchBackPart(data.fetchBack)}<h2>Recent requests</h2>
+${janitorPart(data.janitor, now)}${fetchBackPart(data.fetchBack)}<h2>Recent requests</h2>
 <table>
 <thead><tr><th>When</th><th>Method</th><th>Path</th><th>Status</th><th class="num">Bytes</th><th class="num">Time</th></tr></thead>
 <tbody>

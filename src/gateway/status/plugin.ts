@@ -60,6 +60,7 @@ export async function statusPage(app: FastifyInstance, opts: StatusPageOptions):
       ...data,
       recent: (opts.recent?.() ?? []).slice(0, recentLimit),
       fetchBack: opts.fetchBack?.() ?? null,
+      janitor: opts.janitor?.() ?? null,
     }
   }
 
