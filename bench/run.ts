@@ -9,7 +9,8 @@
  *                         copy audit of a 100,000-file mirror against a bare scan of its index;
  *                         replicate: tree pins on two Kubo daemons, not in the default set;
  *                         fetchback: an evicted 100 MiB file fetched back from a local Kubo against
- *                         `ipfs cat`, not in the default set; gateway: the gateway against nginx with
+ *                         `ipfs cat`, not in the default set; fetchback-holder: the same file from a
+ *                         Kubo target's RPC API (plain bytes, then dag export), not in the default set; gateway: the gateway against nginx with
  *                         wrk, 1 KiB req/s, 1 GiB MB/s, RSS at 1,000 connections, not in the default set; janitor:
  *                         a dry-run janitor pass over a 1,000,000-file index against a bare scan of
  *                         it, not in the default set; digest: a cold index of a ~1 GiB tree of
@@ -26,6 +27,7 @@ import { join, resolve } from 'node:path'
 import { benchAudit } from './lib/audit.ts'
 import { benchDigest, ensureDigestTree } from './lib/digest.ts'
 import { benchFetchBack } from './lib/fetchback.ts'
+import { benchFetchBackHolder } from './lib/fetchback-holder.ts'
 import { treeBytes, warmCache } from './lib/fs.ts'
 import { benchGateway } from './lib/gateway.ts'
 import { benchJanitor } from './lib/janitor.ts'
@@ -214,6 +216,8 @@ if (only.has('soak')) {
 if (only.has('replicate')) rows.push(...(await benchReplicate(scale)))
 
 if (only.has('fetchback')) rows.push(...(await benchFetchBack(rounds)))
+
+if (only.has('fetchback-holder')) rows.push(...(await benchFetchBackHolder(rounds)))
 
 if (only.has('gateway')) rows.push(...(await benchGateway(rounds)))
 

@@ -20,13 +20,13 @@ import type { Row } from './report.ts'
 
 const say = (m: string) => process.stderr.write(`bench fetchback: ${m}\n`)
 
-interface Timing {
+export interface Timing {
   ttfb: number
   total: number
 }
 
 /** `ipfs cat CID` through the running daemon: seconds to its first stdout byte and to its end. */
-function ipfsCat(kubo: Kubo, cid: string, size: number): Promise<Timing> {
+export function ipfsCat(kubo: Kubo, cid: string, size: number): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
     let ttfb = 0
