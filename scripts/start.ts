@@ -157,6 +157,10 @@ async function main(): Promise<void> {
     daemon.worker?.onStatus((s) => {
       for (const line of lines(s)) say(line)
     })
+    // A job stopped before the last Ctrl-C stays paused (as tunasync's worker keeps it): say so, or
+    // the quick start looks as if it did nothing.
+    for (const s of daemon.worker?.statuses() ?? [])
+      if (s.status === 'paused' || s.status === 'disabled') for (const line of lines(s)) say(line)
     await runUntilSignal(daemon)
   } finally {
     rsyncd.kill('SIGTERM')
