@@ -59,6 +59,23 @@ token_file = "psa.token"
     })
   })
 
+  it("ipfs_api: a cluster target's list (or one address) of its peers' IPFS RPC APIs; none for others", async () => {
+    const targets = async (body: string) =>
+      readReplicationConfig(await loadConfig(config(`[replication]\n${body}`))).replication?.targets
+    const list = await targets(
+      '[[replication.targets]]\nname = "c"\ntype = "cluster"\napi = "http://127.0.0.1:9094"\nipfs_api = ["http://127.0.0.1:9095", "/ip4/127.0.0.1/tcp/5001"]\n',
+    )
+    expect(list?.[0]?.ipfsApi).toEqual(['http://127.0.0.1:9095', '/ip4/127.0.0.1/tcp/5001'])
+    const one = await targets(
+      '[[replication.targets]]\nname = "c"\ntype = "cluster"\napi = "http://127.0.0.1:9094"\nipfs_api = "http://127.0.0.1:9095"\n',
+    )
+    expect(one?.[0]?.ipfsApi).toEqual(['http://127.0.0.1:9095'])
+    const kubo = await targets(
+      '[[replication.targets]]\nname = "b"\ntype = "kubo"\napi = "/ip4/127.0.0.1/tcp/1"\n',
+    )
+    expect(kubo?.[0]?.ipfsApi).toEqual([])
+  })
+
   it('keep_archived: for ever by default and as "forever", else a duration in units', async () => {
     const keep = async (line: string) =>
       readReplicationConfig(await loadConfig(config(`[replication]\n${line}\n`))).replication?.keepArchivedMs
@@ -79,6 +96,14 @@ token_file = "psa.token"
     ['[replication]\nreplicas = 2\n', 'replication.replicas'],
     ['[ipfs]\nprovide = "all"\n[replication]\n', 'ipfs.provide'],
     ['[replication]\n[[replication.targets]]\nname = "b"\ntype = "kubo"\n', 'replication.targets[0].api'],
+    [
+      '[replication]\n[[replication.targets]]\nname = "b"\ntype = "kubo"\napi = "/ip4/127.0.0.1/tcp/1"\nipfs_api = "http://127.0.0.1:2"\n',
+      'replication.targets[0].ipfs_api',
+    ],
+    [
+      '[replication]\n[[replication.targets]]\nname = "c"\ntype = "cluster"\napi = "http://127.0.0.1:1"\nipfs_api = [3]\n',
+      'replication.targets[0].ipfs_api[0]',
+    ],
   ] as const) {
     it(`a bad ${key}: one line naming it and the file, exit 2`, async () => {
       const file = config(body)
