@@ -4,7 +4,7 @@
  * that says what to change, with exit 1.
  */
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -81,6 +81,21 @@ describe('cidmirror doctor', () => {
     const r = await cli(['doctor', '-c', config], { IPFS_PATH: good.repo })
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(`(from ${join(good.repo, 'api')})`)
+  })
+
+  it("uses the config's [ipfs] api before IPFS_PATH, and says when [ipfs] is the embedded node", async () => {
+    const withApi = join(work, 'with-api.toml')
+    writeFileSync(withApi, `${readFileSync(config, 'utf8')}[ipfs]\napi = "${good.api}"\n`)
+    const r = await cli(['doctor', '-c', withApi], { IPFS_PATH: bad.repo })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('(from [ipfs] api)')
+    expect(r.stdout).toContain(`ok    filestore on; every mirror lies under ${join(work, 'srv')}`)
+    const embedded = join(work, 'embedded.toml')
+    writeFileSync(embedded, `${readFileSync(config, 'utf8')}[ipfs]\nlisten = ["/ip4/127.0.0.1/tcp/0"]\n`)
+    const e = await cli(['doctor', '-c', embedded], { IPFS_PATH: join(work, 'no-repo') })
+    expect(e.code).toBe(0)
+    expect(e.stdout).toContain('ok    local node: the embedded Helia node ([ipfs] without api)')
+    expect(e.stdout).not.toContain('local Kubo')
   })
 
   it('names the filestore switch and the repo layout to change, one line each, exit 1', async () => {

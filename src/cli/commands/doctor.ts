@@ -5,9 +5,13 @@ import type { Command } from 'commander'
 import { isCidmirrorError } from '../../errors.ts'
 import { configPath } from './daemon.ts'
 
-/** Where the local Kubo's API is: `--ipfs-api`, else the `api` file of `$IPFS_PATH` (default ~/.ipfs). */
-function kuboApi(flag: string | undefined): { api?: string; why: string } {
+/**
+ * Where the local Kubo's API is: `--ipfs-api`, else the config's `[ipfs] api` (the node the daemon
+ * uses), else the `api` file of `$IPFS_PATH` (default ~/.ipfs).
+ */
+function kuboApi(flag: string | undefined, configured: string | undefined): { api?: string; why: string } {
   if (flag) return { api: flag, why: '--ipfs-api' }
+  if (configured) return { api: configured, why: '[ipfs] api' }
   const repo = process.env.IPFS_PATH || join(homedir(), '.ipfs')
   const file = join(repo, 'api')
   if (existsSync(file)) return { api: readFileSync(file, 'utf8').trim(), why: file }
@@ -29,7 +33,10 @@ export function register(program: Command): void {
       'check the setup: the config, and whether the local Kubo can reference every mirror in place (filestore on, repo beside the mirrors)',
     )
     .option('-c, --config <file>', 'daemon config (default $CIDMIRROR_CONFIG)')
-    .option('--ipfs-api <addr>', "the local Kubo's RPC API (default: the api file of $IPFS_PATH or ~/.ipfs)")
+    .option(
+      '--ipfs-api <addr>',
+      "the local Kubo's RPC API (default: the config's [ipfs] api, else the api file of $IPFS_PATH or ~/.ipfs)",
+    )
     .action(async (o: { config?: string; ipfsApi?: string }) => {
       const { loadConfig } = await import('../../sync/index.ts')
       const config = await loadConfig(configPath(o.config))
@@ -38,8 +45,15 @@ export function register(program: Command): void {
       const roots = config.mirrors.map((m) => m.mirrorDir)
       lines.push(`ok    config ${configPath(o.config)}: ${config.mirrors.length} mirror(s)`)
 
-      const { api, why } = kuboApi(o.ipfsApi)
-      if (!api) {
+      const { readReplicationConfig } = await import('../../daemon/index.ts')
+      const ipfs = readReplicationConfig(config).ipfs
+      const { api, why } = kuboApi(o.ipfsApi, ipfs?.api)
+      if (!api && ipfs) {
+        // [ipfs] without api: the daemon runs its embedded node, which serves the tree itself.
+        lines.push(
+          'ok    local node: the embedded Helia node ([ipfs] without api), no Kubo filestore to check',
+        )
+      } else if (!api) {
         lines.push(`-     local Kubo: ${why}; in-place referencing not checked`)
       } else {
         const { KuboNode } = await import('../../ipfs/index.ts')
