@@ -196,7 +196,8 @@ async function startPeer(dir: string, kubo: Kubo): Promise<Running> {
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer) => {
         log += d.toString()
-        if (log.includes('IPFS Cluster is READY')) resolve()
+        // The REST API's address line may come after READY (seen under load): wait for both.
+        if (log.includes('IPFS Cluster is READY') && /RESTAPI \(HTTP\): /.test(log)) resolve()
       }
       child.stdout!.on('data', onData)
       child.stderr!.on('data', onData)
