@@ -192,6 +192,26 @@ describe('replicator with an IPFS Cluster target', () => {
       expect(Buffer.concat(parts).equals(bytes)).toBe(true)
       await expect.poll(async () => (await idx.local.of(path))?.state).toBe('refetched')
       expect(readFileSync(join(tree, path)).equals(bytes)).toBe(true)
+      // Once each address's peer id is learnt, it serves its own peer's copy, labelled as that holder.
+      await expect
+        .poll(() => holders.holders('cluster')?.map((h) => h.peer), { timeout: 30_000 })
+        .toEqual([ids.b, ids.c])
+      await idx.local.evict([{ path, cid: rec.cid, size: rec.size, mtimeMs: rec.mtimeMs }], async (r) =>
+        unlinkSync(join(tree, r.path)),
+      )
+      const fb2 = createFetchBack({
+        rootOf: (m) => (m === 'debian' ? tree : undefined),
+        recorderOf: (m) => (m === 'debian' ? idx.local : undefined),
+        copies: new CopyStore(db),
+        holders: holders.holders,
+      })
+      const again = await fb2.open(file, { start: 0, end: 99 }, AbortSignal.timeout(60_000))
+      expect([`holder:ipfs:${ids.b}`, `holder:ipfs:${ids.c}`]).toContain(again.source)
+      const head: Uint8Array[] = []
+      for await (const x of again.body) head.push(x)
+      expect(Buffer.concat(head).equals(bytes.subarray(0, 100))).toBe(true)
+      await expect.poll(async () => (await idx.local.of(path))?.state).toBe('refetched')
+      expect(fb2.figures().sources.map((x) => x.source)).toEqual([again.source])
     } finally {
       await holders.close()
     }

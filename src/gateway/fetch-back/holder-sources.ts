@@ -32,6 +32,8 @@ export interface HolderNode {
   node: Pick<IpfsNode, 'car'>
   /** Its Kubo RPC base URL (`http://host:5001`), for the plain-bytes `cat`; without it, CAR only. */
   rpc?: string
+  /** The node's IPFS peer id when known: it then serves only the copies that holder `ipfs:<peer>` has. */
+  peer?: string
 }
 
 /** The holder nodes reachable for copies recorded by the target `target` (CopyRecord.target). */

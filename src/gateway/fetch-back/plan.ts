@@ -142,7 +142,8 @@ export function planSources(copies: CopyRecord[], opts: PlanOptions): FetchSourc
         )
     }
     for (const h of (c.target !== undefined ? opts.holders?.(c.target) : undefined) ?? [])
-      add(`rpc:${h.key}`, () => new HolderCarSource(h.id ?? c.holder, h.node, h.rpc, opts.dispatcher))
+      if (h.peer === undefined || c.holder === `ipfs:${h.peer}`)
+        add(`rpc:${h.key}`, () => new HolderCarSource(h.id ?? c.holder, h.node, h.rpc, opts.dispatcher))
   }
   const pieces: FetchSource[] = []
   for (const c of usable) {
