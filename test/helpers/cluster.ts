@@ -63,7 +63,7 @@ export class Cluster {
           bootstrap: running[0]?.address,
           ipfsProxy: opts.ipfsProxy ?? false,
         })
-        running.push(await startPeer(dir, kubo))
+        running.push(await startPeer(dir, kubo, opts.ipfsProxy ?? false))
       }
       await cluster.#waitForMembers(60_000)
     } catch (err) {
@@ -187,7 +187,7 @@ function configure(
   writeFileSync(file, JSON.stringify(c, null, 2))
 }
 
-async function startPeer(dir: string, kubo: Kubo): Promise<Running> {
+async function startPeer(dir: string, kubo: Kubo, ipfsProxy: boolean): Promise<Running> {
   const child = spawn(tool('ipfs-cluster-service'), ['--config', dir, 'daemon'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -196,8 +196,13 @@ async function startPeer(dir: string, kubo: Kubo): Promise<Running> {
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer) => {
         log += d.toString()
-        // The REST API's address line may come after READY (seen under load): wait for both.
-        if (log.includes('IPFS Cluster is READY') && /RESTAPI \(HTTP\): /.test(log)) resolve()
+        // The REST API's (and the proxy's) address line may come after READY (seen under load): wait for all.
+        if (
+          log.includes('IPFS Cluster is READY') &&
+          /RESTAPI \(HTTP\): /.test(log) &&
+          (!ipfsProxy || /IPFS Proxy: \/ip4\//.test(log))
+        )
+          resolve()
       }
       child.stdout!.on('data', onData)
       child.stderr!.on('data', onData)
