@@ -134,6 +134,7 @@ export const ERROR_CODES = {
   TRUSTLESS_NOT_ACCEPTABLE: { room: 'gateway', exit: USER, http: 406, summary: 'a trustless /ipfs/ request for a response type it does not give (only raw blocks and CARv1, order=dfs)' },
   TRUSTLESS_NOT_HELD:      { room: 'gateway', exit: USER, http: 404, summary: 'a CID whose block neither the mirror nor the local IPFS node holds' },
   TRUSTLESS_NO_SUCH_PATH:  { room: 'gateway', exit: USER, http: 404, summary: 'a path after the CID that names no entry of the DAG' },
+  TRUSTLESS_SYMLINK:       { room: 'gateway', exit: USER, http: 404, summary: 'a plain /ipfs/<root>/<path> that meets a UnixFS symlink it does not follow: an absolute target, one climbing above the root, or more than 32 symlinks on one path (a loop)' },
   TRUSTLESS_NOT_CACHED:    { room: 'gateway', exit: USER, http: 412, summary: 'Cache-Control: only-if-cached, and the root block is not held here' },
   TRUSTLESS_RANGE:         { room: 'gateway', exit: USER, http: 416, summary: 'a Range on a raw block that lies past its end' },
   TRUSTLESS_DUPS_LIMIT:    { room: 'gateway', exit: USER,          summary: 'a dups=n CAR that would hold more distinct blocks than the gateway remembers; the connection is aborted (ask with dups=y)' },

@@ -7,27 +7,40 @@
  * size), and its bytes are fetched back by CID.
  */
 import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import { type DagNode, decodeNode, hamtPrefixLength, hamtStep } from '../trustless/dag.ts'
-import { TrustlessNoSuchPathError, TrustlessNotHeldError } from '../trustless/errors.ts'
+import {
+  TrustlessNoSuchPathError,
+  TrustlessNotHeldError,
+  TrustlessSymlinkError,
+} from '../trustless/errors.ts'
 import type { BlockGetter } from '../trustless/walk.ts'
 
 const RAW = 0x55
 const DAG_PB = 0x70
+/** Symlinks followed on one path at most (Linux allows 40): a loop ends here. */
+const MAX_SYMLINKS = 32
 
 export interface DagEntry {
   cid: CID
   /** The Tsize of the link that named it (undefined for the root itself). */
   tsize: number | undefined
-  /** The CID of each segment reached, the root first and `cid` last (X-Ipfs-Roots). */
+  /** The CID of each block stepped to, the root first and `cid` last, symlinks included (X-Ipfs-Roots). */
   roots: CID[]
+  /** The directories from the root to the entry's parent, as resolved (symlinks followed). */
+  parents: CID[]
+  /** The entry's path from the root, as resolved: the names of its real directories and its own. */
+  path: string[]
 }
 
 /** What a DAG entry is, from its own block when this gateway holds it. */
 export type DagKind =
   | { kind: 'file'; size: number }
   | { kind: 'dir'; node: Extract<DagNode, { kind: 'dir' | 'hamt' }>; bytes: Uint8Array }
-  /** A symlink, another dag-pb node or codec: not served as a file (symlinks are not followed). */
+  /** A UnixFS symlink (resolved by the walk, never served as a file). */
+  | { kind: 'symlink'; target: string }
+  /** Another dag-pb node or codec: not served. */
   | { kind: 'other' }
   /** A dag-pb block not held here: a file or a directory, unknown until it is fetched. */
   | { kind: 'unknown' }
@@ -38,24 +51,108 @@ function linkIn(bytes: Uint8Array, cid: CID): number | undefined {
   return l?.Tsize
 }
 
+/** The target of a UnixFS symlink block, or undefined for any other block. */
+function symlinkTarget(cid: CID, bytes: Uint8Array): string | undefined {
+  if (cid.code !== DAG_PB) return undefined
+  try {
+    const data = dagPb.decode(bytes).Data
+    if (!data) return undefined
+    const fs = UnixFS.unmarshal(data)
+    return fs.type === 'symlink' ? Buffer.from(fs.data ?? new Uint8Array()).toString('utf8') : undefined
+  } catch {
+    return undefined
+  }
+}
+
+interface Step {
+  cid: CID
+  tsize: number | undefined
+  name: string
+}
+
 /** Follows `segments` from `root`; TrustlessNotHeldError for a root not held, NoSuchPath for a name not there. */
-export async function walkTo(
+export function walkTo(
   src: BlockGetter,
   root: CID,
   segments: string[],
   signal?: AbortSignal,
 ): Promise<DagEntry> {
-  const roots: CID[] = [root]
-  let cid = root
-  let tsize: number | undefined
-  const where = (): string => `/ipfs/${root}/${segments.join('/')}`
-  for (const seg of segments) {
-    const bytes = await src.get(cid, signal)
-    if (!bytes) {
-      if (cid === root) throw new TrustlessNotHeldError(root.toString())
-      throw new TrustlessNoSuchPathError(where(), seg)
+  return walkOn(src, { cid: root, tsize: undefined, roots: [root], parents: [], path: [] }, segments, signal)
+}
+
+/**
+ * Follows `segments` on from `from` (the root, or a directory an earlier walk reached). A UnixFS symlink
+ * met on the way or at the end is resolved as a mirror path's is: against its parent directory, within
+ * the same root (an absolute target, or one climbing above the root, is not followed: the walk throws
+ * TrustlessSymlinkError, as it does past MAX_SYMLINKS hops). Every block read is the BlockGetter's,
+ * checked against its CID.
+ */
+export async function walkOn(
+  src: BlockGetter,
+  from: DagEntry,
+  segments: string[],
+  signal?: AbortSignal,
+): Promise<DagEntry> {
+  const root = from.parents[0] ?? from.cid
+  const stack: Step[] = [
+    ...from.parents.map((cid, i) => ({ cid, tsize: undefined, name: i === 0 ? '' : from.path[i - 1]! })),
+    { cid: from.cid, tsize: from.tsize, name: from.path.at(-1) ?? '' },
+  ]
+  const roots = [...from.roots]
+  const queue = [...segments]
+  const where = `/ipfs/${root}/${[...from.path, ...segments].join('/')}`
+  const blocks = new Map<string, Uint8Array | undefined>()
+  const read = async (cid: CID): Promise<Uint8Array | undefined> => {
+    const k = cid.toString()
+    if (!blocks.has(k)) blocks.set(k, await src.get(cid, signal))
+    return blocks.get(k)
+  }
+  let hops = 0
+  for (;;) {
+    const top = stack[stack.length - 1]!
+    const bytes = top.cid.code === DAG_PB ? await read(top.cid) : undefined
+    const target = bytes && symlinkTarget(top.cid, bytes)
+    if (target !== undefined) {
+      const shown = `${top.name || top.cid} -> ${target}`
+      if (stack.length === 1)
+        throw new TrustlessSymlinkError(where, `${shown}: a symlink with no directory to resolve it in`)
+      if (target.startsWith('/') || target === '')
+        throw new TrustlessSymlinkError(
+          where,
+          `${shown} is not followed: not a relative path inside this root`,
+        )
+      if (++hops > MAX_SYMLINKS)
+        throw new TrustlessSymlinkError(
+          where,
+          `more than ${MAX_SYMLINKS} symlinks on the way (a loop), not followed`,
+        )
+      stack.pop()
+      // '..' and '.' come only from targets: a request's segments never hold them (request-path.ts).
+      queue.unshift(...target.split('/'))
+      continue
     }
-    const node = cid.code === DAG_PB ? decodeNode(cid, bytes) : { kind: 'opaque' as const }
+    const seg = queue.shift()
+    if (seg === undefined)
+      return {
+        cid: top.cid,
+        tsize: top.tsize,
+        roots,
+        parents: stack.slice(0, -1).map((s) => s.cid),
+        path: stack.slice(1).map((s) => s.name),
+      }
+    if (seg === '' || seg === '.') continue
+    if (seg === '..') {
+      if (stack.length === 1)
+        throw new TrustlessSymlinkError(where, 'a symlink leads above the root, not followed')
+      stack.pop()
+      continue
+    }
+    const cid = top.cid
+    if (!bytes) {
+      if (cid.equals(root) && stack.length === 1) throw new TrustlessNotHeldError(root.toString())
+      throw new TrustlessNoSuchPathError(where, seg)
+    }
+    const node = decodeNode(cid, bytes)
     let next: CID | undefined
     let holder = bytes
     if (node.kind === 'dir') next = node.links.find((l) => l.name === seg)?.cid
@@ -68,20 +165,18 @@ export async function walkTo(
           next = step.entry
           break
         }
-        const child = await src.get(step.shard, signal)
-        if (!child) throw new TrustlessNoSuchPathError(where(), seg)
+        const child = await read(step.shard)
+        if (!child) throw new TrustlessNoSuchPathError(where, seg)
         const n = decodeNode(step.shard, child)
         if (n.kind !== 'hamt') break
         shard = n
         holder = child
       }
     }
-    if (!next) throw new TrustlessNoSuchPathError(where(), seg)
-    tsize = linkIn(holder, next)
-    cid = next
+    if (!next) throw new TrustlessNoSuchPathError(where, seg)
+    stack.push({ cid: next, tsize: linkIn(holder, next), name: seg })
     roots.push(next)
   }
-  return { cid, tsize, roots }
 }
 
 /** What `entry` is: a raw leaf is a file of its Tsize; a dag-pb node is read if held. */
@@ -98,7 +193,8 @@ export async function kindOf(src: BlockGetter, entry: DagEntry, signal?: AbortSi
   const node = decodeNode(cid, bytes)
   if (node.kind === 'file') return { kind: 'file', size: node.size }
   if (node.kind === 'dir' || node.kind === 'hamt') return { kind: 'dir', node, bytes }
-  return { kind: 'other' }
+  const target = symlinkTarget(cid, bytes)
+  return target === undefined ? { kind: 'other' } : { kind: 'symlink', target }
 }
 
 export interface DagDirEntry {

@@ -31,8 +31,12 @@ import { type ListEntry, listingHtml, listingJson, MAX_LISTING, sortEntries, sor
 import type { ServedMirror } from '../mirror-files.ts'
 import { encodePath, parseTarget } from '../request-path.ts'
 import type { BlockSource } from '../trustless/blocks.ts'
-import { TrustlessNoSuchPathError, TrustlessNotHeldError } from '../trustless/errors.ts'
-import { type DagEntry, type DagKind, dirEntries, kindOf, walkTo } from './dag-path.ts'
+import {
+  TrustlessNoSuchPathError,
+  TrustlessNotHeldError,
+  TrustlessSymlinkError,
+} from '../trustless/errors.ts'
+import { type DagEntry, type DagKind, dirEntries, kindOf, walkOn, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
 import { RootScans } from './root-scans.ts'
 
@@ -160,7 +164,11 @@ export class PastRoutes {
       if (first === ROOTS) return await this.#roots(req, res, rest, parsed.query, t0)
       return await this.#ipfs(req, res, rest, parsed.slash, parsed.query, t0)
     } catch (err) {
-      if (err instanceof TrustlessNotHeldError || err instanceof TrustlessNoSuchPathError)
+      if (
+        err instanceof TrustlessNotHeldError ||
+        err instanceof TrustlessNoSuchPathError ||
+        err instanceof TrustlessSymlinkError
+      )
         return c.done(req, 404, c.plain(res, 404, `404 Not Found: ${err.message}`), t0)
       if (err instanceof MirrorNotIndexedError)
         return c.done(req, 404, c.plain(res, 404, `404 Not Found: ${err.message}`), t0)
@@ -490,20 +498,32 @@ export class PastRoutes {
       const { entries: links, truncated } = await dirEntries(src, kind, MAX_LISTING)
       const entries: ListEntry[] = []
       for (const l of links) {
-        const k = await kindOf(src, { cid: l.cid, tsize: l.tsize, roots: [] })
+        let to: DagEntry = { cid: l.cid, tsize: l.tsize, roots: [], parents: [], path: [] }
+        let k = await kindOf(src, to)
+        if (k.kind === 'symlink') {
+          // Shown as what it leads to, and only when that is inside this root (as mirror listings).
+          try {
+            to = await walkOn(src, entry, [l.name])
+            k = await kindOf(src, to)
+          } catch (err) {
+            if (err instanceof TrustlessSymlinkError || err instanceof TrustlessNoSuchPathError) continue
+            throw err
+          }
+        }
         entries.push({
           name: l.name,
           dir: k.kind === 'dir',
-          size: k.kind === 'file' ? k.size : l.tsize,
+          size: k.kind === 'file' ? k.size : (to.tsize ?? 0),
           mtimeMs: Number.NaN,
-          cid: l.cid.toString(),
+          cid: to.cid.toString(),
         })
       }
       return this.#listing(req, res, entries, truncated, query, t0)
     }
     if (slash && path.length > 0) return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
     // The file as the index knew it: at this path of that scan's tree, or anywhere by its CID.
-    const rel = path.join('/')
+    // The path as resolved (through any symlink): the index's records name real paths.
+    const rel = entry.path.join('/')
     let known: Holder | undefined
     const scan = rel !== '' && c.versions ? await this.#scanOfRoot(root.toString()) : undefined
     if (scan && c.versions) {

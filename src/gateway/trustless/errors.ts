@@ -34,6 +34,14 @@ export class TrustlessNoSuchPathError extends CidmirrorError {
   }
 }
 
+/** A UnixFS symlink on a plain download's path that is not followed (absolute, above the root, a loop): 404. */
+export class TrustlessSymlinkError extends CidmirrorError {
+  constructor(path: string, reason: string) {
+    super('TRUSTLESS_SYMLINK', `${path}: ${reason}`)
+    this.name = 'TrustlessSymlinkError'
+  }
+}
+
 /** `Cache-Control: only-if-cached` and the root block is not here: 412, as the path gateway spec says. */
 export class TrustlessNotCachedError extends CidmirrorError {
   constructor(cid: string) {
