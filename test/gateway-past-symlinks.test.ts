@@ -5,6 +5,7 @@
  * twice (the Release changed upstream in between), with a real Kubo on loopback holding the old
  * bytes. The DAG walk resolves each symlink against its parent within the root, every block checked
  * against its CID; one leading out, and a loop, is a one-line 404; the traversal corpus stays closed.
+ * `/_deleted/` paths and listings follow the same symlinks through the index's records.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -35,6 +36,8 @@ let v1Cid: string
 const releaseV1 = Buffer.from('Origin: test\nSuite: bookworm\nVersion: 1\n')
 const releaseV2 = Buffer.from('Origin: test\nSuite: bookworm\nVersion: 2 (changed upstream)\n')
 const deb = Buffer.from('a package reached through dists/bookworm/pool -> ../../pool\n')
+const oldDeb = Buffer.from('version 0.9, deleted upstream\n')
+const contents = Buffer.from('Contents of bookworm, deleted upstream\n')
 const mtime = new Date('2023-04-05T06:07:08.000Z')
 
 function put(rel: string, bytes: Buffer): void {
@@ -69,6 +72,8 @@ beforeAll(async () => {
   root = join(dir, 'mirrors', 'sample')
   put('dists/bookworm/Release', releaseV1)
   put('pool/main/p/pkg_1.0.deb', deb)
+  put('pool/main/p/pkg_0.9.deb', oldDeb)
+  put('dists/bookworm/Contents-old', contents)
   link('dists/stable', 'bookworm')
   link('dists/bookworm/pool', '../../pool')
   link('current', 'dists/bookworm/Release')
@@ -89,6 +94,9 @@ beforeAll(async () => {
   // Upstream changes the Release; the next sync's scan sees it.
   unlinkSync(join(root, 'dists/bookworm/Release'))
   put('dists/bookworm/Release', releaseV2)
+  // And deletes two files: one under a symlinked directory, one reached through two symlinks.
+  unlinkSync(join(root, 'dists/bookworm/Contents-old'))
+  unlinkSync(join(root, 'pool/main/p/pkg_0.9.deb'))
   root2 = await scanAndMap()
   expect(root2).not.toBe(root1)
 
@@ -155,6 +163,12 @@ describe('/ipfs/<root>/ through symlinks', () => {
     expect(list.status).toBe(200)
     expect(JSON.parse(list.body.toString())).toEqual([
       { name: 'pool', type: 'directory', cid: await kuboCid(root1, 'pool') },
+      {
+        name: 'Contents-old',
+        type: 'file',
+        size: contents.length,
+        cid: await kuboCid(root1, 'dists/bookworm/Contents-old'),
+      },
       { name: 'Release', type: 'file', size: releaseV1.length, cid: v1Cid },
     ])
   })
@@ -217,6 +231,62 @@ describe('/ipfs/<root>/ through symlinks', () => {
       `/ipfs/${root1}/current/..\\..\\secret.txt`,
     ]
     for (const path of corpus) {
+      const { responses, data } = await rawExchange(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 1)
+      expect(data.toString('latin1')).not.toContain('TOP-SECRET')
+      expect([400, 404], path).toContain(responses[0]?.status)
+    }
+  })
+})
+
+describe("/_deleted/ through the mirror's symlinks", () => {
+  it('follows dists/stable -> bookworm and pool -> ../../pool to deleted files, and lists a symlink as what it leads to', async () => {
+    const gone = await get(gw.url, '/_deleted/sample/dists/stable/Contents-old')
+    expect(gone.status).toBe(200)
+    expect(gone.body.equals(contents)).toBe(true)
+    // The headers of the real path, in the last root that held it.
+    expect(gone.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/dists/bookworm/Contents-old`)
+    expect(gone.headers['last-modified']).toBe(mtime.toUTCString())
+    const pkg = await get(gw.url, '/_deleted/sample/dists/stable/pool/main/p/pkg_0.9.deb')
+    expect(pkg.status).toBe(200)
+    expect(pkg.body.equals(oldDeb)).toBe(true)
+    expect(pkg.headers.etag).toBe(`"${await kuboCid(root1, 'pool/main/p/pkg_0.9.deb')}"`)
+    const dists = await get(gw.url, '/_deleted/sample/dists/?format=json')
+    expect(dists.status).toBe(200)
+    expect(JSON.parse(dists.body.toString())).toEqual([
+      { name: 'bookworm', type: 'directory', mtime: expect.any(String) },
+      { name: 'stable', type: 'directory', mtime: expect.any(String) },
+    ])
+    const stable = await get(gw.url, '/_deleted/sample/dists/stable/?format=json')
+    expect(JSON.parse(stable.body.toString())).toEqual([
+      { name: 'pool', type: 'directory', mtime: expect.any(String) },
+      {
+        name: 'Contents-old',
+        type: 'file',
+        mtime: mtime.toUTCString(),
+        size: contents.length,
+        cid: await kuboCid(root1, 'dists/bookworm/Contents-old'),
+      },
+    ])
+    expect((await get(gw.url, '/_deleted/sample/dists/stable')).status).toBe(301)
+    // A present file through a symlink is still not a deleted one.
+    expect((await get(gw.url, '/_deleted/sample/dists/stable/Release')).status).toBe(404)
+  })
+
+  it('does not follow a symlink leading out of the mirror, nor a loop: a one-line 404', async () => {
+    const out = await get(gw.url, '/_deleted/sample/dists/out/')
+    expect(out.status).toBe(404)
+    expect(out.body.toString()).toMatch(/^404 Not Found: a symlink leads above the mirror, not followed\n$/)
+    const abs = await get(gw.url, '/_deleted/sample/dists/abs')
+    expect(abs.body.toString()).toMatch(/^404 Not Found: dists\/abs -> \/etc\/hostname is not followed.*\n$/)
+    const loop = await get(gw.url, '/_deleted/sample/loop/a/x')
+    expect(loop.status).toBe(404)
+    expect(loop.body.toString()).toMatch(/more than 32 symlinks .*\(a loop\)/)
+    for (const path of [
+      '/_deleted/sample/dists/out',
+      '/_deleted/sample/dists/stable/../../secret.txt',
+      '/_deleted/sample/dists/stable/%2e%2e/%2e%2e/%2e%2e/secret.txt',
+      '/_deleted/sample/dists/stable/pool%2f..%2f..%2f..%2fsecret.txt',
+    ]) {
       const { responses, data } = await rawExchange(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 1)
       expect(data.toString('latin1')).not.toContain('TOP-SECRET')
       expect([400, 404], path).toContain(responses[0]?.status)

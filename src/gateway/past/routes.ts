@@ -38,6 +38,7 @@ import {
 } from '../trustless/errors.ts'
 import { type DagEntry, type DagKind, dirEntries, kindOf, walkOn, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
+import { resolveIndexPath } from './index-path.ts'
 import { RootScans } from './root-scans.ts'
 
 /** A past version of a path, as the index's versions API gives it (src/index/versions.ts). */
@@ -246,7 +247,10 @@ export class PastRoutes {
     const at = this.#mirrorAt(segments)
     if (!at) return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
     const { m } = at
-    const rel = at.rest.join('/')
+    // Through the mirror's symlinks, as its own paths are (`dists/stable -> bookworm`).
+    const resolved = await resolveIndexPath(c.reader, m.name, at.rest)
+    if (!resolved.ok) return c.done(req, 404, c.plain(res, 404, `404 Not Found: ${resolved.reason}`), t0)
+    const rel = resolved.path
     const rec = rel === '' ? undefined : await c.reader.record(m.name, rel)
     if (rel === '' || rec?.kind === 'dir') {
       const dirs = await this.#deletedDirs.of(m.name)
@@ -259,7 +263,15 @@ export class PastRoutes {
         const page = await c.reader.children(m.name, rel, { ...(after ? { after } : {}), limit: 10_000 })
         for (const r of page.records) {
           const name = r.path.slice(r.path.lastIndexOf('/') + 1)
-          if (r.kind === 'dir') {
+          if (r.kind === 'symlink' && r.state !== 'deleted') {
+            // Shown as what it leads to: a directory leading to deleted files, or a deleted file.
+            const to = await resolveIndexPath(c.reader, m.name, r.path.split('/'))
+            const t = to.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
+            if (t?.kind === 'dir' && dirs.has(t.path))
+              entries.push({ name, dir: true, size: 0, mtimeMs: t.mtimeMs, cid: undefined })
+            else if (t?.kind === 'file' && t.state === 'deleted')
+              entries.push({ name, dir: false, size: t.size, mtimeMs: t.mtimeMs, cid: t.cid })
+          } else if (r.kind === 'dir') {
             if (dirs.has(r.path))
               entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
           } else if (r.kind === 'file' && r.state === 'deleted')
