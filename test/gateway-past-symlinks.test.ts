@@ -10,9 +10,16 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
-import { createFetchBack, type Gateway, pastVersionsOf } from '../src/gateway/index.ts'
+import {
+  createFetchBack,
+  fetchFileVia,
+  type Gateway,
+  pastVersionsOf,
+  trustlessGateway,
+} from '../src/gateway/index.ts'
 import {
   BlockReader,
   blockMapSince,
@@ -22,7 +29,7 @@ import {
 } from '../src/index/index.ts'
 import { gatewayOver, rawExchange } from './helpers/gateway.ts'
 import { Kubo } from './helpers/kubo.ts'
-import { get } from './helpers/trustless.ts'
+import { fileFromCar, get, readCar, resolveInCar } from './helpers/trustless.ts'
 
 let dir: string
 let root: string
@@ -105,12 +112,17 @@ beforeAll(async () => {
     recorderOf: (m) => (m === 'sample' ? idx.local : undefined),
     gateways: [kubo.gateway],
   })
+  const blocks = new BlockReader(db)
   gw = await gatewayOver(db, [{ name: 'sample', root }], {
     fetchBack,
-    past: {
-      blocks: new BlockReader(db),
-      versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)),
-    },
+    past: { blocks, versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)) },
+    plugins: [
+      {
+        name: 'trustless',
+        plugin: trustlessGateway,
+        options: { blocks, fetchFile: fetchFileVia(fetchBack, 'sample') },
+      },
+    ],
   })
 }, 120_000)
 
@@ -217,6 +229,17 @@ describe('/ipfs/<root>/ through symlinks', () => {
     const bare = await get(gw.url, `/ipfs/${await kuboCid(root1, 'dists/stable')}`)
     expect(bare.status).toBe(404)
     expect(bare.body.toString()).toMatch(/a symlink with no directory to resolve it in/)
+  })
+
+  it('leaves the trustless formats walking the DAG as it is: a CAR of the real path, none through the symlink', async () => {
+    const car = await get(gw.url, `/ipfs/${root1}/dists/bookworm/Release?format=car`)
+    expect(car.status).toBe(200)
+    const parsed = await readCar(car.body)
+    const file = resolveInCar(parsed, CID.parse(root1), ['dists', 'bookworm', 'Release'])
+    expect(fileFromCar(parsed, file).equals(releaseV1)).toBe(true)
+    const through = await get(gw.url, `/ipfs/${root1}/dists/stable/Release?format=car`)
+    expect(through.status).toBe(404)
+    expect(through.body.toString()).toContain('CIDMIRROR_ERR_TRUSTLESS_NO_SUCH_PATH')
   })
 
   it('keeps the traversal corpus closed through symlinks (promise 7)', async () => {

@@ -76,8 +76,15 @@ export function walkTo(
   root: CID,
   segments: string[],
   signal?: AbortSignal,
+  opts: { symlinks?: 'follow' | 'keep' } = {},
 ): Promise<DagEntry> {
-  return walkOn(src, { cid: root, tsize: undefined, roots: [root], parents: [], path: [] }, segments, signal)
+  return walkOn(
+    src,
+    { cid: root, tsize: undefined, roots: [root], parents: [], path: [] },
+    segments,
+    signal,
+    opts,
+  )
 }
 
 /**
@@ -92,7 +99,10 @@ export async function walkOn(
   from: DagEntry,
   segments: string[],
   signal?: AbortSignal,
+  /** `keep`: a symlink is a node like any other (the trustless walk's DAG as it is): no name below it. */
+  opts: { symlinks?: 'follow' | 'keep' } = {},
 ): Promise<DagEntry> {
+  const follow = opts.symlinks !== 'keep'
   const root = from.parents[0] ?? from.cid
   const stack: Step[] = [
     ...from.parents.map((cid, i) => ({ cid, tsize: undefined, name: i === 0 ? '' : from.path[i - 1]! })),
@@ -111,7 +121,7 @@ export async function walkOn(
   for (;;) {
     const top = stack[stack.length - 1]!
     const bytes = top.cid.code === DAG_PB ? await read(top.cid) : undefined
-    const target = bytes && symlinkTarget(top.cid, bytes)
+    const target = follow && bytes ? symlinkTarget(top.cid, bytes) : undefined
     if (target !== undefined) {
       const shown = `${top.name || top.cid} -> ${target}`
       if (stack.length === 1)

@@ -145,7 +145,8 @@ export async function withFetchedLeaf(
 ): Promise<BlockGetter | undefined> {
   let entry: Awaited<ReturnType<typeof walkTo>>
   try {
-    entry = await walkTo(src, root, segments, signal)
+    // The trustless walk does not follow symlinks: neither does this, or it would fetch for nothing.
+    entry = await walkTo(src, root, segments, signal, { symlinks: 'keep' })
   } catch {
     return undefined
   }
