@@ -90,6 +90,8 @@ it('keeps its memory bounded over 30,000 listings, misses and hits', async () =>
   peak = Math.max(peak, rssMiB(c.pid!))
   await pool.close()
   expect(failed).toBe(0)
-  // From its RSS after the warm-up the gateway grows a few MiB (JIT, buffers); a leak of ~8 KB a read would be +240 MiB.
-  expect(peak - start).toBeLessThan(64)
+  // From its RSS after the warm-up the gateway grows a few MiB on an idle machine, up to ~75 MiB when
+  // other work keeps both cores busy (V8 tiers up and collects later); a leak of ~8 KB a read would be
+  // +240 MiB, and past the heap limit the process dies and the requests fail.
+  expect(peak - start).toBeLessThan(128)
 }, 600_000)
