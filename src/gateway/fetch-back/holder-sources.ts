@@ -16,12 +16,10 @@
  */
 import { type Dispatcher, request } from 'undici'
 import type { IpfsNode } from '../../ipfs/index.ts'
-import { carBlocks } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
-import { fileBytes } from './file-walk.ts'
 import { leafBytes } from './leaf-bytes.ts'
-import { type Leaf, leafAt } from './leaf-plan.ts'
-import type { FetchSource, FileToFetch, SourceKind } from './sources.ts'
+import { type Leaf, leafSpan } from './leaf-plan.ts'
+import { BODY_BUFFER, carFileBytes, type FetchSource, type FileToFetch, type SourceKind } from './sources.ts'
 
 /** A holder's IPFS node as the fetch-back reads it: its CAR export. */
 export interface HolderNode {
@@ -38,9 +36,6 @@ export interface HolderNode {
 
 /** The holder nodes reachable for copies recorded by the target `target` (CopyRecord.target). */
 export type HolderNodes = (target: string) => readonly HolderNode[] | undefined
-
-/** Body bytes undici buffers before it pauses the socket: a leaf (1 MiB), as the gateway sources do. */
-const BODY_BUFFER = 1024 * 1024
 
 /** A holder's node over its RPC API (Kubo), read offline, verified leaf by leaf or block by block. */
 export class HolderCarSource implements FetchSource {
@@ -73,8 +68,7 @@ export class HolderCarSource implements FetchSource {
       this.#noPlain = true
     }
     const car = this.#node.car(file.cid.toString(), { scope: 'all', offline: true, signal })
-    const blocks = carBlocks(car, { header: true, where: this.name })
-    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
+    yield* carFileBytes(car, file, from, to, this.name)
   }
 
   /** `cat` of the leaves covering `from..to`, each checked; false (nothing yielded) on an error status. */
@@ -86,9 +80,7 @@ export class HolderCarSource implements FetchSource {
     signal: AbortSignal,
   ): AsyncGenerator<Uint8Array, boolean> {
     const cid = file.cid.toString()
-    const want = leaves.slice(leafAt(leaves, from), leafAt(leaves, to) + 1)
-    const first = want[0]!.offset
-    const last = want[want.length - 1]!.offset + want[want.length - 1]!.length - 1
+    const { want, first, last } = leafSpan(leaves, from, to)
     const query = new URLSearchParams({
       arg: cid,
       offset: String(first),

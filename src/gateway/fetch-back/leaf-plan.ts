@@ -88,8 +88,19 @@ export async function knownLeaves(root: CID, size: number, nodes: KnownNodes): P
   return leaves
 }
 
+/** The leaves holding file bytes `from..to` (inclusive) and the leaf-aligned byte span they cover. */
+export function leafSpan(
+  leaves: Leaf[],
+  from: number,
+  to: number,
+): { want: Leaf[]; first: number; last: number } {
+  const want = leaves.slice(leafAt(leaves, from), leafAt(leaves, to) + 1)
+  const end = want[want.length - 1]!
+  return { want, first: want[0]!.offset, last: end.offset + end.length - 1 }
+}
+
 /** The index of the leaf holding file offset `at` (0 <= at < size). */
-export function leafAt(leaves: Leaf[], at: number): number {
+function leafAt(leaves: Leaf[], at: number): number {
   let lo = 0
   let hi = leaves.length - 1
   while (lo < hi) {

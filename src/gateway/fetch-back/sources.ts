@@ -21,7 +21,7 @@ import { type CarBlock, carBlocks } from './car-blocks.ts'
 import { SourceAnswerError } from './errors.ts'
 import { fileBytes, type SeenLeaves } from './file-walk.ts'
 import { leafBytes } from './leaf-bytes.ts'
-import { type Leaf, leafAt } from './leaf-plan.ts'
+import { type Leaf, leafSpan } from './leaf-plan.ts'
 import { rawLeaves } from './raw-leaves.ts'
 
 /** The kinds of source, in the order they are tried; also the `kind` label of the metrics. */
@@ -50,9 +50,21 @@ export interface FetchSource {
 }
 
 /** Body bytes undici buffers before it pauses the socket: 1 MiB (a leaf) rather than 64 KiB. */
-const BODY_BUFFER = 1024 * 1024
+export const BODY_BUFFER = 1024 * 1024
 
 const CAR_ACCEPT = 'application/vnd.ipld.car; version=1; order=dfs; dups=y'
+
+/** The file's verified bytes `from..to` out of a CAR of it (header first), as `where` sent it. */
+export function carFileBytes(
+  car: AsyncIterable<Uint8Array>,
+  file: FileToFetch,
+  from: number,
+  to: number,
+  where: string,
+): AsyncGenerator<Uint8Array> {
+  const blocks = carBlocks(car, { header: true, where })
+  return fileBytes(blocks, file.cid, file.size, { start: from, end: to }, where, file.seen)
+}
 
 /** Read and drop a body we will not use, so the connection can be reused. */
 async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
@@ -93,7 +105,7 @@ export class TrustlessGatewaySource implements FetchSource {
       this.#noPlain = true
     }
     if (file.leaves && !this.#noRaw) {
-      const leaves = file.leaves.slice(leafAt(file.leaves, from), leafAt(file.leaves, to) + 1)
+      const leaves = leafSpan(file.leaves, from, to).want
       const range = { start: from, end: to }
       const served = yield* rawLeaves(this.#base, this.name, leaves, range, signal, this.#dispatcher)
       if (served) return
@@ -115,9 +127,7 @@ export class TrustlessGatewaySource implements FetchSource {
     signal: AbortSignal,
   ): AsyncGenerator<Uint8Array, boolean> {
     const cid = file.cid.toString()
-    const want = leaves.slice(leafAt(leaves, from), leafAt(leaves, to) + 1)
-    const first = want[0]!.offset
-    const last = want[want.length - 1]!.offset + want[want.length - 1]!.length - 1
+    const { want, first, last } = leafSpan(leaves, from, to)
     const whole = first === 0 && last === file.size - 1
     const res = await request(`${this.#base}/ipfs/${cid}`, {
       headers: whole ? { accept: '*/*' } : { accept: '*/*', range: `bytes=${first}-${last}` },
@@ -180,8 +190,7 @@ export class TrustlessGatewaySource implements FetchSource {
           this.name,
           `answered ${type || 'no Content-Type'} where a CAR was asked for`,
         )
-      const blocks = carBlocks(res.body, { header: true, where: this.name })
-      yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
+      yield* carFileBytes(res.body, file, from, to, this.name)
     } finally {
       if (!res.body.destroyed) res.body.destroy()
     }
@@ -205,8 +214,7 @@ export class NodeCarSource implements FetchSource {
     to = file.size - 1,
   ): AsyncGenerator<Uint8Array> {
     const car = this.#node.car(file.cid.toString(), { scope: 'all', signal })
-    const blocks = carBlocks(car, { header: true, where: this.name })
-    yield* fileBytes(blocks, file.cid, file.size, { start: from, end: to }, this.name, file.seen)
+    yield* carFileBytes(car, file, from, to, this.name)
   }
 }
 
