@@ -7,6 +7,7 @@
  * what they lead to, and only when that is inside the mirror.
  */
 import { type Dirent, readdirSync, realpathSync, statSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join, sep } from 'node:path'
 import type { IndexReader, PathRecord } from '../index/index.ts'
 import { encodeSegment } from './request-path.ts'
@@ -103,10 +104,10 @@ export async function listEntries(
   return { entries, truncated: dirents.length > MAX_LISTING }
 }
 
-export type SortKey = 'N' | 'M' | 'S'
+type SortKey = 'N' | 'M' | 'S'
 
 /** `?C=` and `?O=` of a listing's query (defaults: name, ascending; nginx's order, directories first). */
-export function sortOf(query: string): { key: SortKey; desc: boolean } {
+function sortOf(query: string): { key: SortKey; desc: boolean } {
   const q = new URLSearchParams(query.replaceAll(';', '&'))
   const c = q.get('C')
   const key: SortKey = c === 'M' || c === 'S' ? c : 'N'
@@ -117,7 +118,7 @@ function byteOrder(a: string, b: string): number {
   return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b))
 }
 
-export function sortEntries(entries: ListEntry[], s: { key: SortKey; desc: boolean }): ListEntry[] {
+function sortEntries(entries: ListEntry[], s: { key: SortKey; desc: boolean }): ListEntry[] {
   const dir = s.desc ? -1 : 1
   return entries.sort((a, b) => {
     if (a.dir !== b.dir) return a.dir ? -1 : 1
@@ -129,7 +130,7 @@ export function sortEntries(entries: ListEntry[], s: { key: SortKey; desc: boole
   })
 }
 
-export function listingHtml(
+function listingHtml(
   urlPath: string,
   entries: ListEntry[],
   s: { key: SortKey; desc: boolean },
@@ -166,7 +167,7 @@ export function listingHtml(
 }
 
 /** nginx's `autoindex_format json`, with each entry's CID. */
-export function listingJson(entries: ListEntry[]): string {
+function listingJson(entries: ListEntry[]): string {
   return JSON.stringify(
     entries.map((e) => {
       const o: Record<string, string | number> = { name: e.name, type: e.dir ? 'directory' : 'file' }
@@ -176,4 +177,34 @@ export function listingJson(entries: ListEntry[]): string {
       return o
     }),
   )
+}
+
+/**
+ * Answers 200 with the listing of `urlPath` (sorted by the query's `C`/`O`): JSON when the query says
+ * `format=json` or the Accept asks for it, else HTML. Returns the body bytes sent (0 for a HEAD).
+ */
+export function sendListing(
+  req: IncomingMessage,
+  res: ServerResponse,
+  urlPath: string,
+  entries: ListEntry[],
+  truncated: boolean,
+  query: string,
+): number {
+  const sort = sortOf(query)
+  sortEntries(entries, sort)
+  const json =
+    new URLSearchParams(query).get('format') === 'json' ||
+    (req.headers.accept?.includes('application/json') ?? false)
+  const body = json ? listingJson(entries) : listingHtml(urlPath, entries, sort, truncated)
+  res.writeHead(200, [
+    'Content-Type',
+    json ? 'application/json' : 'text/html; charset=utf-8',
+    'Content-Length',
+    String(Buffer.byteLength(body)),
+    'Vary',
+    'Accept',
+  ])
+  res.end(req.method === 'HEAD' ? undefined : body)
+  return req.method === 'HEAD' ? 0 : Buffer.byteLength(body)
 }

@@ -28,7 +28,7 @@ import { evaluate } from './conditional.ts'
 import { GatewayPathError, NoFetchBackError } from './errors.ts'
 import { FetchBackShortBodyError } from './fetch-back/errors.ts'
 import type { ByteRange, EvictedFile, FetchBack } from './index.ts'
-import { listEntries, listingHtml, listingJson, sortEntries, sortOf } from './listing.ts'
+import { listEntries, sendListing } from './listing.ts'
 import { metalinkOf } from './metalink.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { contentTypes, type MimeMap } from './mime.ts'
@@ -617,22 +617,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       }
       const realRoot = files.realRootOf(m)
       const { entries, truncated } = await listEntries(o.reader, m.name, r.rel, r.abs, realRoot ?? m.root)
-      const sort = sortOf(parsed.query)
-      sortEntries(entries, sort)
-      const json =
-        new URLSearchParams(parsed.query).get('format') === 'json' ||
-        (req.headers.accept?.includes('application/json') ?? false)
-      const body = json ? listingJson(entries) : listingHtml(rawPath, entries, sort, truncated)
-      res.writeHead(200, [
-        'Content-Type',
-        json ? 'application/json' : 'text/html; charset=utf-8',
-        'Content-Length',
-        String(Buffer.byteLength(body)),
-        'Vary',
-        'Accept',
-      ])
-      res.end(req.method === 'HEAD' ? undefined : body)
-      return done(req, 200, req.method === 'HEAD' ? 0 : Buffer.byteLength(body), t0)
+      return done(req, 200, sendListing(req, res, rawPath, entries, truncated, parsed.query), t0)
     }
     if (parsed.slash) return done(req, 404, plain(res, 404, '404 Not Found'), t0)
     if (metalink) return serveMetalink(req, res, r.meta, t0)

@@ -27,7 +27,7 @@ import {
 } from '../../index/index.ts'
 import type { EvictedFile } from '../index.ts'
 import { reprDigestOf } from '../integrity.ts'
-import { type ListEntry, listingHtml, listingJson, MAX_LISTING, sortEntries, sortOf } from '../listing.ts'
+import { type ListEntry, MAX_LISTING, sendListing } from '../listing.ts'
 import type { ServedMirror } from '../mirror-files.ts'
 import { encodePath, parseTarget } from '../request-path.ts'
 import type { BlockSource } from '../trustless/blocks.ts'
@@ -115,12 +115,6 @@ function parseCidText(s: string): CID | undefined {
   }
 }
 
-function wantsJson(query: string, accept: string | undefined): boolean {
-  return (
-    new URLSearchParams(query).get('format') === 'json' || (accept?.includes('application/json') ?? false)
-  )
-}
-
 /** What the index knows of the holders of a CID: a present file, an evicted one, a past version. */
 interface Holder {
   mirror: ServedMirror
@@ -205,21 +199,8 @@ export class PastRoutes {
     query: string,
     t0: number,
   ): undefined {
-    const sort = sortOf(query)
-    sortEntries(entries, sort)
     const rawPath = (req.url ?? '/').split('?', 1)[0]!
-    const json = wantsJson(query, req.headers.accept)
-    const body = json ? listingJson(entries) : listingHtml(rawPath, entries, sort, truncated)
-    res.writeHead(200, [
-      'Content-Type',
-      json ? 'application/json' : 'text/html; charset=utf-8',
-      'Content-Length',
-      String(Buffer.byteLength(body)),
-      'Vary',
-      'Accept',
-    ])
-    res.end(req.method === 'HEAD' ? undefined : body)
-    return this.#c.done(req, 200, req.method === 'HEAD' ? 0 : Buffer.byteLength(body), t0)
+    return this.#c.done(req, 200, sendListing(req, res, rawPath, entries, truncated, query), t0)
   }
 
   // ---- /_deleted/ ----
