@@ -240,6 +240,29 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     return undefined
   }
 
+  /**
+   * What a GET or HEAD of `v` sends, by its conditional and Range headers: 304 and 416 are answered
+   * here (undefined back); otherwise the status and the byte span of the body (all of it unless 206).
+   */
+  const bodyToSend = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    v: { etag: string; lastModified: string; size: number; head: string[] },
+    t0: number,
+  ): { status: 200 | 206; start: number; end: number } | undefined => {
+    const out = evaluate(req.headers, v)
+    if (out.status === 304) {
+      res.writeHead(304, v.head)
+      res.end()
+      return done(req, 304, 0, t0)
+    }
+    if (out.status === 416) {
+      const text = `416 Range Not Satisfiable: the file has ${v.size} bytes`
+      return done(req, 416, plain(res, 416, text, ['Content-Range', `bytes */${v.size}`]), t0)
+    }
+    return out.status === 206 ? out : { status: 200, start: 0, end: v.size - 1 }
+  }
+
   /** A file's answer (GET or HEAD), from its cached meta. */
   const serveFile = (
     req: IncomingMessage,
@@ -257,25 +280,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (accept?.includes('application/metalink4+xml')) {
       return serveMetalink(req, res, meta, t0)
     }
-    const out = evaluate(req.headers, meta)
-    if (out.status === 304) {
-      res.writeHead(304, meta.head)
-      res.end()
-      return done(req, 304, 0, t0)
-    }
-    if (out.status === 416) {
-      return done(
-        req,
-        416,
-        plain(res, 416, `416 Range Not Satisfiable: the file has ${meta.size} bytes`, [
-          'Content-Range',
-          `bytes */${meta.size}`,
-        ]),
-        t0,
-      )
-    }
-    const start = out.status === 206 ? out.start : 0
-    const end = out.status === 206 ? out.end : meta.size - 1
+    const out = bodyToSend(req, res, meta, t0)
+    if (!out) return
+    const { start, end } = out
     const length = end - start + 1
     if (meta.state === 'evicted') {
       const file = {
@@ -521,24 +528,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     body: BodySource,
     t0: number,
   ): Promise<undefined> => {
-    const out = evaluate(req.headers, rep)
-    if (out.status === 304) {
-      res.writeHead(304, rep.head)
-      res.end()
-      return done(req, 304, 0, t0)
-    }
-    if (out.status === 416)
-      return done(
-        req,
-        416,
-        plain(res, 416, `416 Range Not Satisfiable: the file has ${rep.size} bytes`, [
-          'Content-Range',
-          `bytes */${rep.size}`,
-        ]),
-        t0,
-      )
-    const start = out.status === 206 ? out.start : 0
-    const end = out.status === 206 ? out.end : rep.size - 1
+    const out = bodyToSend(req, res, rep, t0)
+    if (!out) return
+    const { start, end } = out
     if (body.kind === 'disk')
       return sendDisk(req, res, body.abs, body.stat, rep.head, out.status, start, end, t0)
     if (rep.size === 0) {
