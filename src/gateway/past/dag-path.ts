@@ -9,7 +9,7 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import { type DagNode, decodeNode, hamtPrefixLength, hamtStep } from '../trustless/dag.ts'
+import { type DagNode, decodeNode, hamtLookup, hamtPrefixLength } from '../trustless/dag.ts'
 import {
   TrustlessNoSuchPathError,
   TrustlessNotHeldError,
@@ -166,23 +166,15 @@ export async function walkOn(
     let next: CID | undefined
     let holder = bytes
     if (node.kind === 'dir') next = node.links.find((l) => l.name === seg)?.cid
-    else if (node.kind === 'hamt') {
-      let shard = node
-      for (let depth = 0; ; depth++) {
-        const step = hamtStep(shard, seg, depth)
-        if (!step) break
-        if ('entry' in step) {
-          next = step.entry
-          break
-        }
-        const child = await read(step.shard)
+    else if (node.kind === 'hamt')
+      next = await hamtLookup(node, seg, async (shard) => {
+        const child = await read(shard)
         if (!child) throw new TrustlessNoSuchPathError(where, seg)
-        const n = decodeNode(step.shard, child)
-        if (n.kind !== 'hamt') break
-        shard = n
+        const n = decodeNode(shard, child)
+        if (n.kind !== 'hamt') return undefined
         holder = child
-      }
-    }
+        return n
+      })
     if (!next) throw new TrustlessNoSuchPathError(where, seg)
     stack.push({ cid: next, tsize: linkIn(holder, next), name: seg })
     roots.push(next)

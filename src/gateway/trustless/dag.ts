@@ -144,7 +144,7 @@ export function hamtSlot(name: string, depth: number, fanout: number): number {
  * One step of a HAMT lookup: the link of `name` in this shard (`entry`), the child shard to look in
  * next (`shard`), or nothing.
  */
-export function hamtStep(
+function hamtStep(
   node: Extract<DagNode, { kind: 'hamt' }>,
   name: string,
   depth: number,
@@ -157,6 +157,26 @@ export function hamtStep(
     if (l.name.slice(plen) === name) return { entry: l.cid }
   }
   return undefined
+}
+
+/**
+ * The link of `name` in a HAMT directory, looked up shard by shard from `top`; `shard` loads the child
+ * shard to look in next (undefined when that block is no HAMT shard: the name is not there).
+ */
+export async function hamtLookup(
+  top: Extract<DagNode, { kind: 'hamt' }>,
+  name: string,
+  shard: (cid: CID) => Promise<Extract<DagNode, { kind: 'hamt' }> | undefined>,
+): Promise<CID | undefined> {
+  let node = top
+  for (let depth = 0; ; depth++) {
+    const step = hamtStep(node, name, depth)
+    if (!step) return undefined
+    if ('entry' in step) return step.entry
+    const child = await shard(step.shard)
+    if (!child) return undefined
+    node = child
+  }
 }
 
 /** Inner shards of a HAMT node (links named by a slot alone), which `dag-scope=entity` includes. */

@@ -5,7 +5,7 @@
  * the scope is walked lazily, one block at a time, as the client reads.
  */
 import type { CID } from 'multiformats/cid'
-import { type DagNode, decodeNode, hamtShards, hamtStep, ipldStep, isIdentity, linksOfNode } from './dag.ts'
+import { type DagNode, decodeNode, hamtLookup, hamtShards, ipldStep, isIdentity, linksOfNode } from './dag.ts'
 import { TrustlessDupsLimitError, TrustlessNoSuchPathError, TrustlessNotHeldError } from './errors.ts'
 import type { DagScope, EntityBytes } from './request.ts'
 
@@ -74,19 +74,12 @@ export async function resolvePath(
       next = node.links.find((l) => l.name === seg)?.cid
       rest = rest.slice(1)
     } else if (node.kind === 'hamt') {
-      let shard = node
-      for (let depth = 0; ; depth++) {
-        const step = hamtStep(shard, seg, depth)
-        if (!step) break
-        if ('entry' in step) {
-          next = step.entry
-          break
-        }
-        const child = await need(step.shard, seg)
-        if (child.node.kind !== 'hamt') break
+      next = await hamtLookup(node, seg, async (shard) => {
+        const child = await need(shard, seg)
+        if (child.node.kind !== 'hamt') return undefined
         pathBlocks.push(child)
-        shard = child.node
-      }
+        return child.node
+      })
       rest = rest.slice(1)
     } else if (node.kind === 'ipld') {
       const step = ipldStep(node.value, rest)
