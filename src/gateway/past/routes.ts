@@ -15,9 +15,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { LRUCache } from 'lru-cache'
-import { base32 } from 'multiformats/bases/base32'
-import { base36 } from 'multiformats/bases/base36'
-import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import {
   type IndexReader,
@@ -36,6 +33,7 @@ import {
   TrustlessNotHeldError,
   TrustlessSymlinkError,
 } from '../trustless/errors.ts'
+import { parseCidText } from '../trustless/request.ts'
 import { type DagEntry, type DagKind, dirEntries, kindOf, walkOn, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
 import { resolveIndexPath } from './index-path.ts'
@@ -96,7 +94,6 @@ export interface PastContext {
 }
 
 const IMMUTABLE = 'public, max-age=29030400, immutable'
-const DECODERS = base32.decoder.or(base36.decoder).or(base58btc.decoder)
 const DELETED = '_deleted'
 const ROOTS = '_roots'
 
@@ -105,14 +102,6 @@ export function wantsPlain(url: string, accept: string | undefined): boolean {
   const q = url.indexOf('?')
   if (q >= 0 && new URLSearchParams(url.slice(q + 1)).has('format')) return false
   return !(accept ?? '').toLowerCase().includes('application/vnd.ipld.')
-}
-
-function parseCidText(s: string): CID | undefined {
-  try {
-    return s.startsWith('Qm') || s.startsWith('1') ? CID.parse(s) : CID.parse(s, DECODERS)
-  } catch {
-    return undefined
-  }
 }
 
 /** What the index knows of the holders of a CID: a present file, an evicted one, a past version. */

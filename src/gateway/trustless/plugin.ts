@@ -5,10 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { base32 } from 'multiformats/bases/base32'
-import { base36 } from 'multiformats/bases/base36'
-import { base58btc } from 'multiformats/bases/base58'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import { errorKeyOf, httpStatusOf, isHttpErrorKey } from '../../error-codes.ts'
 import { isCidmirrorError } from '../../errors.ts'
 import type { BlockReader } from '../../index/index.ts'
@@ -23,7 +20,15 @@ import {
   TrustlessRangeError,
 } from './errors.ts'
 import { type FetchFile, fillingSource, withFetchedLeaf } from './fill.ts'
-import { CAR_TYPE, contentDisposition, filenameOf, negotiate, RAW_TYPE, type Wanted } from './request.ts'
+import {
+  CAR_TYPE,
+  contentDisposition,
+  filenameOf,
+  negotiate,
+  parseCidText,
+  RAW_TYPE,
+  type Wanted,
+} from './request.ts'
 import { type BlockGetter, carBlocks, type ResolvedPath, resolvePath } from './walk.ts'
 
 export interface TrustlessGatewayOptions {
@@ -44,14 +49,10 @@ export interface TrustlessGatewayOptions {
 const IMMUTABLE = 'public, max-age=29030400, immutable'
 const DEFAULT_MAX_DISTINCT = 1_000_000
 
-const DECODERS = base32.decoder.or(base36.decoder).or(base58btc.decoder)
-
 function parseCidSegment(s: string): CID {
-  try {
-    return s.startsWith('Qm') || s.startsWith('1') ? CID.parse(s) : CID.parse(s, DECODERS)
-  } catch (err) {
-    throw new TrustlessBadRequestError(`/ipfs/${s}: not a CID`, { cause: err })
-  }
+  const cid = parseCidText(s)
+  if (!cid) throw new TrustlessBadRequestError(`/ipfs/${s}: not a CID`)
+  return cid
 }
 
 interface Target {

@@ -3,6 +3,10 @@
  * parameters (`car-version`/`car-order`/`car-dups` over the Accept parameters, IPIP-412 and IPIP-523),
  * `dag-scope` and `entity-bytes`. Unsupported variants are 406, malformed ones 400.
  */
+import { base32 } from 'multiformats/bases/base32'
+import { base36 } from 'multiformats/bases/base36'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
 import { TrustlessBadRequestError, TrustlessNotAcceptableError } from './errors.ts'
 
 export type DagScope = 'block' | 'entity' | 'all'
@@ -188,4 +192,15 @@ export function contentDisposition(filename: string): string {
 
 export function filenameOf(query: Query): string | undefined {
   return one(query, 'filename')
+}
+
+const CID_DECODERS = base32.decoder.or(base36.decoder).or(base58btc.decoder)
+
+/** A CID as a path segment names it (CIDv0 `Qm…`, or v1 in base32, base36 or base58btc); undefined when it is none. */
+export function parseCidText(s: string): CID | undefined {
+  try {
+    return s.startsWith('Qm') || s.startsWith('1') ? CID.parse(s) : CID.parse(s, CID_DECODERS)
+  } catch {
+    return undefined
+  }
 }
