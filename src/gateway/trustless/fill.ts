@@ -7,8 +7,9 @@
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
+import { FetchBackShortBodyError } from '../fetch-back/errors.ts'
+import { knownLeaves, type Leaf } from '../fetch-back/leaf-plan.ts'
 import { walkTo } from '../past/dag-path.ts'
-import { decodeNode } from './dag.ts'
 import type { BlockGetter, LoadedNode } from './walk.ts'
 
 const RAW = 0x55
@@ -22,34 +23,6 @@ export type FetchFile = (
   range: { start: number; end: number },
   signal: AbortSignal,
 ) => Promise<AsyncIterable<Uint8Array>>
-
-interface Leaf {
-  cid: CID
-  offset: number
-  length: number
-}
-
-/** The raw leaves of file node `root` in byte order, or undefined when an inner node is not held. */
-async function layout(src: BlockGetter, root: LoadedNode, signal?: AbortSignal): Promise<Leaf[] | undefined> {
-  const out: Leaf[] = []
-  const walk = async (cid: CID, bytes: Uint8Array, offset: number): Promise<boolean> => {
-    const node = decodeNode(cid, bytes)
-    if (node.kind !== 'file') return false
-    let off = offset + node.inline
-    for (let i = 0; i < node.links.length; i++) {
-      const child = node.links[i]!.cid
-      const size = node.blockSizes[i] ?? 0
-      if (child.code === RAW) out.push({ cid: child, offset: off, length: size })
-      else {
-        const b = await src.get(child, signal)
-        if (!b || !(await walk(child, b, off))) return false
-      }
-      off += size
-    }
-    return true
-  }
-  return (await walk(root.cid, root.bytes, 0)) ? out : undefined
-}
 
 class FillingSource implements BlockGetter {
   readonly #inner: BlockGetter
@@ -95,7 +68,7 @@ class FillingSource implements BlockGetter {
     const end = leaf.offset + leaf.length
     while (this.#pos + this.#buf.length < end) {
       const r = await this.#it.next()
-      if (r.done) throw new Error(`the fetch-back of the file ended at byte ${this.#pos + this.#buf.length}`)
+      if (r.done) throw new FetchBackShortBodyError(this.#pos + this.#buf.length, end)
       this.#buf = this.#buf.length === 0 ? Buffer.from(r.value) : Buffer.concat([this.#buf, r.value])
     }
     const from = leaf.offset - this.#pos
@@ -117,7 +90,8 @@ export async function fillingSource(
   signal: AbortSignal,
 ): Promise<BlockGetter> {
   if (terminal.node.kind !== 'file') return src
-  const leaves = await layout(src, terminal, signal)
+  // The file's leaves from its inner nodes, as the fetch-back plans them (each node hashed again).
+  const leaves = await knownLeaves(terminal.cid, terminal.node.size, { get: (c) => src.get(c, signal) })
   if (!leaves || leaves.length === 0) return src
   const size = terminal.node.size
   return new FillingSource(src, leaves, (start) =>
