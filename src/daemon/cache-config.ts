@@ -5,7 +5,8 @@
  * `replication_n`): one n for storing and for evicting.
  */
 import { type CopyPolicy, DEFAULT_KEEP, type JanitorPolicy, type Quota } from '../cache/index.ts'
-import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
+import { type Config, configValues as v } from '../sync/index.ts'
+import { checkKnownKeys } from './config-keys.ts'
 import { policyOf, REPLICATION_DEFAULTS, type ReplicationSettings } from './replication-config.ts'
 
 export interface CacheSettings {
@@ -61,14 +62,7 @@ export function readCacheConfig(
   if (!section) return undefined
   const w = { file: section.file, dir: section.dir }
   const t = section.table
-  for (const k of Object.keys(t))
-    if (!KEYS.includes(k))
-      throw new ConfigError(
-        'CONFIG_UNKNOWN_KEY',
-        w.file,
-        `cache.${k}`,
-        `unknown key (known: ${KEYS.join(', ')})`,
-      )
+  checkKnownKeys(t, KEYS, 'cache', w)
   const opt = <T>(key: string, check: v.Check<T>): T | undefined =>
     t[key] === undefined ? undefined : check(t[key], `cache.${key}`, w)
   const keep = opt('keep', v.strList) ?? [...DEFAULT_KEEP]

@@ -11,7 +11,8 @@ import {
   type GatewayMirrorOptions,
   type MimeMap,
 } from '../gateway/index.ts'
-import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
+import { type Config, configValues as v } from '../sync/index.ts'
+import { checkKnownKeys } from './config-keys.ts'
 
 export interface GatewaySettings {
   listenAddr: string
@@ -105,14 +106,7 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
   if (!section) return undefined
   const w = { file: section.file, dir: section.dir }
   const t = section.table
-  for (const k of Object.keys(t))
-    if (!KEYS.includes(k))
-      throw new ConfigError(
-        'CONFIG_UNKNOWN_KEY',
-        w.file,
-        `gateway.${k}`,
-        `unknown key (known: ${KEYS.join(', ')})`,
-      )
+  checkKnownKeys(t, KEYS, 'gateway', w)
   const opt = <T>(key: string, check: v.Check<T>): T | undefined =>
     t[key] === undefined ? undefined : check(t[key], `gateway.${key}`, w)
   const names = config.mirrors.map((m) => m.name)

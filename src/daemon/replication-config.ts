@@ -8,6 +8,7 @@ import type { CopyKind } from '../index/index.ts'
 import type { PolicySource, ReplicationPolicy } from '../replicator/index.ts'
 import { parseUsdfc } from '../replicator/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
+import { checkKnownKeys } from './config-keys.ts'
 
 export interface IpfsSettings {
   /** Kubo RPC API (multiaddr or URL); undefined: the embedded Helia node (`embedded`). */
@@ -207,17 +208,6 @@ const TARGET_KEYS = [
   'ipfs_api',
 ]
 
-function known(table: Record<string, unknown>, keys: string[], prefix: string, where: v.Where): void {
-  for (const k of Object.keys(table))
-    if (!keys.includes(k))
-      throw new ConfigError(
-        'CONFIG_UNKNOWN_KEY',
-        where.file,
-        `${prefix}.${k}`,
-        `unknown key (known: ${keys.join(', ')})`,
-      )
-}
-
 function opt<T>(
   table: Record<string, unknown>,
   key: string,
@@ -236,7 +226,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
   if (ipfs) {
     const w = { file: ipfs.file, dir: ipfs.dir }
     const t = ipfs.table
-    known(t, IPFS_KEYS, 'ipfs', w)
+    checkKnownKeys(t, IPFS_KEYS, 'ipfs', w)
     const dataDir = opt(t, 'data_dir', v.path, 'ipfs', w)
     out.ipfs = {
       api: opt(t, 'api', v.nonEmpty, 'ipfs', w),
@@ -259,7 +249,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     const w = { file: repl.file, dir: repl.dir }
     const t = repl.table
     const p = 'replication'
-    known(t, REPL_KEYS, p, w)
+    checkKnownKeys(t, REPL_KEYS, p, w)
     const D = REPLICATION_DEFAULTS
     const rawTargets = t.targets ?? []
     if (!Array.isArray(rawTargets))
@@ -268,7 +258,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     const targets = (rawTargets as unknown[]).map((raw, i) => {
       const tp = `replication.targets[${i}]`
       if (!v.isTable(raw)) return v.badValue(w, tp, `${v.show(raw)} is not a table`)
-      known(raw, TARGET_KEYS, tp, w)
+      checkKnownKeys(raw, TARGET_KEYS, tp, w)
       const name =
         opt(raw, 'name', v.name, tp, w) ?? v.badValue(w, `${tp}.name`, 'missing: every target needs a name')
       if (names.has(name)) v.badValue(w, `${tp}.name`, `a second target named ${name}`)
@@ -331,7 +321,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     if (byKind !== undefined) {
       if (!v.isTable(byKind))
         v.badValue(w, 'replication.min_by_kind', 'must be a table, e.g. { filecoin = 1 }')
-      known(byKind, COPY_KINDS, 'replication.min_by_kind', w)
+      checkKnownKeys(byKind, COPY_KINDS, 'replication.min_by_kind', w)
       for (const k of COPY_KINDS) {
         const min = opt(byKind, k, v.int(0, 1000), 'replication.min_by_kind', w)
         if (min !== undefined) minByKind[k] = min
@@ -427,7 +417,7 @@ function usdfc(t: Record<string, unknown>, key: string, w: v.Where): bigint | un
 
 function readFilecoin(t: Record<string, unknown>, w: v.Where): FilecoinSettings {
   const p = 'filecoin'
-  known(t, FILECOIN_KEYS, p, w)
+  checkKnownKeys(t, FILECOIN_KEYS, p, w)
   const path = (key: string): string | undefined => {
     const raw = opt(t, key, v.path, p, w)
     return raw === undefined ? undefined : v.resolvePath(raw, w.dir)
