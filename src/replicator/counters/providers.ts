@@ -10,13 +10,12 @@
  * disk and are left out.
  */
 import type { DelegatedRoutingV1HttpApiClient } from '@helia/delegated-routing-v1-http-api-client'
-import { multiaddr } from '@multiformats/multiaddr'
-import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import type { CopyRecord } from '../../index/index.ts'
 import type { PeerInfo } from '../../ipfs/index.ts'
 import { TargetUnreachableError } from '../errors.ts'
+import { httpGateways } from '../http-gateways.ts'
 import type { CopyCounter, ReplicationItem, TargetCallOptions } from '../target.ts'
 import { probeBlock } from '../targets/probe.ts'
 
@@ -189,21 +188,4 @@ async function probeAll(gateway: string, cids: string[], signal: AbortSignal): P
     if (!r.ok) return `${cid}: ${r.reason}`
   }
   return undefined
-}
-
-/** The http(s) addresses of a record as gateway base URLs (`/ip4/1.2.3.4/tcp/443/tls/http` -> https). */
-function httpGateways(addrs: Iterable<string>): string[] {
-  const out: string[] = []
-  for (const a of addrs) {
-    try {
-      const ma = multiaddr(a)
-      const names = ma.getComponents().map((c) => c.name)
-      if (!names.includes('http') && !names.includes('https')) continue
-      const uri = multiaddrToUri(ma)
-      if (/^https?:\/\//.test(uri)) out.push(uri.replace(/\/+$/, ''))
-    } catch {
-      // Not an address we can reach over HTTP.
-    }
-  }
-  return out
 }

@@ -9,13 +9,12 @@
  */
 import type { DelegatedRoutingV1HttpApiClient } from '@helia/delegated-routing-v1-http-api-client'
 import { decode as decodeCbor } from '@ipld/dag-cbor'
-import { multiaddr } from '@multiformats/multiaddr'
-import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { varint } from 'multiformats'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import type { CopyRecord } from '../../index/index.ts'
 import { TargetUnreachableError } from '../errors.ts'
+import { httpGateways } from '../http-gateways.ts'
 import type { CopyCounter, ReplicationItem, TargetCallOptions } from '../target.ts'
 import { probeBlock } from '../targets/probe.ts'
 
@@ -180,20 +179,4 @@ export class IpniCounter implements CopyCounter {
   async close(): Promise<void> {
     if (this.#started) await Promise.all(this.#clients.map((c) => c.stop()))
   }
-}
-
-function httpGateways(addrs: string[]): string[] {
-  const out: string[] = []
-  for (const a of addrs) {
-    try {
-      const ma = multiaddr(a)
-      const names = ma.getComponents().map((c) => c.name)
-      if (!names.includes('http') && !names.includes('https')) continue
-      const uri = multiaddrToUri(ma)
-      if (/^https?:\/\//.test(uri)) out.push(uri.replace(/\/+$/, ''))
-    } catch {
-      // Not reachable over HTTP.
-    }
-  }
-  return out
 }
