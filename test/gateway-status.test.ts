@@ -223,4 +223,35 @@ describe('status page', () => {
       await fresh.close()
     }
   })
+
+  it('audits a mirror again as soon as a new scan commits, however long its health is otherwise kept', async () => {
+    const tree = join(work, 'fedora')
+    mkdirSync(tree, { recursive: true })
+    writeFileSync(join(tree, 'one.rpm'), 'one')
+    const fedora = openMirrorIndex(db, 'fedora', tree)
+    const app2 = Fastify()
+    await app2.register(statusPage, {
+      index: openIndexReader(db),
+      replication: (mirror) => auditMirror(db, openMirrorIndex(db, mirror, tree), { n: 1 }),
+      maxAgeMs: 0,
+      replicationMaxAgeMs: 3_600_000,
+    })
+    const url = await app2.listen({ host: '127.0.0.1', port: 0 })
+    const health = async (): Promise<{ files: number; rootCid: string | null }> => {
+      const data = JSON.parse((await get(url, '/_status.json')).body.toString())
+      const m = data.mirrors.find((x: { name: string }) => x.name === 'fedora')
+      return { files: m.replication.files, rootCid: m.index.rootCid }
+    }
+    try {
+      const first = await fedora.scan()
+      expect(await health()).toEqual({ files: 1, rootCid: first.rootCid })
+      writeFileSync(join(tree, 'two.rpm'), 'two')
+      const second = await fedora.scan()
+      // Kept for an hour while the scan stays; the commit of scan 2 is a new tree to judge.
+      expect(await health()).toEqual({ files: 2, rootCid: second.rootCid })
+      expect(await health()).toEqual({ files: 2, rootCid: second.rootCid })
+    } finally {
+      await app2.close()
+    }
+  })
 })

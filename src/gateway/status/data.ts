@@ -111,8 +111,11 @@ export interface StatusSources {
     /** A mirror's committed scans, newest first (the IndexReader's `scans()`), for its past roots. */
     scans?(mirror: string, opts?: { limit?: number }): Promise<ScanPage>
   }
-  /** A mirror's replication health, when a replicator runs (undefined when it has none). */
-  replication?: (mirror: string) => Promise<ReplicationView | undefined>
+  /**
+   * A mirror's replication health, when a replicator runs (undefined when it has none). `scan` is the
+   * mirror's last committed scan as the index reported it (null: none yet), the key its answer is kept by.
+   */
+  replication?: (mirror: string, scan: number | null) => Promise<ReplicationView | undefined>
   /** The requests the server answered last, newest first. */
   recent?: () => RecentRequest[]
   /** The fetch-back's figures (NetworkFetchBack.figures), when the gateway has one. */
@@ -136,7 +139,7 @@ export async function collectStatus(src: StatusSources, recentLimit: number): Pr
           ? await src.index.scans(name, { limit: PAST_ROOTS }).catch(() => undefined)
           : undefined
       const replication = src.replication
-        ? ((await src.replication(name).catch(() => undefined)) ?? null)
+        ? ((await src.replication(name, entry?.lastScan?.id ?? null).catch(() => undefined)) ?? null)
         : null
       return {
         name,

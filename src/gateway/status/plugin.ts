@@ -15,24 +15,32 @@ export interface StatusPageOptions extends StatusSources {
   recentLimit?: number
   /** How long the mirrors' data is reused. Default 5000 ms. */
   maxAgeMs?: number
-  /** How long a mirror's replication health is reused (an audit reads every file's copies). Default 60 s. */
+  /**
+   * How long a mirror's replication health is reused while its last scan stays the same (an audit reads
+   * every file's copies). Default 60 s.
+   */
   replicationMaxAgeMs?: number
 }
 
 /**
- * `fn` per key, each answer reused for `maxAgeMs` (shared by concurrent callers); a failure or an
- * undefined answer (nothing to show yet) is not kept.
+ * `fn` per mirror, each answer reused for `maxAgeMs` while the mirror's last committed scan stays the
+ * one it judged (shared by concurrent callers): a commit is audited again at the next gathering, so a
+ * new tree never shows the health of the one before it (or of none). A failure or an undefined answer
+ * (nothing to show yet) is not kept.
  */
-function memo<T>(fn: (key: string) => Promise<T>, maxAgeMs: number): (key: string) => Promise<T> {
-  const kept = new Map<string, { at: number; value: Promise<T> }>()
-  return (key) => {
+function memo<T>(
+  fn: (mirror: string, scan: number | null) => Promise<T>,
+  maxAgeMs: number,
+): (mirror: string, scan: number | null) => Promise<T> {
+  const kept = new Map<string, { at: number; scan: number | null; value: Promise<T> }>()
+  return (mirror, scan) => {
     const now = Date.now()
-    const hit = kept.get(key)
-    if (hit && now - hit.at <= maxAgeMs) return hit.value
-    const value = fn(key)
-    kept.set(key, { at: now, value })
+    const hit = kept.get(mirror)
+    if (hit && hit.scan === scan && now - hit.at <= maxAgeMs) return hit.value
+    const value = fn(mirror, scan)
+    kept.set(mirror, { at: now, scan, value })
     const forget = (): void => {
-      if (kept.get(key)?.value === value) kept.delete(key)
+      if (kept.get(mirror)?.value === value) kept.delete(mirror)
     }
     value.then((v) => v === undefined && forget(), forget)
     return value
