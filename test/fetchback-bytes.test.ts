@@ -375,8 +375,8 @@ describe('a Range far ahead of the shared fetch', () => {
       open = r
     })
     const via = await track(proxy(kubo.gateway, { after: MiB, opened, when: (req) => !req.headers.range }))
-    // One network fetch at once: one ranged read of its own at once.
-    const fb = createFetchBack(options(s, { localGateway: via.url, maxFetches: 1 }))
+    // Two network fetches at once: the whole file's and one ranged read of its own.
+    const fb = createFetchBack(options(s, { localGateway: via.url, maxFetches: 2 }))
     const whole = await fb.open(s.file, undefined, AbortSignal.timeout(120_000))
     const start = s.bytes.length - 2 * MiB
     const gone = new AbortController()
@@ -389,6 +389,45 @@ describe('a Range far ahead of the shared fetch', () => {
     open()
     expect((await collect(whole.body)).equals(s.bytes)).toBe(true)
   })
+
+  it.each([
+    ['fetch_concurrency', { maxFetches: 2 }],
+    // The whole file's 24 MiB and one 2 MiB range fit, a second range does not.
+    ['fetch_bytes_in_flight', { maxFetches: 8, maxBytesInFlight: 24 * MiB + 1 + 3 * MiB }],
+  ] as const)(
+    'ranged reads of their own stay within %s: past it they wait their turn',
+    async (_key, limits) => {
+      const s = await evictedSample(24 * MiB + 1)
+      let open!: () => void
+      const opened = new Promise<void>((r) => {
+        open = r
+      })
+      // Every answer (the whole file's and each range's) stops after its first leaf until the gate opens.
+      const via = await track(proxy(kubo.gateway, { after: MiB, opened }))
+      const fb = createFetchBack(options(s, { localGateway: via.url, ...limits }))
+      const whole = await fb.open(s.file, undefined, AbortSignal.timeout(120_000))
+      const wholeBody = collect(whole.body)
+      // Four clients resuming far ahead, each 2 MiB from a leaf boundary: one fits beside the whole file.
+      const starts = [10, 13, 16, 19].map((m) => m * MiB)
+      const ranges = starts.map(async (start) => {
+        const end = start + 2 * MiB - 1
+        const r = await fb.open(s.file, { start, end }, AbortSignal.timeout(120_000))
+        expect((await collect(r.body)).equals(s.bytes.subarray(start, end + 1))).toBe(true)
+      })
+      // Either more reads than the limit reached the source, or one range is read and three wait.
+      await expect
+        .poll(() => via.maxInFlight() > 2 || (fb.figures().queued === 3 && via.inFlight() === 2), {
+          timeout: 60_000,
+        })
+        .toBe(true)
+      expect(via.maxInFlight()).toBe(2)
+      expect(fb.figures()).toMatchObject({ active: 2, queued: 3 })
+      open()
+      await Promise.all(ranges)
+      expect((await wholeBody).equals(s.bytes)).toBe(true)
+      expect(via.maxInFlight()).toBe(2)
+    },
+  )
 
   it("waits for the shared fetch when no source can start mid-file (the node's own CAR export)", async () => {
     const s = await evictedSample(20 * MiB + 9)

@@ -13,6 +13,9 @@ export interface Loopback {
   requests: string[]
   /** Their Accept and Range headers, in the same order. */
   asked: { url: string; accept?: string; range?: string }[]
+  /** Requests whose answer is not closed yet, now and at most so far. */
+  inFlight(): number
+  maxInFlight(): number
   close(): Promise<void>
 }
 
@@ -21,7 +24,12 @@ export async function serve(
 ): Promise<Loopback> {
   const requests: string[] = []
   const asked: Loopback['asked'] = []
+  let open = 0
+  let most = 0
   const server: Server = createServer((req, res) => {
+    open++
+    most = Math.max(most, open)
+    res.once('close', () => open--)
     requests.push(req.url ?? '')
     asked.push({
       url: req.url ?? '',
@@ -36,6 +44,8 @@ export async function serve(
     url: `http://127.0.0.1:${port}`,
     requests,
     asked,
+    inFlight: () => open,
+    maxInFlight: () => most,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -146,9 +146,6 @@ export class NetworkFetchBack implements FetchBack {
   readonly #fetches = new Map<string, SharedFetch>()
   /** Each shared fetch's plan, made when it starts (before admission, so ranged reads need not wait). */
   readonly #plans = new WeakMap<SharedFetch, Promise<Plan>>()
-  /** Ranged reads of their own under way (at most maxFetches; past that a range waits for the fetch). */
-  #rangedReads = 0
-  readonly #maxRanged: number
   readonly #cleaned = new Set<string>()
 
   constructor(opts: FetchBackOptions) {
@@ -161,7 +158,6 @@ export class NetworkFetchBack implements FetchBack {
       firstByteMs: opts.firstByteMs ?? FETCH_BACK_DEFAULTS.firstByteMs,
       idleMs: opts.idleMs ?? FETCH_BACK_DEFAULTS.idleMs,
     }
-    this.#maxRanged = opts.maxFetches ?? FETCH_BACK_DEFAULTS.maxFetches
   }
 
   /** Figures for `/_status` and `/metrics`. */
@@ -211,18 +207,16 @@ export class NetworkFetchBack implements FetchBack {
       this.#plans.set(f, plan)
       this.#start(f, plan)
     }
-    if (range && start >= f.written + RANGE_AHEAD && this.#rangedReads < this.#maxRanged) {
+    if (range && start >= f.written + RANGE_AHEAD) {
       const plan = await Promise.race([this.#plans.get(f)!, aborted(signal)]).catch((err) => {
         if (signal.aborted) throw err
         return undefined
       })
-      if (
-        plan?.leaves &&
-        seekable(plan).length > 0 &&
-        start >= f.written + RANGE_AHEAD &&
-        this.#rangedReads < this.#maxRanged
-      )
-        return this.#ranged(file, cid, plan as Plan & { leaves: Leaf[] }, start, end, signal)
+      if (plan?.leaves && seekable(plan).length > 0 && start >= f.written + RANGE_AHEAD) {
+        const release = await this.#rangeSlot(f, start, end + 1 - start, signal)
+        if (release)
+          return this.#ranged(file, cid, plan as Plan & { leaves: Leaf[] }, start, end, signal, release)
+      }
     }
     if (file.transient) {
       const release = f.hold()
@@ -251,8 +245,41 @@ export class NetworkFetchBack implements FetchBack {
   }
 
   /**
+   * Admission of a ranged read of `bytes`, as of any network fetch (`fetch_concurrency`,
+   * `fetch_bytes_in_flight`; queued in turn when full); undefined when the shared fetch reaches `start`
+   * (or ends) first: the range is then read from it, with no request of its own.
+   */
+  async #rangeSlot(
+    f: SharedFetch,
+    start: number,
+    bytes: number,
+    signal: AbortSignal,
+  ): Promise<(() => void) | undefined> {
+    const done = new AbortController()
+    const stop = AbortSignal.any([signal, done.signal])
+    const admitted = this.#limits.acquire(bytes, stop)
+    admitted.catch(() => {})
+    try {
+      const got = await Promise.race([admitted, f.reached(start, stop).then(() => undefined)])
+      // Both in the same turn: the slot taken goes back.
+      if (got === undefined)
+        void admitted.then(
+          (release) => release(),
+          () => {},
+        )
+      return got
+    } catch (err) {
+      if (signal.aborted) throw err
+      return undefined
+    } finally {
+      done.abort()
+    }
+  }
+
+  /**
    * The range on its own (RANGE_AHEAD), resolved at its first verified byte; the shared fetch goes on.
-   * Rejects as `open` does when no source gives the range's first bytes.
+   * `release` gives its admission back (once read, failed or abandoned). Rejects as `open` does when no
+   * source gives the range's first bytes.
    */
   async #ranged(
     file: EvictedFile,
@@ -261,14 +288,8 @@ export class NetworkFetchBack implements FetchBack {
     start: number,
     end: number,
     signal: AbortSignal,
+    release: () => void,
   ): Promise<FetchBackResult> {
-    this.#rangedReads++
-    let released = false
-    const release = () => {
-      if (released) return
-      released = true
-      this.#rangedReads--
-    }
     const used: { source: string } = { source: 'none' }
     // Each source as it starts giving bytes, for the result's `source`.
     const sources = seekable(plan).map(

@@ -388,6 +388,12 @@ export class SharedFetch {
     })
   }
 
+  /** Resolves once byte `pos` is verified (or the fetch is over, done or failed). */
+  async reached(pos: number, signal: AbortSignal): Promise<void> {
+    while (this.written <= pos && this.state !== 'done' && this.state !== 'failed')
+      await this.#progress(signal)
+  }
+
   /** Verified bytes `at..at+length-1` (taken already), from the head window or the cache file. */
   async #bytesAt(at: number, length: number): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
