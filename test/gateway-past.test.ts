@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { pino } from 'pino'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readGatewayConfig, startGatewayService } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
@@ -44,7 +45,7 @@ import { loadConfig } from '../src/sync/index.ts'
 import { carFrom, carServer, corrupt, type Loopback, sections } from './helpers/fetch-sources.ts'
 import { gatewayOver, rawExchange } from './helpers/gateway.ts'
 import { Kubo } from './helpers/kubo.ts'
-import { fileFromCar, get, readCar, resolveInCar } from './helpers/trustless.ts'
+import { fileFromCar, get, readCar, readToEnd, resolveInCar } from './helpers/trustless.ts'
 import { commandMirror, writeToml } from './jobs-helpers.ts'
 
 const MiB = 1024 * 1024
@@ -58,6 +59,7 @@ let bad: Gateway
 let wrong: Loopback
 let late: Loopback
 let bad2: Gateway
+let badCar: Gateway
 let svc: Gateway
 const big = randomBytes(3 * MiB + 4321)
 const evictable = randomBytes(2 * MiB + 17)
@@ -160,6 +162,22 @@ beforeAll(async () => {
     fetchBack: createFetchBack({ rootOf: (m) => (m === 'sample' ? root : undefined), gateways: [late.url] }),
     past: { blocks },
   })
+  // And one whose trustless CARs fill leaves through that source: a past directory's CAR breaks off.
+  const lateBack = createFetchBack({
+    rootOf: (m) => (m === 'sample' ? root : undefined),
+    gateways: [late.url],
+  })
+  badCar = await gatewayOver(db, mirrors, {
+    fetchBack: lateBack,
+    past: { blocks },
+    plugins: [
+      {
+        name: 'trustless',
+        plugin: trustlessGateway,
+        options: { blocks, fetchFile: fetchFileVia(lateBack, 'sample') },
+      },
+    ],
+  })
   // The gateway as the daemon wires it from a config's [gateway] (fetch_from: the Kubo).
   const config = writeToml({ dir, mirrors: commandMirror('sample', 'true') })
   writeFileSync(
@@ -178,6 +196,7 @@ afterAll(async () => {
   await gw?.close()
   await bad?.close()
   await bad2?.close()
+  await badCar?.close()
   await wrong?.close()
   await late?.close()
   await kubo?.dispose()
@@ -424,6 +443,53 @@ describe('/ipfs/ plain downloads and past roots', () => {
     const parsed = await readCar(car.body)
     const file = resolveInCar(parsed, CID.parse(root2), ['dists', 'stable', 'Release'])
     expect(fileFromCar(parsed, file).equals(releaseV2)).toBe(true)
+  })
+
+  it('gives a complete, verifiable CAR of a whole past directory (dag-scope=all), every leaf no store holds fetched back', async () => {
+    // pool/main of the old root: a multi-chunk and a one-chunk file, both deleted upstream.
+    const dirCar = await get(gw.url, `/ipfs/${root1}/pool/main?format=car`)
+    expect(dirCar.status).toBe(200)
+    const main = await readCar(dirCar.body)
+    expect(
+      fileFromCar(main, resolveInCar(main, CID.parse(root1), ['pool', 'main', 'big_1.0+b1.iso'])).equals(big),
+    ).toBe(true)
+    expect(
+      fileFromCar(main, resolveInCar(main, CID.parse(root1), ['pool', 'main', 'small_1.0.deb'])).equals(
+        small,
+      ),
+    ).toBe(true)
+    // The whole old root: present, deleted, replaced and evicted files side by side, each from its CAR alone.
+    const whole = await readCar((await get(gw.url, `/ipfs/${root1}?format=car&dag-scope=all`)).body)
+    expect(whole.roots).toEqual([root1])
+    const want: [string, Buffer][] = [
+      ['pool/main/big_1.0+b1.iso', big],
+      ['pool/main/small_1.0.deb', small],
+      ['dists/stable/Release', releaseV1],
+      ['keep/same.txt', Buffer.from('stays\n')],
+      ['keep/evict-me.bin', evictable],
+      ['old/sub/gone.txt', Buffer.from('a whole directory deleted upstream\n')],
+    ]
+    for (const [path, bytes] of want)
+      expect(
+        fileFromCar(whole, resolveInCar(whole, CID.parse(root1), path.split('/'))).equals(bytes),
+        path,
+      ).toBe(true)
+    // Nothing went back into the tree or the index.
+    expect(existsSync(join(root, 'pool/main/small_1.0.deb'))).toBe(false)
+    expect((await idx.get('pool/main/small_1.0.deb'))?.state).toBe('deleted')
+    await expect.poll(() => readdirSync(join(dir, 'mirrors', '.cidmirror-fetch', 'sample'))).toEqual([])
+  })
+
+  it("ends a past directory's CAR unfinished (aborted, never a clean end) when a leaf cannot be had from any source", async () => {
+    const r = await request(`${badCar.url}/ipfs/${root1}/pool/main?format=car`)
+    expect(r.statusCode).toBe(200)
+    const { got, err } = await readToEnd(r.body)
+    expect(err).toBeInstanceOf(Error)
+    // What came is verified: big's first leaf (fetched back), never its wrong third one, nor what follows.
+    expect(got.includes(big.subarray(0, MiB))).toBe(true)
+    expect(got.includes(big.subarray(2 * MiB, 2 * MiB + 64))).toBe(false)
+    expect(got.includes(small.subarray(0, 64))).toBe(false)
+    expect(late.requests.length).toBeGreaterThan(0)
   })
 
   it("lists each sync's root at /_roots/<mirror>, newest first, each a working link", async () => {

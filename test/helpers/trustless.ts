@@ -30,6 +30,17 @@ export async function get(
   return { status: r.statusCode, headers: h, body }
 }
 
+/** Reads a streamed body to its end: what came, and the error that cut it (undefined for a clean end). */
+export async function readToEnd(body: AsyncIterable<unknown>): Promise<{ got: Buffer; err: unknown }> {
+  const chunks: Buffer[] = []
+  try {
+    for await (const c of body) chunks.push(c as Buffer)
+    return { got: Buffer.concat(chunks), err: undefined }
+  } catch (err) {
+    return { got: Buffer.concat(chunks), err }
+  }
+}
+
 export async function hashesTo(cid: CID, bytes: Uint8Array): Promise<boolean> {
   if (cid.multihash.code === 0) return Buffer.from(cid.multihash.digest).equals(Buffer.from(bytes))
   const mh = await sha256.digest(bytes)

@@ -23,6 +23,8 @@ export function isIdentity(cid: CID): boolean {
 export interface PbLink {
   cid: CID
   name: string
+  /** The link's Tsize when it has one: a raw leaf's own size (a one-chunk file's bytes). */
+  tsize?: number
 }
 
 export type DagNode =
@@ -65,7 +67,13 @@ export function decodeNode(cid: CID, bytes: Uint8Array): DagNode {
 
 function decodePb(bytes: Uint8Array): DagNode {
   const pb = dagPb.decode(bytes)
-  const links = pb.Links.map((l) => ({ cid: l.Hash, name: l.Name ?? '' }))
+  const links = pb.Links.map(
+    (l): PbLink => ({
+      cid: l.Hash,
+      name: l.Name ?? '',
+      ...(l.Tsize !== undefined ? { tsize: l.Tsize } : {}),
+    }),
+  )
   if (!pb.Data) return { kind: 'pb', links }
   let fs: UnixFS
   try {

@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import { FetchBackShortBodyError } from '../fetch-back/errors.ts'
 import { knownLeaves, type Leaf } from '../fetch-back/leaf-plan.ts'
 import { walkTo } from '../past/dag-path.ts'
-import type { BlockGetter, LoadedNode } from './walk.ts'
+import type { BlockGetter, LeafFill, LoadedNode } from './walk.ts'
 
 const RAW = 0x55
 const SHA2_256 = 0x12
@@ -28,6 +28,8 @@ class FillingSource implements BlockGetter {
   readonly #inner: BlockGetter
   readonly #leaves: Leaf[]
   readonly #open: (start: number) => Promise<AsyncIterable<Uint8Array>>
+  /** The file's size: its fetch is let go once the last leaf is cut (a directory's CAR has many). */
+  readonly #size: number
   #next = 0
   #it: AsyncIterator<Uint8Array> | undefined
   /** File offset of `#buf[0]`. */
@@ -37,10 +39,12 @@ class FillingSource implements BlockGetter {
   constructor(
     inner: BlockGetter,
     leaves: Leaf[],
+    size: number,
     open: (start: number) => Promise<AsyncIterable<Uint8Array>>,
   ) {
     this.#inner = inner
     this.#leaves = leaves
+    this.#size = size
     this.#open = open
   }
 
@@ -75,6 +79,11 @@ class FillingSource implements BlockGetter {
     const out = Buffer.from(this.#buf.subarray(from, from + leaf.length))
     this.#buf = this.#buf.subarray(from + leaf.length)
     this.#pos = end
+    if (end >= this.#size) {
+      const it = this.#it
+      this.#it = undefined
+      await it.return?.()
+    }
     return out
   }
 }
@@ -94,7 +103,7 @@ export async function fillingSource(
   const leaves = await knownLeaves(terminal.cid, terminal.node.size, { get: (c) => src.get(c, signal) })
   if (!leaves || leaves.length === 0) return src
   const size = terminal.node.size
-  return new FillingSource(src, leaves, (start) =>
+  return new FillingSource(src, leaves, size, (start) =>
     fetch(terminal.cid, size, { start, end: size - 1 }, signal),
   )
 }
@@ -125,16 +134,41 @@ export async function withFetchedLeaf(
     return undefined
   }
   const { cid, tsize } = entry
+  if (tsize === undefined || (await src.get(cid, signal))) return undefined
+  const bytes = await fetchedLeaf(cid, tsize, fetch, signal)
+  if (!bytes) return undefined
+  return {
+    get: async (c, s) => (c.equals(cid) ? bytes : src.get(c, s)),
+  }
+}
+
+/**
+ * The block of a one-chunk file (a raw leaf of `tsize` bytes, its link's size) fetched back and hashed
+ * against its CID; undefined when it is not such a block or the bytes do not match.
+ */
+async function fetchedLeaf(
+  cid: CID,
+  tsize: number,
+  fetch: FetchFile,
+  signal: AbortSignal,
+): Promise<Uint8Array | undefined> {
   // One block, held in memory: a raw leaf of a UnixFS file is one chunk (1 MiB here; 2 MiB at most).
-  if (cid.code !== RAW || cid.multihash.code !== SHA2_256 || tsize === undefined || tsize > MAX_LEAF)
-    return undefined
-  if (await src.get(cid, signal)) return undefined
+  if (cid.code !== RAW || cid.multihash.code !== SHA2_256 || tsize > MAX_LEAF) return undefined
   const bytes =
     tsize === 0
       ? Buffer.alloc(0)
       : await collect(await fetch(cid, tsize, { start: 0, end: tsize - 1 }, signal))
-  if (!createHash('sha256').update(bytes).digest().equals(cid.multihash.digest)) return undefined
+  return createHash('sha256').update(bytes).digest().equals(cid.multihash.digest) ? bytes : undefined
+}
+
+/**
+ * The fill of a directory's `dag-scope=all` CAR (walk.ts `LeafFill`): each file below it whose leaves
+ * no local store holds gets them from one forward fetch of its bytes, as a file's CAR does, and each
+ * one-chunk file its block; every one hashed again. A leaf no source gives ends the CAR unfinished.
+ */
+export function leafFill(fetch: FetchFile, signal: AbortSignal): LeafFill {
   return {
-    get: async (c, s) => (c.equals(cid) ? bytes : src.get(c, s)),
+    file: (src, root) => fillingSource(src, root, fetch, signal),
+    leaf: (cid, size) => fetchedLeaf(cid, size, fetch, signal),
   }
 }

@@ -19,7 +19,7 @@ import {
   TrustlessNotHeldError,
   TrustlessRangeError,
 } from './errors.ts'
-import { type FetchFile, fillingSource, withFetchedLeaf } from './fill.ts'
+import { type FetchFile, fillingSource, leafFill, withFetchedLeaf } from './fill.ts'
 import {
   CAR_TYPE,
   contentDisposition,
@@ -40,7 +40,8 @@ export interface TrustlessGatewayOptions {
   maxDistinct?: number
   /**
    * A file's verified bytes by CID (the fetch-back, to the client only): a CAR of a file whose inner
-   * nodes are held but whose leaves are not (deleted upstream, a past version, evicted) gets them from it.
+   * nodes are held but whose leaves are not (deleted upstream, a past version, evicted) gets them from it,
+   * as does each such file below a directory in a `dag-scope=all` CAR.
    */
   fetchFile?: FetchFile
 }
@@ -212,6 +213,7 @@ export async function trustlessGateway(app: FastifyInstance, opts: TrustlessGate
         dups: wanted.dups,
         maxDistinct,
         signal: abort.signal,
+        ...(opts.fetchFile && wanted.scope === 'all' ? { fill: leafFill(opts.fetchFile, abort.signal) } : {}),
       })
       return reply.send(carStream([t.cid], blocks))
     } catch (err) {

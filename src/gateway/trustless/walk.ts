@@ -33,7 +33,10 @@ export interface ResolvedPath {
 
 async function load(src: BlockGetter, cid: CID, signal?: AbortSignal): Promise<LoadedNode | undefined> {
   const bytes = await src.get(cid, signal)
-  if (!bytes) return undefined
+  return bytes ? loaded(cid, bytes) : undefined
+}
+
+function loaded(cid: CID, bytes: Uint8Array): LoadedNode {
   // Decoded on first use: a raw-block request never needs it.
   let node: DagNode | undefined
   return {
@@ -140,6 +143,18 @@ export interface WalkOptions {
   /** Bound on the blocks remembered for `dups=n` (memory stays bounded; the stream fails beyond it). */
   maxDistinct: number
   signal?: AbortSignal
+  /** For `dag-scope=all`: the files below the terminal whose leaves no local store holds, filled. */
+  fill?: LeafFill
+}
+
+/**
+ * How `dag-scope=all` gets the files below a directory whose leaves left every local store (fill.ts):
+ * a source for one file's blocks with its missing leaves fetched back, and a one-chunk file's block
+ * fetched back by its CID and its link's size. Each block either gives is hashed against its CID.
+ */
+export interface LeafFill {
+  file(src: BlockGetter, root: LoadedNode): Promise<BlockGetter>
+  leaf(cid: CID, size: number): Promise<Uint8Array | undefined>
 }
 
 /**
@@ -164,18 +179,35 @@ export async function* carBlocks(
   const { terminal } = resolved
   for (const b of resolved.pathBlocks.slice(0, -1)) if (fresh(b.cid)) yield b
 
-  const child = async (cid: CID): Promise<LoadedNode> => {
-    const n = await load(src, cid, opts.signal)
+  const child = async (cid: CID, from: BlockGetter = src): Promise<LoadedNode> => {
+    const n = await load(from, cid, opts.signal)
     if (!n) throw new TrustlessNotHeldError(cid.toString())
     return n
   }
 
+  // A child of a directory that no store holds: a one-chunk file's block, fetched back (opts.fill).
+  const dirChild = async (from: BlockGetter, cid: CID, tsize: number | undefined): Promise<LoadedNode> => {
+    const n = await load(from, cid, opts.signal)
+    if (n) return n
+    const bytes = tsize !== undefined ? await opts.fill?.leaf(cid, tsize) : undefined
+    if (!bytes) throw new TrustlessNotHeldError(cid.toString())
+    return loaded(cid, bytes)
+  }
+
   // dag-scope=all: the whole DAG below the terminal. Under dups=n a block already sent had its
-  // subtree sent with it, so the subtree is skipped.
-  async function* all(n: LoadedNode): AsyncGenerator<Block> {
+  // subtree sent with it, so the subtree is skipped. A file's root below it reads its leaves through
+  // opts.fill (once per file: its inner nodes are read through the same source).
+  async function* all(n: LoadedNode, from: BlockGetter, inFile: boolean): AsyncGenerator<Block> {
     if (fresh(n.cid)) yield n
     else if (sent && !isIdentity(n.cid)) return
-    for (const c of linksOfNode(n.node)) yield* all(await child(c))
+    const node = n.node
+    if (node.kind === 'dir' || node.kind === 'hamt') {
+      for (const l of node.links) yield* all(await dirChild(from, l.cid, l.tsize), from, false)
+      return
+    }
+    const file = node.kind === 'file'
+    const via = file && !inFile && opts.fill ? await opts.fill.file(from, n) : from
+    for (const c of linksOfNode(node)) yield* all(await child(c, via), via, inFile || file)
   }
 
   // A file's blocks that hold bytes of `span` (all of them without one), by its block sizes.
@@ -195,7 +227,8 @@ export async function* carBlocks(
   }
 
   if (opts.scope === 'all') {
-    yield* all(terminal)
+    // A terminal file's leaves are the caller's source's to fill (plugin.ts `fillingSource`).
+    yield* all(terminal, src, terminal.node.kind === 'file')
     return
   }
   if (opts.scope === 'block') {
