@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_KEEP } from '../src/cache/index.ts'
-import { readCacheConfig, readReplicationConfig } from '../src/daemon/index.ts'
+import { readCacheConfig, readReplicationConfig, readUpstreamCheck } from '../src/daemon/index.ts'
 import { loadConfig } from '../src/sync/index.ts'
 import { runCli, STACK_LINE } from './helpers/cli.ts'
 import { tempDir, writeToml } from './jobs-helpers.ts'
@@ -61,6 +61,9 @@ high_water = "500GiB"
 low_water = "400GiB"
 interval = "15m"
 mirrors = ["pypi"]
+upstream_check_concurrency = 2
+upstream_check_timeout = "3s"
+upstream_check_deadline = 90
 `))!
     expect(d.policy).toMatchObject({
       evictAfterMs: 400 * DAY,
@@ -74,6 +77,11 @@ mirrors = ["pypi"]
     })
     expect(d.intervalMs).toBe(15 * 60_000)
     expect(d.mirrors).toEqual(['pypi'])
+    expect(readUpstreamCheck(await loadConfig(join(tmp!.dir, 'cidmirror.toml')))).toEqual({
+      concurrency: 2,
+      requestTimeoutMs: 3000,
+      deadlineMs: 90_000,
+    })
     expect(d.copies('pypi')).toEqual({ n: 1 })
     expect((await read('[cache]\nhigh_water = "90%"\nlow_water = "80.5%"\n'))!.policy).toMatchObject({
       highWater: { percent: 90 },
@@ -81,8 +89,13 @@ mirrors = ["pypi"]
     })
   })
 
-  it('no [cache]: no janitor', async () => {
+  it('no [cache]: no janitor, and the upstream check within its defaults', async () => {
     expect(await read('')).toBeUndefined()
+    expect(readUpstreamCheck(await loadConfig(config('')))).toEqual({
+      concurrency: 8,
+      requestTimeoutMs: 10_000,
+      deadlineMs: 120_000,
+    })
   })
 
   it('reads the replication example: the demonstration age, n = 2', async () => {
@@ -107,6 +120,13 @@ mirrors = ["pypi"]
       ['[cache]\nhigh_water = "120%"\n', /cache\.high_water: "120%" must be above 0% and at most 100%/],
       ['[cache]\nmirrors = ["nope"]\n', /cache\.mirrors: no mirror named nope/],
       ['[cache]\nage_by = "atime"\n', /cache\.age_by/],
+      ['[cache]\nupstream_check_concurrency = 0\n', /cache\.upstream_check_concurrency: 0/],
+      [
+        '[cache]\nupstream_check_timeout = "soon"\n',
+        /cache\.upstream_check_timeout: "soon" is not a duration/,
+      ],
+      ['[cache]\nupstream_check_timeout = "0s"\n', /cache\.upstream_check_timeout: must be more than 0/],
+      ['[cache]\nupstream_check_deadline = "30d"\n', /cache\.upstream_check_deadline: "30d" is out of range/],
     ] as const) {
       const file = config(body)
       const r = await runCli(['janitor', '-c', file, '--dry-run'])

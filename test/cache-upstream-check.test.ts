@@ -28,6 +28,7 @@ import { type Logger, pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkHttpUpstream } from '../src/cache/index.ts'
 import { createExcludeHook, excludeFileOf } from '../src/daemon/exclude-hook.ts'
+import { readUpstreamCheck } from '../src/daemon/index.ts'
 import { buildJobSpecs } from '../src/daemon/jobs.ts'
 import type { Database } from '../src/db.ts'
 import { type EvictedRecord, type MirrorIndex, openMirrorIndex } from '../src/index/index.ts'
@@ -117,6 +118,8 @@ let tmp: ReturnType<typeof tempDir>
 let db: Database
 let config: Config
 let http: HttpUpstream
+/** The upstream of mirror `held`, whose HEADs of evicted files never answer. */
+let held: HttpUpstream
 let rsyncd: Rsyncd
 const captured = capturingLog()
 
@@ -127,10 +130,12 @@ function write(root: string, rel: string, data: Uint8Array | string, mtime = OLD
   utimesSync(p, mtime, mtime)
 }
 
-async function sync(name: string): Promise<void> {
-  const specs = buildJobSpecs(config, {
+/** One sync of mirror `name` as the daemon wires it, with `c`'s `[cache] upstream_check_*` limits. */
+async function sync(name: string, c = config): Promise<void> {
+  const check = readUpstreamCheck(c)
+  const specs = buildJobSpecs(c, {
     indexMirror: (mirror, root, signal) => openMirrorIndex(db, mirror, root).scan({ signal }),
-    preExec: (m) => [createExcludeHook(db, m, excludeFileOf(config.database.path, m.name))],
+    preExec: (m) => [createExcludeHook(db, m, excludeFileOf(c.database.path, m.name), check)],
   })
   let last: { status: string; message: string } | undefined
   const job = new Job(specs.find((s) => s.name === name)!, {
@@ -165,6 +170,7 @@ const hookLines = (msg: RegExp) => captured.lines.filter((l) => typeof l.msg ===
 beforeAll(async () => {
   tmp = tempDir('cidmirror-upstream-check-')
   http = await httpUpstream(join(tmp.dir, 'http-up'))
+  held = await httpUpstream(join(tmp.dir, 'held-up'))
   rsyncd = await startRsyncd()
   const curl = tool('curl')
   const rsync = tool('rsync')
@@ -194,6 +200,12 @@ upstream = "${rsyncd.url}"
 command = ${JSON.stringify(`${rsync} -a --exclude-from="$CIDMIRROR_EXCLUDE_FROM" "$CIDMIRROR_UPSTREAM_URL" .`)}
 
 [[mirrors]]
+name = "held"
+provider = "command"
+upstream = "${held.url}"
+command = ${JSON.stringify(script)}
+
+[[mirrors]]
 name = "local"
 provider = "command"
 upstream = "${join(tmp.dir, 'elsewhere')}"
@@ -207,6 +219,7 @@ command = "true"
 afterAll(async () => {
   await db?.close()
   await http?.close()
+  await held?.close()
   await rsyncd?.stop()
   tmp?.cleanup()
 })
@@ -309,6 +322,60 @@ describe('command providers: the upstream is asked about evicted paths', () => {
     expect(skipped[0]).toMatchObject({ job: 'local', upstream: join(tmp.dir, 'elsewhere') })
     expect(readFileSync(join(tmp.dir, 'l.list'), 'utf8')).toBe('/pool/x.deb\n')
     expect(await idx.get('pool/x.deb')).toMatchObject({ state: 'evicted' })
+  })
+})
+
+describe('[cache] upstream_check_* bound the HTTP check of a sync', () => {
+  const paths = ['pool/h1.deb', 'pool/h2.deb', 'pool/h3.deb']
+  /** The config with `[cache]` and `keys` added. */
+  const withCache = (keys: string): Promise<Config> => {
+    const file = join(tmp.dir, `cache-${randomBytes(4).toString('hex')}.toml`)
+    writeFileSync(file, `${readFileSync(config.file, 'utf8')}\n[cache]\n${keys}\n`)
+    return loadConfig(file)
+  }
+  /** The last exclude-hook line of mirror `held`. */
+  const lastLine = () =>
+    hookLines(/^evicted files excluded/)
+      .filter((l) => l.job === 'held')
+      .at(-1)
+  const heads = () => held.requests.filter((r) => r.startsWith('HEAD ')).length
+
+  beforeAll(async () => {
+    for (const p of paths) write(held.root, p, randomBytes(1000))
+    await sync('held')
+    await evictAll(openMirrorIndex(db, 'held', join(tmp.dir, 'mirrors', 'held')), paths)
+    // From now on the upstream takes every HEAD of them and never answers.
+    for (const p of paths) held.answer.set(p, () => {})
+  }, 60_000)
+
+  it('upstream_check_timeout: each HEAD gives up after it', async () => {
+    held.requests.length = 0
+    await sync('held', await withCache('upstream_check_timeout = "1s"'))
+    expect(lastLine()).toMatchObject({ excluded: 3, upstreamUnchecked: 3, upstreamSame: 0 })
+    expect([...(lastLine()!.unchecked as string[])].sort()).toEqual(
+      paths.map((p) => `${p}: no answer within 1000 ms`),
+    )
+    expect(heads()).toBe(3)
+  })
+
+  it('upstream_check_deadline and upstream_check_concurrency: one HEAD at a time, the check over when the deadline passed', async () => {
+    held.requests.length = 0
+    await sync(
+      'held',
+      await withCache(
+        'upstream_check_concurrency = 1\nupstream_check_deadline = "1s"\nupstream_check_timeout = "10m"',
+      ),
+    )
+    expect(lastLine()).toMatchObject({ excluded: 3, upstreamUnchecked: 3 })
+    expect([...(lastLine()!.unchecked as string[])].sort()).toEqual(
+      paths.map((p) => `${p}: the check's time limit (1000 ms) passed`),
+    )
+    // One at a time: the first HEAD (never answered) held the check until the deadline; the others were not sent.
+    expect(heads()).toBeLessThanOrEqual(1)
+    for (const p of paths)
+      expect(await openMirrorIndex(db, 'held', join(tmp.dir, 'mirrors', 'held')).get(p)).toMatchObject({
+        state: 'evicted',
+      })
   })
 })
 

@@ -24,4 +24,10 @@ export {
 } from './janitor.ts'
 export { DEFAULT_KEEP, keptBy } from './keep.ts'
 export type { CopyPolicy, JanitorPolicy, Quota } from './policy.ts'
-export { checkHttpUpstream, type HttpUpstream, isHttpUpstream } from './upstream-http.ts'
+export {
+  checkHttpUpstream,
+  HTTP_CHECK_DEFAULTS,
+  type HttpCheckLimits,
+  type HttpUpstream,
+  isHttpUpstream,
+} from './upstream-http.ts'

@@ -16,15 +16,19 @@ import { Agent, type Dispatcher, interceptors, request } from 'undici'
 import type { EvictedRecord } from '../index/index.ts'
 import type { UpstreamCheck } from './exclude.ts'
 
-export interface HttpUpstream {
+/** The check's bounds (`[cache] upstream_check_concurrency`, `_timeout`, `_deadline`). */
+export interface HttpCheckLimits {
+  /** HEAD requests at once (default 8). */
+  concurrency: number
+  /** Time limit of one HEAD, to its status line (default 10 s). */
+  requestTimeoutMs: number
+  /** Time limit of the whole check (default 2 min): paths not asked by then are left as they are. */
+  deadlineMs: number
+}
+
+export interface HttpUpstream extends Partial<HttpCheckLimits> {
   /** The upstream's URL of the mirror's root (`https://host/debian/`); a path is appended to it. */
   base: string
-  /** HEAD requests at once (default 8). */
-  concurrency?: number
-  /** Time limit of one HEAD, to its status line (default 10 s). */
-  requestTimeoutMs?: number
-  /** Time limit of the whole check (default 2 min): paths not asked by then are left as they are. */
-  deadlineMs?: number
   /**
    * Ask in a random order (default true), so that when the time limit cuts a long list short, the next
    * syncs ask the others: every path is asked within a few syncs, not the same first ones each time.
@@ -35,7 +39,11 @@ export interface HttpUpstream {
   signal?: AbortSignal
 }
 
-export const HTTP_CHECK_DEFAULTS = { concurrency: 8, requestTimeoutMs: 10_000, deadlineMs: 120_000 }
+export const HTTP_CHECK_DEFAULTS: HttpCheckLimits = {
+  concurrency: 8,
+  requestTimeoutMs: 10_000,
+  deadlineMs: 120_000,
+}
 
 /** Is `upstream` an http(s) URL the HTTP check can ask? */
 export function isHttpUpstream(upstream: string): boolean {

@@ -4,7 +4,14 @@
  * copies asked of a mirror are the replication's (`[replication] n`, `min_filecoin`, a mirror's
  * `replication_n`): one n for storing and for evicting.
  */
-import { type CopyPolicy, DEFAULT_KEEP, type JanitorPolicy, type Quota } from '../cache/index.ts'
+import {
+  type CopyPolicy,
+  DEFAULT_KEEP,
+  HTTP_CHECK_DEFAULTS,
+  type HttpCheckLimits,
+  type JanitorPolicy,
+  type Quota,
+} from '../cache/index.ts'
 import { type Config, configValues as v } from '../sync/index.ts'
 import { checkKnownKeys } from './config-keys.ts'
 import { policyOf, REPLICATION_DEFAULTS, type ReplicationSettings } from './replication-config.ts'
@@ -36,7 +43,40 @@ const KEYS = [
   'low_water',
   'interval',
   'mirrors',
+  'upstream_check_concurrency',
+  'upstream_check_timeout',
+  'upstream_check_deadline',
 ]
+
+/** The longest time limit of the upstream check: a day (a timer takes at most 2^31 - 1 ms). */
+const CHECK_MAX_MS = 86_400_000
+
+/**
+ * `[cache] upstream_check_*`: the HTTP upstream check's HEADs at once and its time limits (one HEAD,
+ * the whole check). The check runs before every sync of a mirror with evicted files, whether or not
+ * `[cache]` is still present: without it, the defaults.
+ */
+export function readUpstreamCheck(config: Config): HttpCheckLimits {
+  const section = config.sections.cache
+  const D = HTTP_CHECK_DEFAULTS
+  if (!section) return { ...D }
+  const w = { file: section.file, dir: section.dir }
+  const t = section.table
+  const time = (key: string, fallback: number): number => {
+    if (t[key] === undefined) return fallback
+    const ms = v.duration('s', CHECK_MAX_MS)(t[key], `cache.${key}`, w)
+    if (ms <= 0) v.badValue(w, `cache.${key}`, 'must be more than 0')
+    return ms
+  }
+  return {
+    concurrency:
+      t.upstream_check_concurrency === undefined
+        ? D.concurrency
+        : v.int(1, 1024)(t.upstream_check_concurrency, 'cache.upstream_check_concurrency', w),
+    requestTimeoutMs: time('upstream_check_timeout', D.requestTimeoutMs),
+    deadlineMs: time('upstream_check_deadline', D.deadlineMs),
+  }
+}
 
 const PERCENT = /^(\d+(?:\.\d+)?)\s*%$/
 
@@ -97,6 +137,8 @@ export function readCacheConfig(
     highWater,
     lowWater,
   }
+  // The exclude hook reads these; checked here too, so `cidmirror janitor` refuses a bad one as well.
+  readUpstreamCheck(config)
   const intervalMs = opt('interval', v.duration('s')) ?? CACHE_DEFAULTS.intervalMs
   if (intervalMs <= 0) v.badValue(w, 'cache.interval', 'must be more than 0')
   // One rule with the replicator and the audit (policyOf): replication_n, else [replication] n, else 1.

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import {
   checkHttpUpstream,
   checkUpstream,
+  type HttpCheckLimits,
   isHttpUpstream,
   isRsyncUrl,
   type UpstreamChecker,
@@ -27,7 +28,11 @@ const NAMED_UNCHECKED = 5
  * providers whose upstream is an rsync URL, by `rsync --list-only --files-from`; command providers
  * with an http(s) upstream by a HEAD per path; any other upstream cannot be asked (undefined).
  */
-function upstreamChecker(mirror: MirrorConfig, signal: AbortSignal): UpstreamChecker | undefined {
+function upstreamChecker(
+  mirror: MirrorConfig,
+  signal: AbortSignal,
+  limits: HttpCheckLimits | undefined,
+): UpstreamChecker | undefined {
   const rsyncProvider = mirror.provider === 'rsync' || mirror.provider === 'two-stage-rsync'
   if (rsyncProvider || isRsyncUrl(mirror.upstream)) {
     const env: Record<string, string> = { ...mirror.env }
@@ -42,7 +47,7 @@ function upstreamChecker(mirror: MirrorConfig, signal: AbortSignal): UpstreamChe
     return (evicted) => checkUpstream(evicted, { upstream: mirror.upstream, rsync, env, args, signal })
   }
   if (isHttpUpstream(mirror.upstream))
-    return (evicted) => checkHttpUpstream(evicted, { base: mirror.upstream, signal })
+    return (evicted) => checkHttpUpstream(evicted, { ...limits, base: mirror.upstream, signal })
   return undefined
 }
 
@@ -52,17 +57,23 @@ function upstreamChecker(mirror: MirrorConfig, signal: AbortSignal): UpstreamChe
  * `--exclude-from=FILE`, every provider gets the path in `CIDMIRROR_EXCLUDE_FROM`. It first asks the
  * upstream about those paths (upstreamChecker): a deleted one is marked so that this sync's scan
  * records it deleted, a changed one is left out of the list and fetched. A mirror whose upstream
- * cannot be asked says so once (per hook: at start and after a reload). `src/sync` knows nothing of
- * evictions: the hook lives here, in the daemon's wiring (jobs.ts's seam).
+ * cannot be asked says so once (per hook: at start and after a reload). An http(s) upstream is asked
+ * within `httpLimits` (`[cache] upstream_check_*`, readUpstreamCheck; default the check's own).
+ * `src/sync` knows nothing of evictions: the hook lives here, in the daemon's wiring (jobs.ts's seam).
  */
-export function createExcludeHook(db: Database, mirror: MirrorConfig, file: string): JobHook {
+export function createExcludeHook(
+  db: Database,
+  mirror: MirrorConfig,
+  file: string,
+  httpLimits?: HttpCheckLimits,
+): JobHook {
   const rsync = mirror.provider === 'rsync' || mirror.provider === 'two-stage-rsync'
   let toldSkipped = false
   return {
     name: 'exclude-evicted',
     async preExec(ctx) {
       const index = openMirrorIndex(db, mirror.name, mirror.mirrorDir)
-      const checker = upstreamChecker(mirror, ctx.signal)
+      const checker = upstreamChecker(mirror, ctx.signal, httpLimits)
       const r = await writeExcludeList(index, file, checker)
       if (rsync) ctx.extraArgs.push(`--exclude-from=${r.file}`)
       ctx.env[EXCLUDE_ENV] = r.file

@@ -23,7 +23,7 @@ import {
   Worker,
 } from '../sync/index.ts'
 import { followBlockMap } from './block-map.ts'
-import { readCacheConfig } from './cache-config.ts'
+import { readCacheConfig, readUpstreamCheck } from './cache-config.ts'
 import { createExcludeHook, excludeFileOf } from './exclude-hook.ts'
 import { startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
@@ -44,7 +44,7 @@ import {
 } from './replication-config.ts'
 
 export { followBlockMap } from './block-map.ts'
-export { CACHE_DEFAULTS, type CacheSettings, readCacheConfig } from './cache-config.ts'
+export { CACHE_DEFAULTS, type CacheSettings, readCacheConfig, readUpstreamCheck } from './cache-config.ts'
 export { gatewayPlugins, startGatewayService } from './gateway.ts'
 export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { holderNodesOf } from './holder-nodes.ts'
@@ -328,13 +328,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
               return openMirrorIndex(db, mirror, root).scan({ signal, pool, wholeFileDigest })
             }
       // Evicted files stay out of every sync, whether or not [cache] is still configured.
-      const specsOf = (c: Config) =>
-        buildJobSpecs(c, {
+      const specsOf = (c: Config) => {
+        const check = readUpstreamCheck(c)
+        return buildJobSpecs(c, {
           indexMirror,
           ...(indexMirror
-            ? { preExec: (m) => [createExcludeHook(db, m, excludeFileOf(c.database.path, m.name))] }
+            ? { preExec: (m) => [createExcludeHook(db, m, excludeFileOf(c.database.path, m.name), check)] }
             : {}),
         })
+      }
       const s = config.server
       const tls = await readTls(config, 'server', s.sslCert, s.sslKey)
       const worker = new Worker({
