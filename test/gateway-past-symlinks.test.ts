@@ -7,7 +7,16 @@
  * against its CID; one leading out, and a loop, is a one-line 404; the traversal corpus stays closed.
  * `/_deleted/` paths and listings follow the same symlinks through the index's records.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
@@ -46,6 +55,9 @@ const deb = Buffer.from('a package reached through dists/bookworm/pool -> ../../
 const oldDeb = Buffer.from('version 0.9, deleted upstream\n')
 const contents = Buffer.from('Contents of bookworm, deleted upstream\n')
 const mtime = new Date('2023-04-05T06:07:08.000Z')
+const aText = Buffer.from('a.txt: what swap/link led to when both were deleted upstream\n')
+const bText = Buffer.from('b.txt: what a new swap/link leads to, later\n')
+const oldContents = Buffer.from('Contents of a suite whose whole tree was deleted upstream\n')
 
 function put(rel: string, bytes: Buffer): void {
   const abs = join(root, rel)
@@ -89,6 +101,12 @@ beforeAll(async () => {
   link('dists/dangling', 'trixie')
   link('loop/a', 'b')
   link('loop/b', 'a')
+  // A symlink deleted with its target (a new one of that name comes later), and a whole tree deleted
+  // with the symlinked directory on its paths.
+  put('swap/a.txt', aText)
+  link('swap/link', 'a.txt')
+  put('olddists/bookworm/Contents', oldContents)
+  link('olddists/stable', 'bookworm')
   // A secret beside the mirror root: no request may ever give a byte of it.
   writeFileSync(join(dir, 'mirrors', 'secret.txt'), 'TOP-SECRET-SYMLINK\n')
   db = await openDatabase(join(dir, 'db'))
@@ -104,6 +122,9 @@ beforeAll(async () => {
   // And deletes two files: one under a symlinked directory, one reached through two symlinks.
   unlinkSync(join(root, 'dists/bookworm/Contents-old'))
   unlinkSync(join(root, 'pool/main/p/pkg_0.9.deb'))
+  unlinkSync(join(root, 'swap/link'))
+  unlinkSync(join(root, 'swap/a.txt'))
+  rmSync(join(root, 'olddists'), { recursive: true })
   root2 = await scanAndMap()
   expect(root2).not.toBe(root1)
 
@@ -314,5 +335,48 @@ describe("/_deleted/ through the mirror's symlinks", () => {
       expect(data.toString('latin1')).not.toContain('TOP-SECRET')
       expect([400, 404], path).toContain(responses[0]?.status)
     }
+  })
+})
+
+describe('/_deleted/ through symlinks as they were when the file left', () => {
+  let aCid: string
+  beforeAll(async () => {
+    aCid = (await idx.versionsOf('swap/a.txt'))[0]!.cid
+    // A later sync: a new symlink of the same name, leading to a file that is in the tree.
+    put('swap/b.txt', bText)
+    link('swap/link', 'b.txt')
+    await scanAndMap()
+    expect((await idx.get('swap/link'))?.target).toBe('b.txt')
+  })
+
+  it("serves the deleted file a deleted symlink led to (a.txt), not what today's symlink of that name leads to", async () => {
+    const r = await get(gw.url, '/_deleted/sample/swap/link')
+    expect(r.status).toBe(200)
+    // a.txt's bytes, fetched back from Kubo and verified against a.txt's CID; not b.txt's.
+    expect(r.body.equals(aText)).toBe(true)
+    expect(r.headers.etag).toBe(`"${aCid}"`)
+    expect(r.headers['content-length']).toBe(String(aText.length))
+    expect(r.headers['last-modified']).toBe(mtime.toUTCString())
+    expect(r.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/swap/a.txt`)
+    expect(r.headers['x-ipfs-roots']!.split(',').at(-1)).toBe(aCid)
+    expect(existsSync(join(root, 'swap/a.txt'))).toBe(false)
+    // The file itself, and HEAD and a Range through the old symlink, as for any deleted file.
+    expect((await get(gw.url, '/_deleted/sample/swap/a.txt')).body.equals(aText)).toBe(true)
+    const part = await get(gw.url, '/_deleted/sample/swap/link', { range: 'bytes=0-5' })
+    expect(part.status).toBe(206)
+    expect(part.body.equals(aText.subarray(0, 6))).toBe(true)
+    // Today's symlink and its present file are still the mirror's, not a deleted path.
+    expect((await get(gw.url, '/_deleted/sample/swap/b.txt')).status).toBe(404)
+    expect((await get(gw.url, '/sample/swap/link')).body.equals(bText)).toBe(true)
+  })
+
+  it('follows a symlinked directory deleted with its whole tree, as that tree had it', async () => {
+    const r = await get(gw.url, '/_deleted/sample/olddists/stable/Contents')
+    expect(r.status).toBe(200)
+    expect(r.body.equals(oldContents)).toBe(true)
+    expect(r.headers.etag).toBe(`"${await kuboCid(root1, 'olddists/bookworm/Contents')}"`)
+    expect(r.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/olddists/bookworm/Contents`)
+    // A name that path never had is still nothing.
+    expect((await get(gw.url, '/_deleted/sample/olddists/stable/Release')).status).toBe(404)
   })
 })

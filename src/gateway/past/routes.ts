@@ -36,7 +36,7 @@ import {
 import { parseCidText } from '../trustless/request.ts'
 import { type DagEntry, type DagKind, dirEntries, kindOf, walkOn, walkTo } from './dag-path.ts'
 import { DeletedDirs } from './deleted-dirs.ts'
-import { resolveIndexPath } from './index-path.ts'
+import { resolveIndexPath, resolveIndexPathAt } from './index-path.ts'
 import { RootScans } from './root-scans.ts'
 
 /** A past version of a path, as the index's versions API gives it (src/index/versions.ts). */
@@ -49,12 +49,24 @@ export interface PastFile {
   sha256?: string
 }
 
+/** A file or symlink of a scan's tree: a past version (`left` says when and why it left) or the current record. */
+export interface PastEntry extends PastFile {
+  kind: 'file' | 'symlink'
+  /** Symlinks: the target they had. */
+  target?: string
+  left?: { scan: number; lastScan: number; reason: 'deleted' | 'replaced' }
+}
+
 /** The index's past versions, across the served mirrors (the daemon wires `MirrorIndex.versionsByCid`/`recordAt`). */
 export interface PastVersions {
   /** Versions that held `cid` (deleted ones and old contents of changed paths). */
   byCid(mirror: string, cid: string): Promise<PastFile[]>
   /** The file at `path` in the tree of committed scan `scan`, current or past; undefined for none. */
   at(mirror: string, path: string, scan: number): Promise<PastFile | undefined>
+  /** The file or symlink at `path` in the tree of committed scan `scan`; undefined for a directory or none. */
+  entryAt(mirror: string, path: string, scan: number): Promise<PastEntry | undefined>
+  /** The past symlink versions of `path` (each with `left`), oldest first. */
+  symlinksOf(mirror: string, path: string): Promise<PastEntry[]>
 }
 
 /** Where a response's bytes come from. */
@@ -219,12 +231,25 @@ export class PastRoutes {
     const { m } = at
     // Through the mirror's symlinks, as its own paths are (`dists/stable -> bookworm`).
     const resolved = await resolveIndexPath(c.reader, m.name, at.rest)
-    if (!resolved.ok) return c.done(req, 404, c.plain(res, 404, `404 Not Found: ${resolved.reason}`), t0)
+    // Else through the symlinks as they were when the file left (one since deleted or retargeted).
+    const asItWas = async (): Promise<undefined | 'sent'> => {
+      const found = slash ? undefined : await this.#asItWas(m, at.rest, resolved.ok ? resolved.path : '')
+      if (!found) return undefined
+      await this.#sendDeleted(req, res, m, found, t0)
+      return 'sent'
+    }
+    if (!resolved.ok) {
+      if (await asItWas()) return
+      return c.done(req, 404, c.plain(res, 404, `404 Not Found: ${resolved.reason}`), t0)
+    }
     const rel = resolved.path
     const rec = rel === '' ? undefined : await c.reader.record(m.name, rel)
     if (rel === '' || rec?.kind === 'dir') {
       const dirs = await this.#deletedDirs.of(m.name)
-      if (!dirs.has(rel)) return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
+      if (!dirs.has(rel)) {
+        if (await asItWas()) return
+        return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
+      }
       if (!slash) return this.#redirectSlash(req, res, t0)
       const entries: ListEntry[] = []
       let after: string | undefined
@@ -256,30 +281,74 @@ export class PastRoutes {
       }
       return this.#listing(req, res, entries.slice(0, MAX_LISTING), truncated, query, t0)
     }
-    if (rec?.kind !== 'file' || rec.state !== 'deleted' || slash)
+    if (rec?.kind !== 'file' || rec.state !== 'deleted' || slash) {
+      if (await asItWas()) return
       return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
-    const roots = await this.#lastRoots(m, rec)
-    const rep = this.#representation(rec.path, rec.cid, rec.size, rec.mtimeMs, rec.sha256, roots)
-    const body = await this.#bodyOf(m, rec.cid, {
+    }
+    return this.#sendDeleted(req, res, m, { ...rec, leftScan: rec.scan }, t0)
+  }
+
+  /** A deleted file's bytes, with the headers it had; `leftScan`: the scan that deleted it. */
+  async #sendDeleted(
+    req: IncomingMessage,
+    res: ServerResponse,
+    m: ServedMirror,
+    f: Omit<PastFile, 'mirror'> & { leftScan: number },
+    t0: number,
+  ): Promise<undefined> {
+    const roots = await this.#lastRoots(m, f)
+    const rep = this.#representation(f.path, f.cid, f.size, f.mtimeMs, f.sha256, roots)
+    const body = await this.#bodyOf(m, f.cid, {
       mirror: m,
-      path: rec.path,
-      size: rec.size,
-      mtimeMs: rec.mtimeMs,
+      path: f.path,
+      size: f.size,
+      mtimeMs: f.mtimeMs,
       state: 'past',
     })
-    return c.send(req, res, rep, body, t0)
+    return this.#c.send(req, res, rep, body, t0)
+  }
+
+  /**
+   * The file deleted upstream that `segments` led to when a symlink on the way (asked, or met through
+   * today's symlinks: `resolvedPath`) was still in the tree as it was then: for each past version of
+   * such a symlink, newest first, the path resolved through the tree of the last scan that held it
+   * (`recordAt`: every symlink as that scan had it), if it ends at a file that has since been deleted.
+   */
+  async #asItWas(
+    m: ServedMirror,
+    segments: string[],
+    resolvedPath: string,
+  ): Promise<(PastEntry & { leftScan: number }) | undefined> {
+    const v = this.#c.versions
+    if (!v) return undefined
+    const prefixes = new Set<string>()
+    for (const path of [segments, resolvedPath === '' ? [] : resolvedPath.split('/')])
+      for (let i = 1; i <= path.length; i++) prefixes.add(path.slice(0, i).join('/'))
+    const scans = new Set<number>()
+    for (const p of prefixes)
+      for (const link of await v.symlinksOf(m.name, p).catch(() => []))
+        if (link.left) scans.add(link.left.lastScan)
+    for (const scan of [...scans].sort((a, b) => b - a)) {
+      const to = await resolveIndexPathAt(v, m.name, segments, scan)
+      const f = to.ok && to.path !== '' ? await v.entryAt(m.name, to.path, scan) : undefined
+      if (f?.kind === 'file' && f.left?.reason === 'deleted') return { ...f, leftScan: f.left.scan }
+    }
+    return undefined
   }
 
   /** X-Ipfs-Roots of a deleted file: the CIDs along its path in the last root that held it. */
-  async #lastRoots(m: ServedMirror, rec: PathRecord): Promise<{ roots: CID[]; root: string } | undefined> {
+  async #lastRoots(
+    m: ServedMirror,
+    f: { path: string; cid: string; leftScan: number },
+  ): Promise<{ roots: CID[]; root: string } | undefined> {
     const src = this.#c.blocks
     if (!src) return undefined
-    const before = (await this.#c.reader.scans(m.name, { before: rec.scan, limit: 1 })).scans[0]
+    const before = (await this.#c.reader.scans(m.name, { before: f.leftScan, limit: 1 })).scans[0]
     if (!before) return undefined
     try {
       const root = CID.parse(before.rootCid)
-      const entry = await walkTo(src, root, rec.path.split('/'))
-      return entry.cid.toString() === rec.cid ? { roots: entry.roots, root: before.rootCid } : undefined
+      const entry = await walkTo(src, root, f.path.split('/'))
+      return entry.cid.toString() === f.cid ? { roots: entry.roots, root: before.rootCid } : undefined
     } catch {
       // A root mapped before the block map kept its nodes: the headers go without it.
       return undefined
