@@ -86,6 +86,8 @@ export class FakeFoc {
   sessionKeyExpiry = 0n
   /** authorizationExpiry calls: [root, session key]. */
   readonly sessionKeyChecks: [string, string][] = []
+  /** Providers serve `/ipfs/{cid}` (false: their IPFS indexing has not caught up, every such GET is 404). */
+  ipfsServing = true
   /** eth_getLogs calls: [from, to]. */
   readonly getLogsCalls: [bigint, bigint][] = []
   #nextDataSet = 1n
@@ -562,6 +564,7 @@ export class FakeFoc {
         return new HttpResponse(bytes, { status: 200 })
       }),
       http.get(`${base}/ipfs/:cid`, async ({ params }) => {
+        if (!this.ipfsServing) return new HttpResponse(null, { status: 404 })
         const want = String(params.cid)
         for (const car of p.pieces.values()) {
           const it = await CarBlockIterator.fromBytes(car)

@@ -7,8 +7,10 @@
  *   replicator/fc-others/<cid>\x00<ds>\x00<id> -> OtherPiece    someone's piece whose `ipfsRootCID` is cid
  *   replicator/fc-meta/<name>                  -> value         the event scan's next block, the spend
  *
- * A piece record is written once when planned and again after each upload; a restart finds the copies
- * of every piece that was uploaded and asks for none of them again.
+ * A piece record is written once when planned, again before each upload (its PieceCID, computed first,
+ * and `uploading`: the intent) and again after it (its copies). A restart finds the copies of every
+ * piece whose upload was recorded; one killed between a provider's commit and that record finds them
+ * on chain (`uploading` set: the data sets holding the PieceCID are asked before any upload).
  */
 import { type Database, type Room, readKeys, readValues } from '../../db.ts'
 import type { FocCopy } from './service.ts'
@@ -44,8 +46,13 @@ export interface PieceRecord {
   key: string
   files: PlannedFile[]
   part?: PiecePart
-  /** Set once uploaded. */
+  /** Set before the first upload (computed from the CAR, the same every time). */
   pieceCid?: string
+  /**
+   * Epoch ms an upload began whose result is not recorded yet: it may have been committed (a kill,
+   * a timeout after the commit), so the chain is asked for the piece before uploading it again.
+   */
+  uploading?: number
   /** CAR bytes of the piece. */
   size?: number
   /** Per file CID: [offset, length] of its blocks inside the piece's CAR. */

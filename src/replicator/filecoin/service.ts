@@ -33,6 +33,8 @@ export interface FocUploadOptions {
   /** Data set metadata (a new data set gets it; an existing one is chosen by it). */
   metadata: Record<string, string>
   pieceMetadata: Record<string, string>
+  /** The piece CID, computed before (`pieceCid`): the service does not compute it again. */
+  pieceCid?: string
   signal?: AbortSignal
 }
 
@@ -99,6 +101,13 @@ export interface FocService {
   readonly maxUploadSize: number
   readonly minUploadSize: number
   upload(data: ReadableStream<Uint8Array>, opts: FocUploadOptions): Promise<FocUploadResult>
+  /** The piece CID (CommP) of a piece's bytes, computed here without sending them. */
+  pieceCid(data: AsyncIterable<Uint8Array>): Promise<string>
+  /**
+   * The copies of `pieceCid` in this wallet's live data sets of this `source`, read from the chain:
+   * asked before uploading a piece whose earlier upload may have been committed without our record.
+   */
+  findCopies(pieceCid: string): Promise<FocCopy[]>
   quote(bytes: number, copies: number): Promise<FocQuote>
   copyStatus(dataSetId: string, pieceCid: string): Promise<FocCopyStatus>
   /** The latest block number. */

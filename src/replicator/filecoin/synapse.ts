@@ -9,6 +9,7 @@ import {
   getDataSetStorageProvider,
   getNextChallengeEpoch,
 } from '@filoz/synapse-core/pdp-verifier'
+import * as Piece from '@filoz/synapse-core/piece'
 import { fromSecp256k1 } from '@filoz/synapse-core/session-key'
 import { getPDPProvider } from '@filoz/synapse-core/sp-registry'
 import { calibration, mainnet, SIZE_CONSTANTS, Synapse } from '@filoz/synapse-sdk'
@@ -17,6 +18,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { type Address, createPublicClient, custom, type Hex, http, parseEventLogs } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import type {
+  FocCopy,
   FocCopyStatus,
   FocDataSet,
   FocPieceAdded,
@@ -119,6 +121,7 @@ export class SynapseService implements FocService {
           }),
       metadata: o.metadata,
       pieceMetadata: o.pieceMetadata,
+      ...(o.pieceCid ? { pieceCid: Piece.parse(o.pieceCid) } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     })
     return {
@@ -134,6 +137,33 @@ export class SynapseService implements FocService {
       })),
       failed: r.failedAttempts.map((f) => ({ providerId: str(f.providerId), error: f.error })),
     }
+  }
+
+  async pieceCid(data: AsyncIterable<Uint8Array>): Promise<string> {
+    return (await Piece.calculateFromIterable(data)).toString()
+  }
+
+  async findCopies(pieceCid: string): Promise<FocCopy[]> {
+    const piece = CID.parse(pieceCid) as unknown as Parameters<typeof findPieceIdsByCid>[1]['pieceCid']
+    const out: FocCopy[] = []
+    for (const d of await this.#synapse.storage.findDataSets()) {
+      if (!d.isLive || d.metadata.source !== this.source) continue
+      const dataSetId = d.pdpVerifierDataSetId
+      const [id] = await findPieceIdsByCid(this.#client, {
+        dataSetId,
+        pieceCid: piece,
+        startPieceId: 0n,
+        limit: 1n,
+      })
+      if (id === undefined) continue
+      out.push({
+        providerId: str(d.providerId),
+        serviceURL: (await this.#serviceURL(d.providerId)) ?? '',
+        dataSetId: str(dataSetId),
+        pieceId: str(id),
+      })
+    }
+    return out
   }
 
   async quote(bytes: number, copies: number): Promise<FocQuote> {

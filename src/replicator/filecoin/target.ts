@@ -19,11 +19,12 @@ import {
   type GetBlock,
   type PackOptions,
   type PieceLayout,
+  pieceChunks,
   pieceStream,
   planPieces,
 } from './packer.ts'
 import { FilecoinRecords, type PieceCopy, type PieceRecord, type PlannedFile } from './records.ts'
-import type { FocCopyStatus, FocService } from './service.ts'
+import type { FocCopy, FocCopyStatus, FocService } from './service.ts'
 import { type SpendCap, SpendLedger } from './spend.ts'
 
 export interface FilecoinTargetOptions {
@@ -238,8 +239,10 @@ export class FilecoinTarget implements StorageTarget {
     // Holder -> the pieces (parts) it holds live, with their status.
     const held = new Map<string, { piece: PieceRecord; copy: PieceCopy; status: FocCopyStatus }[]>()
     const own = new Set<string>()
-    for (const piece of pieces) {
+    for (let piece of pieces) {
       opts.signal.throwIfAborted()
+      // Not while this process uploads it (its own record is on the way).
+      if (!this.#uploads.has(piece.key)) piece = await this.#recover(piece, opts)
       const { live, status } = await this.#checkPiece(piece)
       for (const c of live) {
         own.add(`${c.dataSetId}/${c.pieceId}`)
@@ -388,6 +391,8 @@ export class FilecoinTarget implements StorageTarget {
     part0: PieceRecord | undefined,
     opts: TargetCallOptions,
   ): Promise<string | undefined> {
+    if (this.copies - piece.copies.filter((c) => !c.overdue).length <= 0) return undefined
+    piece = await this.#intend(piece, opts)
     const missing = this.copies - piece.copies.filter((c) => !c.overdue).length
     if (missing <= 0) return undefined
     const what = pieceName(piece)
@@ -408,36 +413,29 @@ export class FilecoinTarget implements StorageTarget {
     await this.spend.reserve(cost, `${what} (${copies} ${copies === 1 ? 'copy' : 'copies'})`)
     let made = 0
     try {
-      const layout: PieceLayout = { size: 0, ranges: {} }
       const started = this.#now()
+      // The intent, before the first byte goes: a kill from here on finds the piece on chain.
+      await this.records.putPiece({ ...piece, uploading: started })
       const r = await this.service.upload(
-        pieceStream(piece, this.#o.blocks, layout, this.service.minUploadSize),
+        pieceStream(piece, this.#o.blocks, { size: 0, ranges: {} }, this.service.minUploadSize),
         {
           copies,
           excludeProviderIds: [...new Set(piece.copies.map((c) => c.providerId))],
           ...(dataSetIds ? { dataSetIds } : {}),
           metadata: { withIPFSIndexing: '', source: this.service.source },
           pieceMetadata: { ipfsRootCID: piece.files[0]!.cid },
+          pieceCid: piece.pieceCid!,
           signal: opts.signal,
         },
       )
       made = r.copies.length
-      const fresh = (await this.records.piece(piece.key)) ?? piece
-      fresh.pieceCid = r.pieceCid
-      fresh.size = layout.size
-      fresh.ranges = layout.ranges
-      const now = this.#now()
-      const have = new Set(fresh.copies.map((c) => c.dataSetId))
-      for (const c of r.copies) if (!have.has(c.dataSetId)) fresh.copies.push({ ...c, since: now })
-      if (r.failed.length > 0)
-        fresh.failed = [...(fresh.failed ?? []), ...r.failed.map((f) => ({ ...f, at: now }))].slice(-16)
-      await this.records.putPiece(fresh)
+      const fresh = await this.#addCopies(piece, r.copies, r.failed)
       this.#o.log?.info(
         {
           target: this.name,
           piece: r.pieceCid,
           files: piece.files.length,
-          bytes: layout.size,
+          bytes: fresh.size,
           copies: r.copies.map((c) => holderOf(c)),
           failed: r.failed,
           ms: this.#now() - started,
@@ -452,11 +450,66 @@ export class FilecoinTarget implements StorageTarget {
     }
   }
 
+  /**
+   * Makes the upload of `piece` safe to repeat. Its PieceCID and layout are computed from its blocks
+   * first (a read of the CAR that sends nothing; the service then does not compute it again), and
+   * what an earlier upload left unrecorded is found on chain (`#recover`).
+   */
+  async #intend(piece: PieceRecord, opts: TargetCallOptions): Promise<PieceRecord> {
+    if (!piece.pieceCid) {
+      const layout: PieceLayout = { size: 0, ranges: {} }
+      const pieceCid = await this.service.pieceCid(
+        pieceChunks(piece, this.#o.blocks, layout, this.service.minUploadSize),
+      )
+      piece = { ...piece, pieceCid, size: layout.size, ranges: layout.ranges }
+      await this.records.putPiece(piece)
+    }
+    return this.#recover(piece, opts)
+  }
+
+  /**
+   * An upload of `piece` began and its result was never recorded (a kill or a timeout after a
+   * provider's commit): the wallet's data sets are asked for its PieceCID, and the copies they hold
+   * are recorded as ours instead of paid for twice.
+   */
+  async #recover(piece: PieceRecord, opts: TargetCallOptions): Promise<PieceRecord> {
+    if (piece.uploading === undefined) return piece
+    opts.signal.throwIfAborted()
+    const found = await this.service.findCopies(piece.pieceCid!)
+    const fresh = await this.#addCopies(piece, found, [])
+    if (fresh.copies.length > piece.copies.length)
+      this.#o.log?.info(
+        { target: this.name, piece: piece.pieceCid, copies: found.map((c) => holderOf(c)) },
+        'filecoin piece found on chain from an upload not recorded: not uploaded again',
+      )
+    return fresh
+  }
+
+  /** Records `copies` (those not recorded yet) and `failed` in the piece, and ends its intent. */
+  async #addCopies(
+    piece: PieceRecord,
+    copies: FocCopy[],
+    failed: { providerId: string; error: string }[],
+  ): Promise<PieceRecord> {
+    const fresh = (await this.records.piece(piece.key)) ?? piece
+    fresh.pieceCid = piece.pieceCid
+    fresh.size = piece.size
+    fresh.ranges = piece.ranges
+    const now = this.#now()
+    const have = new Set(fresh.copies.map((c) => c.dataSetId))
+    for (const c of copies) if (!have.has(c.dataSetId)) fresh.copies.push({ ...c, since: now })
+    if (failed.length > 0)
+      fresh.failed = [...(fresh.failed ?? []), ...failed.map((f) => ({ ...f, at: now }))].slice(-16)
+    delete fresh.uploading
+    await this.records.putPiece(fresh)
+    return fresh
+  }
+
   /** Counts for `/metrics`. */
   async stats(): Promise<FilecoinStats> {
     const out: FilecoinStats = { pieces: 0, provenCopies: 0, overdueProofs: 0, bytesStored: 0 }
     for (const p of await this.records.allPieces()) {
-      if (!p.pieceCid) continue
+      if (p.copies.length === 0) continue
       out.pieces++
       for (const c of p.copies) {
         if (c.overdue) out.overdueProofs++
