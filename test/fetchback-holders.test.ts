@@ -17,7 +17,6 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { holderNodesOf, readReplicationConfig, type TargetSettings } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
@@ -32,7 +31,7 @@ import {
 } from '../src/index/index.ts'
 import { KuboNode } from '../src/ipfs/index.ts'
 import { loadConfig } from '../src/sync/index.ts'
-import { type Loopback, serve } from './helpers/fetch-sources.ts'
+import { rpcRelay } from './helpers/fetch-sources.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
 import { tempDir, writeToml } from './jobs-helpers.ts'
 
@@ -108,18 +107,6 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
   for await (const x of body) parts.push(x)
   return Buffer.concat(parts)
-}
-
-/** A loopback relay in front of a Kubo RPC API (POST) that notes the commands asked of it. */
-function rpcRelay(k: Kubo): Promise<Loopback> {
-  const base = new KuboNode({ api: k.api }).label
-  return serve(async (req, res) => {
-    const up = await request(`${base}${req.url}`, { method: 'POST' })
-    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? '') })
-    for await (const chunk of up.body)
-      if (!res.write(chunk)) await new Promise<void>((r) => res.once('drain', () => r()))
-    res.end()
-  })
 }
 
 function kuboTarget(name: string, api: string): TargetSettings {
@@ -260,8 +247,8 @@ describe('fetch-back from the recorded holders, directly', () => {
   it('with the leaves known: the holder sends plain bytes (RPC cat, offline), checked leaf by leaf; a wrong leaf fails it and the next holder goes on', async () => {
     const s = await evictedSample(6 * MiB + 5, [b, c], { map: true })
     corruptStoredBlock(b, s.bytes.subarray(3 * MiB, 4 * MiB))
-    const relayB = await rpcRelay(b)
-    const relayC = await rpcRelay(c)
+    const relayB = await rpcRelay(new KuboNode({ api: b.api }).label)
+    const relayC = await rpcRelay(new KuboNode({ api: c.api }).label)
     const set = holderNodesOf(() => [kuboTarget('bp', relayB.url), kuboTarget('cp', relayC.url)])
     try {
       await copies.put(copy(s, { holder: `ipfs:${ids.b}`, kind: 'ipfs-node', target: 'bp' }))

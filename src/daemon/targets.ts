@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { Database } from '../db.ts'
 import { BlockReader } from '../index/index.ts'
 import type { IpfsNode } from '../ipfs/index.ts'
-import { KuboNode } from '../ipfs/index.ts'
+import { KuboNode, rpcAuthorization } from '../ipfs/index.ts'
 import {
   ClusterTarget,
   type CopyCounter,
@@ -40,7 +40,11 @@ export const TARGET_FACTORIES: Record<TargetType, Factory> = {
   kubo: (t, { source }) =>
     new KuboTarget({
       ...common(t),
-      node: new KuboNode({ api: t.api, local: t.local }),
+      node: new KuboNode({
+        api: t.api,
+        local: t.local,
+        ...(t.token ? { authorization: rpcAuthorization(t.token) } : {}),
+      }),
       local: t.local,
       ...(source ? { source } : {}),
       ...(t.gateway ? { gateway: t.gateway } : {}),

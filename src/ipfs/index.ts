@@ -26,6 +26,7 @@ export { checkFilestoreLayout, filestoreRoot } from './filestore-layout.ts'
 export { type FollowResult, followIndex, type PathsOfCid } from './follow-index.ts'
 export type { HeliaNode, HeliaNodeOptions } from './helia.ts'
 export { KuboNode, type KuboNodeOptions } from './kubo.ts'
+export { rpcAuthorization } from './kubo-http.ts'
 export type * from './types.ts'
 export { parseCid, verifyBlock } from './verify-block.ts'
 

@@ -72,6 +72,15 @@ export function rpcUrl(api: string): string {
 }
 
 /**
+ * The `Authorization` header of an RPC API that needs one (Kubo's `API.Authorizations`, since 0.25):
+ * `user:password` is basic auth, anything else a bearer token (`Bearer ...` taken as written).
+ */
+export function rpcAuthorization(token: string): string {
+  if (/^bearer /i.test(token)) return token
+  return token.includes(':') ? `Basic ${Buffer.from(token).toString('base64')}` : `Bearer ${token}`
+}
+
+/**
  * Kubo's RPC over undici `request`, for the calls `kubo-rpc-client` cannot make (a nocopy add with an
  * `Abspath-Encoded` part, `filestore verify` with `remove-bad-blocks`, `provide once`, a `dag export`
  * that stays offline). undici rather than fetch: fetch refuses some ports, and undici gives the stream
@@ -80,9 +89,12 @@ export function rpcUrl(api: string): string {
 export class KuboHttp {
   readonly url: string
   readonly #agent: Agent
+  readonly #authorization: string | undefined
 
-  constructor(api: string) {
+  /** `authorization`: the header every call sends (rpcAuthorization), when the API needs one. */
+  constructor(api: string, authorization?: string) {
     this.url = rpcUrl(api)
+    this.#authorization = authorization
     // Kubo answers long commands (pin add of a big tree) only when done: no body timeout.
     this.#agent = new Agent({ bodyTimeout: 0, headersTimeout: 0, keepAliveTimeout: 10_000 })
   }
@@ -104,7 +116,7 @@ export class KuboHttp {
         method: 'POST',
         dispatcher: this.#agent,
         body: opts.body ?? null,
-        headers: opts.headers,
+        headers: this.#authorization ? { ...opts.headers, authorization: this.#authorization } : opts.headers,
         signal: opts.signal,
       })
     } catch (err) {

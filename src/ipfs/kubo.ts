@@ -137,6 +137,8 @@ export interface KuboNodeOptions {
   api: string
   /** True when the node shares the mirror's disk (see IpfsNode.local). Default false. */
   local?: boolean
+  /** The `Authorization` header its RPC API needs (rpcAuthorization of the target's token), if any. */
+  authorization?: string
 }
 
 /**
@@ -156,10 +158,13 @@ export class KuboNode implements IpfsNode {
   #fsRoot: Promise<string> | undefined
 
   constructor(opts: KuboNodeOptions) {
-    this.#http = new KuboHttp(opts.api)
+    this.#http = new KuboHttp(opts.api, opts.authorization)
     this.label = this.#http.url
     this.local = opts.local ?? false
-    this.#client = create({ url: `${this.#http.url}/api/v0` })
+    this.#client = create({
+      url: `${this.#http.url}/api/v0`,
+      ...(opts.authorization ? { headers: { authorization: opts.authorization } } : {}),
+    })
   }
 
   async id(opts: Signal = {}): Promise<PeerInfo> {

@@ -167,3 +167,22 @@ export function answerPlain(req: IncomingMessage, res: ServerResponse, bytes: Bu
 export function plainServer(bytes: Buffer, opts: { endAt?: number } = {}): Promise<Loopback> {
   return serve((req, res) => answerPlain(req, res, bytes, opts.endAt))
 }
+
+/**
+ * A loopback relay in front of a Kubo RPC API (`base`, `http://host:port`) that notes the commands
+ * asked of it (`requests`), passing each call's body and `Authorization` on.
+ */
+export function rpcRelay(base: string): Promise<Loopback> {
+  return serve(async (req, res) => {
+    const auth = req.headers.authorization
+    const up = await request(`${base}${req.url}`, {
+      method: 'POST',
+      headers: auth ? { authorization: auth } : {},
+      body: req,
+    })
+    res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? '') })
+    for await (const chunk of up.body)
+      if (!res.write(chunk)) await new Promise<void>((r) => res.once('drain', () => r()))
+    res.end()
+  })
+}

@@ -11,7 +11,7 @@
  * - the delegates a pinning service named for a pin: the local node dials them before it is asked, so
  *   its bitswap reaches the service's nodes that hold the blocks.
  *
- * The RPC addresses (and any auth they need) stay in the config: the daemon hands the fetch-back a
+ * The RPC addresses (and the credentials a `kubo` target's `token` gives) stay in the config: the daemon hands the fetch-back a
  * lookup by copy `target` name, so nothing secret goes into a CopyRecord (the audit shows those).
  */
 import { type Dispatcher, request } from 'undici'
@@ -32,6 +32,8 @@ export interface HolderNode {
   rpc?: string
   /** The node's IPFS peer id when known: it then serves only the copies that holder `ipfs:<peer>` has. */
   peer?: string
+  /** The `Authorization` header its RPC API needs (from the target's config; `node` sends it too). */
+  authorization?: string
 }
 
 /** The holder nodes reachable for copies recorded by the target `target` (CopyRecord.target). */
@@ -46,13 +48,15 @@ export class HolderCarSource implements FetchSource {
   readonly #node: Pick<IpfsNode, 'car'>
   readonly #rpc: string | undefined
   readonly #dispatcher: Dispatcher | undefined
+  readonly #authorization: string | undefined
   /** It answered `cat` with an error status: only its CAR export is asked from then on. */
   #noPlain = false
 
-  constructor(id: string, node: Pick<IpfsNode, 'car'>, rpc?: string, dispatcher?: Dispatcher) {
+  constructor(id: string, holder: HolderNode, dispatcher?: Dispatcher) {
     this.name = `holder:${id}`
-    this.#node = node
-    this.#rpc = rpc?.replace(/\/+$/, '')
+    this.#node = holder.node
+    this.#rpc = holder.rpc?.replace(/\/+$/, '')
+    this.#authorization = holder.authorization
     this.#dispatcher = dispatcher
     this.seeks = this.#rpc !== undefined
   }
@@ -93,6 +97,7 @@ export class HolderCarSource implements FetchSource {
       signal,
       dispatcher: this.#dispatcher,
       highWaterMark: BODY_BUFFER,
+      ...(this.#authorization ? { headers: { authorization: this.#authorization } } : {}),
     })
     try {
       if (res.statusCode !== 200) {

@@ -143,7 +143,7 @@ export function planSources(copies: CopyRecord[], opts: PlanOptions): FetchSourc
     }
     for (const h of (c.target !== undefined ? opts.holders?.(c.target) : undefined) ?? [])
       if (h.peer === undefined || c.holder === `ipfs:${h.peer}`)
-        add(`rpc:${h.key}`, () => new HolderCarSource(h.id ?? c.holder, h.node, h.rpc, opts.dispatcher))
+        add(`rpc:${h.key}`, () => new HolderCarSource(h.id ?? c.holder, h, opts.dispatcher))
   }
   const pieces: FetchSource[] = []
   for (const c of usable) {
