@@ -194,3 +194,99 @@ describe('local file states', () => {
     expect(order).toEqual(['scan', 'remove', 'evicted'])
   })
 })
+
+/**
+ * A local entry belongs to the copy it was made for: a scan that deletes the path or changes its CID
+ * drops the entry in its commit, so a later copy with the same bytes is not "refetched" (nor reported
+ * evicted at the old time), and the janitor judges it as any other present file.
+ */
+describe('local entries end with the copy they were made for', () => {
+  let m: MirrorIndex
+  let t: string
+
+  function put(rel: string, data: string): void {
+    const p = join(t, rel)
+    mkdirSync(join(p, '..'), { recursive: true })
+    writeFileSync(p, data)
+  }
+
+  /** Evicts `rel`, then puts it back as the fetch-back does and marks it refetched. */
+  async function evictAndRefetch(rel: string, data: string): Promise<void> {
+    const r = (await m.get(rel))!
+    await m.local.evict([item(r)], async (rec) => unlinkSync(join(t, rec.path)))
+    put(rel, data)
+    const st = lstatSync(join(t, rel))
+    const stat = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino }
+    expect(await m.local.markRefetched(rel, { cid: r.cid, stat })).toBeDefined()
+    expect((await m.local.of(rel))!.state).toBe('refetched')
+  }
+
+  beforeAll(async () => {
+    t = join(work, 'tree-n')
+    put('pool/x.deb', 'package x\n')
+    put('pool/y.deb', 'package y\n')
+    put('pool/z.deb', 'package z\n')
+    m = openMirrorIndex(db, 'n', t)
+    await m.scan()
+  })
+
+  it('a refetched file deleted upstream and added again with the same bytes is present, with no marks', async () => {
+    await evictAndRefetch('pool/x.deb', 'package x\n')
+    unlinkSync(join(t, 'pool/x.deb'))
+    expect((await m.scan()).deleted).toBe(1)
+    expect((await m.local.entries()).has('pool/x.deb')).toBe(false)
+    put('pool/x.deb', 'package x\n')
+    expect((await m.scan()).added).toBe(1)
+    const st = await m.local.of('pool/x.deb')
+    expect(st).toMatchObject({ state: 'present', cid: (await m.get('pool/x.deb'))!.cid })
+    expect(st?.refetchedAt).toBeUndefined()
+    expect(st?.evictedAt).toBeUndefined()
+  })
+
+  it('a refetched file changed upstream and changed back is present, with no marks', async () => {
+    await evictAndRefetch('pool/y.deb', 'package y\n')
+    put('pool/y.deb', 'package y, version 2\n')
+    expect((await m.scan()).changed).toBe(1)
+    expect((await m.local.entries()).has('pool/y.deb')).toBe(false)
+    put('pool/y.deb', 'package y\n')
+    expect((await m.scan()).changed).toBe(1)
+    const st = await m.local.of('pool/y.deb')
+    expect(st?.state).toBe('present')
+    expect(st?.refetchedAt).toBeUndefined()
+    expect(st?.evictedAt).toBeUndefined()
+  })
+
+  it('an evicted file changed upstream and changed back keeps no eviction time', async () => {
+    const z = (await m.get('pool/z.deb'))!
+    await m.local.evict([item(z)], async (rec) => unlinkSync(join(t, rec.path)))
+    // The upstream changed it: the sync downloads the new version (no longer excluded).
+    put('pool/z.deb', 'package z, version 2\n')
+    expect((await m.scan()).changed).toBe(1)
+    expect((await m.local.entries()).has('pool/z.deb')).toBe(false)
+    put('pool/z.deb', 'package z\n')
+    await m.scan()
+    const st = await m.local.of('pool/z.deb')
+    expect(st).toMatchObject({ state: 'present', cid: z.cid })
+    expect(st?.evictedAt).toBeUndefined()
+  })
+
+  it('an evicted file marked gone upstream loses its marks in the commit that records it deleted', async () => {
+    await evictAndRefetch('pool/z.deb', 'package z\n')
+    const z = (await m.get('pool/z.deb'))!
+    await m.local.evict([item(z)], async (rec) => unlinkSync(join(t, rec.path)))
+    expect(await m.local.markGoneUpstream(['pool/z.deb'])).toBe(1)
+    expect((await m.scan()).deleted).toBe(1)
+    expect((await m.local.entries()).has('pool/z.deb')).toBe(false)
+    put('pool/z.deb', 'package z\n')
+    await m.scan()
+    const st = await m.local.of('pool/z.deb')
+    expect(st).toMatchObject({ state: 'present', cid: z.cid })
+    expect(st?.evictedAt).toBeUndefined()
+    // Evicted again, the path stays in the mirror: no gone mark is left to delete it.
+    const again = (await m.get('pool/z.deb'))!
+    await m.local.evict([item(again)], async (rec) => unlinkSync(join(t, rec.path)))
+    const s = await m.scan()
+    expect(s.evicted).toBe(1)
+    expect(s.deleted).toBe(0)
+  })
+})

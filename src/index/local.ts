@@ -7,8 +7,10 @@
  *   index/m.<name>/g/<path key> -> epoch ms     an evicted path the upstream no longer has: the next
  *                                               scan records it deleted (and re-encodes its directory)
  *
- * An entry whose `cid` is not the record's any more (the file changed upstream and was synced again)
- * is stale and read as absent. Every write here waits for the mirror's scan to end (MirrorState's
+ * An entry belongs to the copy it was made for: the commit of a scan that records the path deleted, or
+ * with another CID, or back after a deletion, drops its `l` and `g` entries in the same batch
+ * (store.ts `applyCommit`), so a later copy with the same bytes is neither "refetched" nor evicted at
+ * the old time. An entry whose `cid` is not the record's (written before that rule) is read as absent. Every write here waits for the mirror's scan to end (MirrorState's
  * lock) and keeps the crash-safety promise: the eviction is durable (a synced batch) before `remove`
  * unlinks anything, and an evicted record keeps size, mtime, inode and CID, so the mirror's root CID,
  * computed from records, stays the upstream tree's.

@@ -293,10 +293,12 @@ export class MirrorStore {
   readonly versions
   readonly versionsByPath
   readonly versionsByCid
-  /** Full key prefixes of `p`, `c` and `j` on the root database (utf8). */
+  /** Full key prefixes of `p`, `c`, `j`, `l` and `g` on the root database (utf8). */
   readonly pPrefix: string
   readonly cPrefix: string
   readonly jPrefix: string
+  readonly lPrefix: string
+  readonly gPrefix: string
   /** Id of the last committed scan (0: none). Valid after `ready()`. */
   last = 0
   /** Id of the scan whose journal is being applied (0: none): readers already see its index. */
@@ -325,6 +327,8 @@ export class MirrorStore {
     this.pPrefix = this.paths.prefix
     this.cPrefix = this.cids.prefix
     this.jPrefix = this.journal.prefix
+    this.lPrefix = this.local.prefix
+    this.gPrefix = this.gone.prefix
   }
 
   /** Loads `last`, finishing a commit a killed process left half done. */
@@ -440,6 +444,11 @@ export class MirrorStore {
             if (e.old !== null && (e.old !== e.rec.cid || e.rec.state === 'deleted'))
               out.del(this.cPrefix + cidKey(e.old, path))
             if (e.rec.state !== 'deleted') out.put(this.cPrefix + cidKey(e.rec.cid, path), String(id))
+            // A local entry (evicted, refetched at) belongs to the copy it was made for: a deletion, another
+            // CID or a path back after its deletion ends it, in the batch of the record (a re-added file with
+            // the same bytes is not "refetched"). A gone-upstream mark is acted on by any change here.
+            if (e.rec.state === 'deleted' || e.old !== e.rec.cid) out.del(this.lPrefix + key)
+            out.del(this.gPrefix + key)
             // In the same batch as the record that replaces it: a kill -9 keeps both or neither.
             if (e.leaving)
               for (const [k, v] of versionPuts(prefixes, key, e.leaving, e.rec, id, before)) out.put(k, v)
