@@ -141,6 +141,7 @@ export const ERROR_CODES = {
   // gateway: fetching evicted files back (src/gateway/fetch-back)
   FETCH_BAD_ANSWER:        { room: 'gateway', exit: USER,          summary: 'a fetch-back source answered with something other than the file: a wrong status, not CAR, a block out of place, truncated' },
   FETCH_SOURCE_TIMEOUT:    { room: 'gateway', exit: USER,          summary: 'a fetch-back source gave no verified block within its time limit' },
+  FETCH_NOT_HELD:          { room: 'gateway', exit: USER,          summary: 'the local IPFS node holds no copy of the file and has no peer or routing to ask (the embedded node off the network): the next source is tried at once' },
   FETCH_FAILED:            { room: 'gateway', exit: USER, http: 502, summary: 'an evicted file could not be fetched back, verified, from any source' },
   FETCH_TIMEOUT:           { room: 'gateway', exit: USER, http: 504, summary: 'every fetch-back source of an evicted file timed out' },
   FETCH_CACHE_SHORT:       { room: 'gateway', exit: USER,          summary: 'a fetched-back file in the cache, or its temp file, ended before the bytes it should hold (changed or truncated on disk)' },

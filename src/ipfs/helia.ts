@@ -348,6 +348,11 @@ export class HeliaNode implements IpfsNode {
     yield* carOf(root, blocks)
   }
 
+  /** A private node (the default) has no routing: only a connected peer can give a block it lacks. */
+  canAskPeers(): boolean {
+    return this.#public || this.#helia.libp2p.getConnections().length > 0
+  }
+
   /** Announces through the routing the node has; a private node (the default) has none to tell. */
   async provide(cids: string[], opts: Signal & { recursive?: boolean } = {}): Promise<void> {
     if (!this.#public) return

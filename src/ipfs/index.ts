@@ -118,6 +118,15 @@ export interface IpfsNode {
   /** A CARv1 stream rooted at `cid` with the blocks of `scope` (default `all`), depth first. */
   car(cid: string, opts?: CarOptions): AsyncIterable<Uint8Array>
 
+  /**
+   * Whether asking the network for a block this node lacks could find it now: false when the node has
+   * no connected peer and no routing that could find one (the embedded node off the network with no
+   * peer dialled in, as in the quick start), so a block it lacks is not held, at once, rather than after
+   * bitswap waited out a caller's time limit. Kubo: always true (bootstrap, peering and its routing
+   * config may find a peer at any time; none of that is read here).
+   */
+  canAskPeers(): boolean
+
   /** Announce these CIDs to the routing system now (one provider record each; `recursive` walks their DAGs). */
   provide(cids: string[], opts?: Signal & { recursive?: boolean }): Promise<void>
 

@@ -167,6 +167,10 @@ export class KuboNode implements IpfsNode {
     })
   }
 
+  canAskPeers(): boolean {
+    return true
+  }
+
   async id(opts: Signal = {}): Promise<PeerInfo> {
     // Direct: kubo-rpc-client's id() fails on an offline daemon, whose Addresses are null.
     const r = await this.#http.json<{ ID: string; Addresses: string[] | null }>('id', [], {

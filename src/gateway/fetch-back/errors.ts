@@ -15,6 +15,20 @@ export class SourceAnswerError extends CidmirrorError {
   }
 }
 
+/**
+ * A source that can say at once that it holds no copy and can get none: the embedded node with no
+ * peer and no routing. A failed source, not a time-out: the next is tried, and when none gives the
+ * file the answer is a 502 at once, not a 504 after the first-byte limit.
+ */
+export class SourceNotHeldError extends CidmirrorError {
+  readonly source: string
+  constructor(source: string, node: string) {
+    super('FETCH_NOT_HELD', `${source}: not held by ${node}, which has no peer or routing to ask`)
+    this.name = 'SourceNotHeldError'
+    this.source = source
+  }
+}
+
 /** A source gave no verified block within its time limit (to the first block, or between two). */
 export class SourceTimeoutError extends CidmirrorError {
   readonly source: string

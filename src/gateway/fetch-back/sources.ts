@@ -16,9 +16,9 @@
  */
 import type { CID } from 'multiformats/cid'
 import { type Dispatcher, request } from 'undici'
-import type { IpfsNode } from '../../ipfs/index.ts'
+import { BlockNotFoundError, type IpfsNode } from '../../ipfs/index.ts'
 import { type CarBlock, carBlocks } from './car-blocks.ts'
-import { SourceAnswerError } from './errors.ts'
+import { SourceAnswerError, SourceNotHeldError } from './errors.ts'
 import { fileBytes, type SeenLeaves } from './file-walk.ts'
 import { leafBytes } from './leaf-bytes.ts'
 import { type Leaf, leafSpan } from './leaf-plan.ts'
@@ -197,7 +197,12 @@ export class TrustlessGatewaySource implements FetchSource {
   }
 }
 
-/** The local node's own CAR of the file (Kubo: `dag export`, which asks its peers for what it lacks). */
+/**
+ * The local node's own CAR of the file (Kubo: `dag export`, which asks its peers for what it lacks).
+ * A node that can ask no one (`canAskPeers`: the embedded node with no peer and no routing) is read
+ * offline: a block it lacks fails the source at once (SourceNotHeldError), and the next is tried,
+ * rather than bitswap waiting out the first-byte limit for a peer that cannot come.
+ */
 export class NodeCarSource implements FetchSource {
   readonly name = 'local-node'
   readonly kind: SourceKind = 'local-node'
@@ -213,8 +218,15 @@ export class NodeCarSource implements FetchSource {
     signal: AbortSignal,
     to = file.size - 1,
   ): AsyncGenerator<Uint8Array> {
-    const car = this.#node.car(file.cid.toString(), { scope: 'all', signal })
-    yield* carFileBytes(car, file, from, to, this.name)
+    const offline = !this.#node.canAskPeers()
+    const car = this.#node.car(file.cid.toString(), { scope: 'all', signal, offline })
+    try {
+      yield* carFileBytes(car, file, from, to, this.name)
+    } catch (err) {
+      if (offline && err instanceof BlockNotFoundError)
+        throw new SourceNotHeldError(this.name, this.#node.label)
+      throw err
+    }
   }
 }
 
