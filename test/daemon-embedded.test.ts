@@ -8,16 +8,16 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase } from '../src/db.ts'
 import { killChild, runCli, spawnDaemon } from './helpers/cli.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
+import { QUICKSTART, quickstartConfig } from './helpers/quickstart.ts'
 import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
-import { freePort, tempDir, waitFor } from './jobs-helpers.ts'
+import { tempDir, waitFor } from './jobs-helpers.ts'
 
-const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'quickstart')
 const MiB = 1024 * 1024
 
 let tmp: ReturnType<typeof tempDir>
@@ -37,23 +37,14 @@ const EXTRA_FILES = 30
 beforeAll(async () => {
   tmp = tempDir('cidmirror-embedded-')
   upstream = await startRsyncd()
-  cpSync(join(EXAMPLE, 'upstream'), upstream.root, { recursive: true })
+  cpSync(join(QUICKSTART, 'upstream'), upstream.root, { recursive: true })
   writeFileSync(join(upstream.root, 'pool/main/h/hello/hello_1.0.iso'), big)
   mkdirSync(join(upstream.root, 'extra'))
   for (let i = 0; i < EXTRA_FILES; i++) writeFileSync(join(upstream.root, `extra/${i}.txt`), `extra ${i}\n`)
-  // The quick start's config as it is, its paths and ports moved: the shape under test is the file's.
-  managerPort = await freePort()
-  const workerPort = await freePort()
-  nodePort = await freePort()
-  let text = readFileSync(join(EXAMPLE, 'cidmirror.toml'), 'utf8')
-    .replaceAll('../../data', join(tmp.dir, 'data'))
-    .replace('rsync://127.0.0.1:8873/sample/', upstream.url)
-    .replace('127.0.0.1:14242', `127.0.0.1:${managerPort}`)
-    .replace('listen_port = 6000', `listen_port = ${workerPort}`)
-    .replaceAll('/tcp/4011', `/tcp/${nodePort}`)
-  // Any other listener the example has (the gateway's): a free port of its own.
-  for (const m of text.matchAll(/^listen_port = (\d+)$/gm))
-    if (m[1] !== String(workerPort)) text = text.replace(m[0], `listen_port = ${await freePort()}`)
+  const qs = await quickstartConfig(join(tmp.dir, 'data'), upstream.url)
+  const text = qs.text
+  managerPort = qs.managerPort
+  nodePort = qs.nodePort
   expect(text).toContain('[ipfs]')
   expect(text).not.toMatch(/^api\s*=/m)
   quickstartText = text

@@ -13,11 +13,11 @@ import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { killChild, runCli, spawnDaemon } from './helpers/cli.ts'
 import { disposeAll, Kubo } from './helpers/kubo.ts'
+import { QUICKSTART, quickstartConfig } from './helpers/quickstart.ts'
 import { type Rsyncd, startRsyncd } from './helpers/rsyncd.ts'
-import { freePort, tempDir, waitFor } from './jobs-helpers.ts'
+import { tempDir, waitFor } from './jobs-helpers.ts'
 
-const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'quickstart')
-const README = readFileSync(join(EXAMPLE, 'upstream', 'README.txt'))
+const README = readFileSync(join(QUICKSTART, 'upstream', 'README.txt'))
 
 let tmp: ReturnType<typeof tempDir>
 let upstream: Rsyncd
@@ -30,18 +30,9 @@ let nodePort: number
 beforeAll(async () => {
   tmp = tempDir('cidmirror-quickfail-')
   upstream = await startRsyncd()
-  cpSync(join(EXAMPLE, 'upstream'), upstream.root, { recursive: true })
-  const managerPort = await freePort()
-  const workerPort = await freePort()
-  const gatewayPort = await freePort()
-  nodePort = await freePort()
-  const text = readFileSync(join(EXAMPLE, 'cidmirror.toml'), 'utf8')
-    .replaceAll('../../data', join(tmp.dir, 'data'))
-    .replace('rsync://127.0.0.1:8873/sample/', upstream.url)
-    .replace('127.0.0.1:14242', `127.0.0.1:${managerPort}`)
-    .replace('listen_port = 6000', `listen_port = ${workerPort}`)
-    .replace('listen_port = 8088', `listen_port = ${gatewayPort}`)
-    .replaceAll('/tcp/4011', `/tcp/${nodePort}`)
+  cpSync(join(QUICKSTART, 'upstream'), upstream.root, { recursive: true })
+  const { text, nodePort: port, gatewayPort } = await quickstartConfig(join(tmp.dir, 'data'), upstream.url)
+  nodePort = port
   // The shape under test is the quick start's: the embedded node, no gateways, no targets.
   expect(text).not.toMatch(/^(api\s*=|fetch_from|\[\[replication\.targets)/m)
   // Short, so the 504 of a node that keeps looking comes soon; the 502 must not wait for it.

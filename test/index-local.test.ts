@@ -210,10 +210,24 @@ describe('local entries end with the copy they were made for', () => {
     writeFileSync(p, data)
   }
 
-  /** Evicts `rel`, then puts it back as the fetch-back does and marks it refetched. */
-  async function evictAndRefetch(rel: string, data: string): Promise<void> {
+  /** Evicts `rel` as the janitor does (recorded, then unlinked); resolves to its record before. */
+  async function evictNow(rel: string): Promise<PathRecord> {
     const r = (await m.get(rel))!
     await m.local.evict([item(r)], async (rec) => unlinkSync(join(t, rec.path)))
+    return r
+  }
+
+  /** `rel` is present with `cid` and no eviction or refetch time. */
+  async function expectUnmarked(rel: string, cid: string): Promise<void> {
+    const st = await m.local.of(rel)
+    expect(st).toMatchObject({ state: 'present', cid })
+    expect(st?.refetchedAt).toBeUndefined()
+    expect(st?.evictedAt).toBeUndefined()
+  }
+
+  /** Evicts `rel`, then puts it back as the fetch-back does and marks it refetched. */
+  async function evictAndRefetch(rel: string, data: string): Promise<void> {
+    const r = await evictNow(rel)
     put(rel, data)
     const st = lstatSync(join(t, rel))
     const stat = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino }
@@ -237,10 +251,7 @@ describe('local entries end with the copy they were made for', () => {
     expect((await m.local.entries()).has('pool/x.deb')).toBe(false)
     put('pool/x.deb', 'package x\n')
     expect((await m.scan()).added).toBe(1)
-    const st = await m.local.of('pool/x.deb')
-    expect(st).toMatchObject({ state: 'present', cid: (await m.get('pool/x.deb'))!.cid })
-    expect(st?.refetchedAt).toBeUndefined()
-    expect(st?.evictedAt).toBeUndefined()
+    await expectUnmarked('pool/x.deb', (await m.get('pool/x.deb'))!.cid)
   })
 
   it('a refetched file changed upstream and changed back is present, with no marks', async () => {
@@ -250,41 +261,31 @@ describe('local entries end with the copy they were made for', () => {
     expect((await m.local.entries()).has('pool/y.deb')).toBe(false)
     put('pool/y.deb', 'package y\n')
     expect((await m.scan()).changed).toBe(1)
-    const st = await m.local.of('pool/y.deb')
-    expect(st?.state).toBe('present')
-    expect(st?.refetchedAt).toBeUndefined()
-    expect(st?.evictedAt).toBeUndefined()
+    await expectUnmarked('pool/y.deb', (await m.get('pool/y.deb'))!.cid)
   })
 
   it('an evicted file changed upstream and changed back keeps no eviction time', async () => {
-    const z = (await m.get('pool/z.deb'))!
-    await m.local.evict([item(z)], async (rec) => unlinkSync(join(t, rec.path)))
+    const z = await evictNow('pool/z.deb')
     // The upstream changed it: the sync downloads the new version (no longer excluded).
     put('pool/z.deb', 'package z, version 2\n')
     expect((await m.scan()).changed).toBe(1)
     expect((await m.local.entries()).has('pool/z.deb')).toBe(false)
     put('pool/z.deb', 'package z\n')
     await m.scan()
-    const st = await m.local.of('pool/z.deb')
-    expect(st).toMatchObject({ state: 'present', cid: z.cid })
-    expect(st?.evictedAt).toBeUndefined()
+    await expectUnmarked('pool/z.deb', z.cid)
   })
 
   it('an evicted file marked gone upstream loses its marks in the commit that records it deleted', async () => {
     await evictAndRefetch('pool/z.deb', 'package z\n')
-    const z = (await m.get('pool/z.deb'))!
-    await m.local.evict([item(z)], async (rec) => unlinkSync(join(t, rec.path)))
+    const z = await evictNow('pool/z.deb')
     expect(await m.local.markGoneUpstream(['pool/z.deb'])).toBe(1)
     expect((await m.scan()).deleted).toBe(1)
     expect((await m.local.entries()).has('pool/z.deb')).toBe(false)
     put('pool/z.deb', 'package z\n')
     await m.scan()
-    const st = await m.local.of('pool/z.deb')
-    expect(st).toMatchObject({ state: 'present', cid: z.cid })
-    expect(st?.evictedAt).toBeUndefined()
+    await expectUnmarked('pool/z.deb', z.cid)
     // Evicted again, the path stays in the mirror: no gone mark is left to delete it.
-    const again = (await m.get('pool/z.deb'))!
-    await m.local.evict([item(again)], async (rec) => unlinkSync(join(t, rec.path)))
+    await evictNow('pool/z.deb')
     const s = await m.scan()
     expect(s.evicted).toBe(1)
     expect(s.deleted).toBe(0)
