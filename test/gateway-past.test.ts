@@ -23,7 +23,7 @@ import { CID } from 'multiformats/cid'
 import { pino } from 'pino'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readGatewayConfig, startGatewayService } from '../src/daemon/index.ts'
+import { type GatewaySettings, readGatewayConfig, startGatewayService } from '../src/daemon/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import {
   createFetchBack,
@@ -42,7 +42,7 @@ import {
   openMirrorIndex,
 } from '../src/index/index.ts'
 import { loadConfig } from '../src/sync/index.ts'
-import { carFrom, carServer, corrupt, type Loopback, sections } from './helpers/fetch-sources.ts'
+import { carFrom, carServer, corrupt, type Loopback, proxy, sections } from './helpers/fetch-sources.ts'
 import { gatewayOver, rawExchange } from './helpers/gateway.ts'
 import { Kubo } from './helpers/kubo.ts'
 import { fileFromCar, get, readCar, readToEnd, resolveInCar } from './helpers/trustless.ts'
@@ -61,6 +61,8 @@ let late: Loopback
 let bad2: Gateway
 let badCar: Gateway
 let svc: Gateway
+let svcConfig: string
+let svcSettings: GatewaySettings
 const big = randomBytes(3 * MiB + 4321)
 const evictable = randomBytes(2 * MiB + 17)
 const small = randomBytes(5000)
@@ -184,8 +186,10 @@ beforeAll(async () => {
     config,
     `${readFileSync(config, 'utf8')}\n[gateway]\nlisten_port = 0\nfetch_from = ["${kubo.gateway}"]\n`,
   )
+  svcConfig = config
+  svcSettings = readGatewayConfig(await loadConfig(config))!
   svc = await startGatewayService({
-    settings: readGatewayConfig(await loadConfig(config))!,
+    settings: svcSettings,
     db,
     log: pino({ level: 'silent' }),
   })
@@ -560,5 +564,148 @@ describe('as the daemon wires it (startGatewayService from [gateway])', () => {
     expect(fileFromCar(car, file).equals(big)).toBe(true)
     expect(JSON.parse((await get(svc.url, '/_roots/sample')).body.toString()).roots).toHaveLength(2)
     expect(existsSync(join(root, 'pool/main/small_1.0.deb'))).toBe(false)
+    // Its past fetches are kept beside the database ([gateway] past_cache, 256 MiB by default).
+    expect(svcSettings.pastCache).toEqual({ dir: expect.stringMatching(/-past-cache$/), maxBytes: 256 * MiB })
+    const pastCache = async () =>
+      JSON.parse((await get(svc.url, '/_status.json')).body.toString()).fetchBack.pastCache
+    await expect.poll(async () => (await pastCache()).kept).toBeGreaterThan(0)
+    expect(await pastCache()).toMatchObject({ maxBytes: 256 * MiB, entries: expect.any(Number) })
+    expect(readdirSync(svcSettings.pastCache.dir)).toContain(smallCid)
+    expect((await get(svc.url, '/_status')).body.toString()).toContain('Past fetches kept:')
+  })
+
+  it('refuses a past_cache that is not a size, naming the key and the file', async () => {
+    const file = join(dir, 'past-cache-bad.toml')
+    writeFileSync(
+      file,
+      readFileSync(svcConfig, 'utf8').replace('[gateway]\n', '[gateway]\npast_cache = "lots"\n'),
+    )
+    const e = await loadConfig(file)
+      .then((c) => readGatewayConfig(c))
+      .then(
+        () => undefined,
+        (x: unknown) => x as Error & { key?: string },
+      )
+    expect(e?.key).toBe('gateway.past_cache')
+    expect(e?.message).toMatch(/"lots" is not a size/)
+    expect(e?.message).toContain(file)
+    writeFileSync(
+      file,
+      readFileSync(svcConfig, 'utf8').replace('[gateway]\n', '[gateway]\npast_cache = "0"\n'),
+    )
+    expect(readGatewayConfig(await loadConfig(file))!.pastCache.maxBytes).toBe(0)
+  })
+})
+
+describe('the cache of past fetches', () => {
+  const cacheDir = () => join(dir, 'past-cache')
+  let relay: Loopback
+  let cached: Gateway
+  let fetchBack: ReturnType<typeof createFetchBack>
+  const gone = Buffer.from('a whole directory deleted upstream\n')
+  let goneCid: string
+  /** The cache's entries (no temp file left among them). */
+  const entries = () => readdirSync(cacheDir()).sort()
+  /** Files admitted so far (each counted once its admission, and any eviction it caused, is over). */
+  const kept = () => fetchBack.figures().pastCache?.kept
+  const over = (maxBytes: number) =>
+    createFetchBack({
+      rootOf: (m) => (m === 'sample' ? root : undefined),
+      gateways: [relay.url],
+      pastCache: { dir: cacheDir(), maxBytes },
+    })
+
+  beforeAll(async () => {
+    // The network, counted: a relay to the real Kubo that holds the deleted files.
+    relay = await proxy(kubo.gateway)
+    goneCid = (await idx.get('old/sub/gone.txt'))!.cid
+    // Room for the big and the small file together, not for a third one beside them.
+    fetchBack = over(big.length + small.length + 20)
+    cached = await gatewayOver(db, [{ name: 'sample', root }], {
+      fetchBack,
+      past: {
+        blocks: new BlockReader(db),
+        versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)),
+      },
+    })
+  })
+
+  afterAll(async () => {
+    await cached?.close()
+    await relay?.close()
+  })
+
+  it('a second download of a deleted file is read from the cache, not fetched again; the tree and the index are left alone', async () => {
+    const first = await get(cached.url, '/_deleted/sample/pool/main/small_1.0.deb')
+    expect(first.status).toBe(200)
+    expect(first.body.equals(small)).toBe(true)
+    const asked = relay.requests.length
+    expect(asked).toBeGreaterThan(0)
+    await expect.poll(kept).toBe(1)
+    expect(entries()).toEqual([smallCid])
+    const again = await get(cached.url, '/_deleted/sample/pool/main/small_1.0.deb')
+    expect(again.status).toBe(200)
+    expect(again.body.equals(small)).toBe(true)
+    expect(again.headers.etag).toBe(`"${smallCid}"`)
+    const part = await get(cached.url, '/_deleted/sample/pool/main/small_1.0.deb', { range: 'bytes=10-19' })
+    expect(part.status).toBe(206)
+    expect(part.body.equals(small.subarray(10, 20))).toBe(true)
+    // The same CID by a plain /ipfs/ download too.
+    expect((await get(cached.url, `/ipfs/${smallCid}`)).body.equals(small)).toBe(true)
+    expect(relay.requests.length).toBe(asked)
+    expect(fetchBack.figures().pastCache).toMatchObject({ entries: 1, bytes: small.length, hits: 3 })
+    expect(existsSync(join(root, 'pool/main/small_1.0.deb'))).toBe(false)
+    expect((await idx.get('pool/main/small_1.0.deb'))?.state).toBe('deleted')
+  })
+
+  it('keeps at most its size, evicting the least recently used first, and survives a restart', async () => {
+    expect((await get(cached.url, '/_deleted/sample/old/sub/gone.txt')).body.equals(gone)).toBe(true)
+    await expect.poll(kept).toBe(2)
+    expect(entries()).toEqual([goneCid, smallCid].sort())
+    // The small file used again: gone.txt is now the least recently used.
+    expect((await get(cached.url, '/_deleted/sample/pool/main/small_1.0.deb')).body.equals(small)).toBe(true)
+    const big1 = await get(cached.url, '/_deleted/sample/pool/main/big_1.0+b1.iso')
+    expect(big1.body.equals(big)).toBe(true)
+    await expect.poll(kept).toBe(3)
+    expect(entries()).toEqual([bigCid, smallCid].sort())
+    expect(fetchBack.figures().pastCache).toMatchObject({
+      entries: 2,
+      bytes: big.length + small.length,
+      evicted: 1,
+    })
+    // A new process over the same folder serves the big file from it, without the network.
+    const asked = relay.requests.length
+    const next = await gatewayOver(db, [{ name: 'sample', root }], {
+      fetchBack: over(big.length + small.length + 20),
+      past: {
+        blocks: new BlockReader(db),
+        versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)),
+      },
+    })
+    try {
+      const r = await get(next.url, '/_deleted/sample/pool/main/big_1.0+b1.iso')
+      expect(r.body.equals(big)).toBe(true)
+      expect(relay.requests.length).toBe(asked)
+    } finally {
+      await next.close()
+    }
+    // A file larger than the whole cache is served and never kept.
+    const tiny = await gatewayOver(db, [{ name: 'sample', root }], {
+      fetchBack: createFetchBack({
+        rootOf: (m) => (m === 'sample' ? root : undefined),
+        gateways: [relay.url],
+        pastCache: { dir: join(dir, 'past-cache-tiny'), maxBytes: 1000 },
+      }),
+      past: {
+        blocks: new BlockReader(db),
+        versions: pastVersionsOf((m) => (m === 'sample' ? idx : undefined)),
+      },
+    })
+    try {
+      expect((await get(tiny.url, '/_deleted/sample/pool/main/small_1.0.deb')).body.equals(small)).toBe(true)
+      expect(readdirSync(join(dir, 'past-cache-tiny')).filter((n) => !n.endsWith('.part'))).toEqual([])
+    } finally {
+      await tiny.close()
+    }
   })
 })

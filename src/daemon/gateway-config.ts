@@ -35,6 +35,11 @@ export interface GatewaySettings {
   fetchFrom: string[]
   /** The fetch-back's limits (`fetch_concurrency`, `fetch_bytes_in_flight`, `fetch_*_timeout`). */
   fetchLimits: FetchLimitSettings
+  /**
+   * The cache of past fetches (`past_cache`: bytes, 0 for none): files that left the mirror, kept by
+   * CID in `dir`, beside the database (`<[database] path>-past-cache`), never in a mirror tree.
+   */
+  pastCache: { dir: string; maxBytes: number }
 }
 
 /** The fetch-back's option names (FetchBackOptions), from the `fetch_*` keys. */
@@ -55,6 +60,7 @@ export const GATEWAY_DEFAULTS = {
   readBufferBytes: 1 << 20,
   readBuffers: 64,
   accessLogKeep: 14,
+  pastCacheBytes: 256 * 1024 * 1024,
 }
 
 const DAY_MS = 86_400_000
@@ -90,6 +96,7 @@ const KEYS = [
   'fetch_bytes_in_flight',
   'fetch_first_byte_timeout',
   'fetch_idle_timeout',
+  'past_cache',
 ]
 
 /** What `[gateway]` with no keys gives: every mirror at `/<name>/` on 127.0.0.1:8080. */
@@ -195,5 +202,9 @@ export function readGatewayConfig(config: Config): GatewaySettings | undefined {
     fetchBack: opt('fetch_back', v.bool) ?? true,
     fetchFrom,
     fetchLimits,
+    pastCache: {
+      dir: `${config.database.path}-past-cache`,
+      maxBytes: opt('past_cache', v.size) ?? D.pastCacheBytes,
+    },
   }
 }

@@ -115,6 +115,7 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
     ...(o.holders ? { holders: o.holders } : {}),
     gateways: o.settings.fetchFrom,
     ...o.settings.fetchLimits,
+    pastCache: o.settings.pastCache,
     copies,
     // The files' inner nodes from the block map: their leaves known, gateways may send plain bytes.
     nodes: new BlockReader(db),

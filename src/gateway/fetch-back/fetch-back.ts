@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, unlinkSync } from 'node:fs'
-import { open, stat } from 'node:fs/promises'
+import { type FileHandle, open, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Dispatcher } from 'undici'
 import { type CopyRecord, checkRelPath, type PathRecord, type PlacedStat } from '../../index/index.ts'
@@ -16,6 +16,7 @@ import type { HolderNodes } from './holder-sources.ts'
 import { type KnownNodes, knownLeaves, type Leaf } from './leaf-plan.ts'
 import { FetchLimits } from './limits.ts'
 import { type FetchBackFigures, FetchBackMetrics } from './metrics.ts'
+import { PastCache, type PastCacheOptions } from './past-cache.ts'
 import { planSources } from './plan.ts'
 import { rangedBytes } from './ranged-read.ts'
 import { SharedFetch, type SourceTimeouts } from './shared-fetch.ts'
@@ -78,6 +79,11 @@ export interface FetchBackOptions {
    */
   tmpDirOf?(mirror: string, root: string): string
   log?: { info: LogFn; warn: LogFn }
+  /**
+   * Where transient fetches (`EvictedFile.transient`: files that left the mirror) are kept for the next
+   * download of the same CID, and how many bytes at most (past-cache.ts); none without it, or at 0 bytes.
+   */
+  pastCache?: PastCacheOptions
   /** undici dispatcher for the HTTP sources (default undici's global one). */
   dispatcher?: Dispatcher
 }
@@ -118,8 +124,14 @@ function aborted(signal: AbortSignal): Promise<never> {
   })
 }
 
-async function* readDisk(path: string, start: number, end: number): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r')
+/** Bytes `start..end` of the file at `path` (or already open: `fh`, for a past-cache entry), closed at the end. */
+async function* readDisk(
+  path: string,
+  start: number,
+  end: number,
+  opened?: FileHandle,
+): AsyncGenerator<Uint8Array> {
+  const fh = opened ?? (await open(path, 'r'))
   try {
     for (let pos = start; pos <= end; ) {
       const buf = Buffer.allocUnsafe(Math.min(end + 1 - pos, 1024 * 1024))
@@ -147,9 +159,12 @@ export class NetworkFetchBack implements FetchBack {
   /** Each shared fetch's plan, made when it starts (before admission, so ranged reads need not wait). */
   readonly #plans = new WeakMap<SharedFetch, Promise<Plan>>()
   readonly #cleaned = new Set<string>()
+  readonly #pastCache: PastCache | undefined
 
   constructor(opts: FetchBackOptions) {
     this.#o = opts
+    this.#pastCache =
+      opts.pastCache && opts.pastCache.maxBytes > 0 ? new PastCache(opts.pastCache) : undefined
     this.#limits = new FetchLimits({
       maxFetches: opts.maxFetches ?? FETCH_BACK_DEFAULTS.maxFetches,
       maxBytes: opts.maxBytesInFlight ?? FETCH_BACK_DEFAULTS.maxBytesInFlight,
@@ -170,6 +185,7 @@ export class NetworkFetchBack implements FetchBack {
       failed: this.metrics.failed,
       joined: this.metrics.joined,
       sources: this.metrics.sources(),
+      ...(this.#pastCache ? { pastCache: this.#pastCache.figures() } : {}),
     }
   }
 
@@ -182,6 +198,13 @@ export class NetworkFetchBack implements FetchBack {
     const start = range?.start ?? 0
     const end = Math.min(range?.end ?? file.size - 1, file.size - 1)
     const target = join(root, file.path)
+
+    const cache = file.transient ? this.#pastCache : undefined
+    if (cache) {
+      // Downloaded before: its verified bytes from the cache of past fetches, not the network again.
+      const fh = await cache.open(file.cid, file.size)
+      if (fh) return { source: 'past-cache', body: readDisk(join(cache.dir, file.cid), start, end, fh) }
+    }
 
     const key = keyOf(file)
     let f = this.#fetches.get(key)
@@ -196,7 +219,9 @@ export class NetworkFetchBack implements FetchBack {
     }
     if (f) this.metrics.joined++
     else {
-      const tmpDir = (this.#o.tmpDirOf ?? defaultTmpDir)(file.mirror, root)
+      // A file the cache may keep is written in its folder, so keeping it is a rename.
+      const tmpDir =
+        cache?.fits(file.size) === true ? cache.dir : (this.#o.tmpDirOf ?? defaultTmpDir)(file.mirror, root)
       this.#cleanOnce(tmpDir)
       const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.part`)
       // A transient file never reaches the tree: its temp file is all there is, removed after the last reader.
@@ -366,6 +391,14 @@ export class NetworkFetchBack implements FetchBack {
           this.#timeouts,
           this.metrics,
           {
+            ...(f.file.transient &&
+            this.#pastCache?.fits(f.file.size) &&
+            dirname(f.tmp) === this.#pastCache.dir
+              ? {
+                  fetched: (file: EvictedFile, tmp: string) =>
+                    this.#pastCache!.keep(tmp, file.cid, file.size, (obj, msg) => o.log?.warn(obj, msg)),
+                }
+              : {}),
             cached: async (file) => {
               const recorder = o.recorderOf?.(file.mirror)
               if (!recorder) return

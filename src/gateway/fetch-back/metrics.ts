@@ -3,6 +3,7 @@
  * `/_status` (the plain snapshot): bytes, fetches, failures, time to first verified byte.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import type { PastCacheFigures } from './past-cache.ts'
 import type { SourceKind } from './sources.ts'
 
 export interface SourceFigures {
@@ -32,6 +33,8 @@ export interface FetchBackFigures {
   /** Requests that joined a fetch already running (no second network fetch). */
   joined: number
   sources: SourceFigures[]
+  /** The cache of past fetches (past-cache.ts), when there is one. */
+  pastCache?: PastCacheFigures
 }
 
 interface Row extends SourceFigures {

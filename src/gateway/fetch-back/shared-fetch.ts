@@ -34,6 +34,11 @@ export interface SourceTimeouts {
 export interface SharedFetchEvents {
   /** Called once the file is in the tree; its failure is logged, the file stays. */
   cached(file: EvictedFile, source: string): Promise<void>
+  /**
+   * A transient fetch's bytes are all in and verified, in `tmp` (still open for its readers): the cache
+   * of past fetches may take the file (a rename); the readers read on from their open file either way.
+   */
+  fetched?(file: EvictedFile, tmp: string): Promise<void>
   log?: (level: 'info' | 'warn', obj: Record<string, unknown>, msg: string) => void
 }
 
@@ -239,6 +244,7 @@ export class SharedFetch {
           { mirror: file.mirror, path: file.path, cid: file.cid, source: this.source, bytes: file.size },
           "fetched back for its clients only (not the tree's)",
         )
+        await events.fetched?.(file, this.tmp).catch(() => {})
         return
       }
       await this.#fh.sync()

@@ -133,7 +133,12 @@ function fetchBackPart(f: FetchBackFigures | null): string {
     : '<tr><td colspan="7" class="dim">No evicted file fetched back yet.</td></tr>'
   return `<h2>Fetch-back</h2>
 <p class="small">${esc(f.active)} running, ${esc(f.queued)} waiting (${esc(humanBytes(f.bytesInFlight))} in flight) · ${esc(f.completed)} cached again, ${esc(f.failed)} failed, ${esc(f.joined)} requests joined a running fetch</p>
-<table>
+${
+  f.pastCache
+    ? `<p class="small">Past fetches kept: ${esc(f.pastCache.entries)} files, ${esc(humanBytes(f.pastCache.bytes))} of ${esc(humanBytes(f.pastCache.maxBytes))} · ${esc(f.pastCache.hits)} downloads read from them, ${esc(f.pastCache.evicted)} evicted</p>
+`
+    : ''
+}<table>
 <thead><tr><th>Source</th><th>Kind</th><th class="num">Bytes</th><th class="num">Fetches</th><th class="num">Failures</th><th class="num">First byte</th><th>Last error</th></tr></thead>
 <tbody>
 ${rows}
