@@ -25,19 +25,23 @@ let kubo: Kubo | undefined
 let config: string
 let daemon: { child: ChildProcess; log: () => string } | undefined
 let gateway: string
+let manager: string
 let nodePort: number
 
 beforeAll(async () => {
   tmp = tempDir('cidmirror-quickfail-')
   upstream = await startRsyncd()
   cpSync(join(QUICKSTART, 'upstream'), upstream.root, { recursive: true })
-  const { text, nodePort: port, gatewayPort } = await quickstartConfig(join(tmp.dir, 'data'), upstream.url)
-  nodePort = port
+  const qs = await quickstartConfig(join(tmp.dir, 'data'), upstream.url)
+  const { text, gatewayPort } = qs
+  nodePort = qs.nodePort
+  manager = `http://127.0.0.1:${qs.managerPort}`
   // The shape under test is the quick start's: the embedded node, no gateways, no targets.
   expect(text).not.toMatch(/^(api\s*=|fetch_from|\[\[replication\.targets)/m)
-  // Short, so the 504 of a node that keeps looking comes soon; the 502 must not wait for it.
+  // Shorter than 15 s, so the 504 of a node that keeps looking comes sooner; the 502 must not wait
+  // for it. Long enough for a loopback peer to send a block on a busy machine.
   config = join(tmp.dir, 'cidmirror.toml')
-  writeFileSync(config, `${text}fetch_first_byte_timeout = "3s"\n`)
+  writeFileSync(config, `${text}fetch_first_byte_timeout = "10s"\n`)
   gateway = `http://127.0.0.1:${gatewayPort}`
   ;[kubo] = await Kubo.swarm(1, { swarmKey: false, parent: tmp.dir })
 }, 180_000)
@@ -49,8 +53,8 @@ afterAll(async () => {
   tmp?.cleanup()
 })
 
-async function get(path: string): Promise<{ status: number; body: Buffer }> {
-  const r = await request(`${gateway}${path}`)
+async function get(path: string, base = gateway): Promise<{ status: number; body: Buffer }> {
+  const r = await request(`${base}${path}`)
   return { status: r.statusCode, body: Buffer.from(await r.body.arrayBuffer()) }
 }
 
@@ -76,13 +80,16 @@ describe('the quick start: a file that left the mirror and that no source can ha
       100,
     ).catch(failing('start'))
     const peerId = started.peerId as string
-    // The first sync indexed: its root is listed.
+    // The first sync done and indexed (a start while it still runs would be no new sync).
     await waitFor(
       async () => {
-        const r = await get('/_roots/sample').catch(() => undefined)
-        return r?.status === 200 && (JSON.parse(r.body.toString()) as { roots: unknown[] }).roots.length > 0
+        const r = await get('/jobs', manager).catch(() => undefined)
+        if (r?.status !== 200) return false
+        const jobs = JSON.parse(r.body.toString()) as { name: string; status: string }[]
+        // success is reported once the post-sync hooks ran, the index's scan among them.
+        return jobs.find((x) => x.name === 'sample')?.status === 'success'
       },
-      'the first sync indexed',
+      'the first sync done and indexed',
       120_000,
       200,
     ).catch(failing('first sync'))
@@ -113,12 +120,21 @@ describe('the quick start: a file that left the mirror and that no source can ha
       ),
     )
 
-    // A Kubo peer connected that lacks the file: the node asks it over bitswap until the limit.
+    // A Kubo peer connected that lacks the file: the node asks it over bitswap until the limit. The
+    // peer fetching a present file's block from the node shows the node has the connection too.
     await kubo!.ok(['swarm', 'connect', `/ip4/127.0.0.1/tcp/${nodePort}/p2p/${peerId}`])
+    const dists = await get('/sample/dists/stable/?format=json')
+    const release = (JSON.parse(dists.body.toString()) as { name: string; cid?: string }[]).find(
+      (e) => e.name === 'Release',
+    )
+    expect(release?.cid).toMatch(/^bafk/)
+    expect(await kubo!.ok(['block', 'get', release!.cid!])).toBe(
+      readFileSync(join(QUICKSTART, 'upstream', 'dists', 'stable', 'Release'), 'utf8'),
+    )
     const waited = await get('/_deleted/sample/README.txt')
     expect(waited.status).toBe(504)
     expect(waited.body.toString()).toMatch(
-      /^504 Gateway Timeout: fetching README\.txt \(\S+\) back timed out: local-node: no first verified block within 3000 ms\n?$/,
+      /^504 Gateway Timeout: fetching README\.txt \(\S+\) back timed out: local-node: no first verified block within 10000 ms\n?$/,
     )
 
     // The peer has the bytes now: they are fetched back through the embedded node, verified.
