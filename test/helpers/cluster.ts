@@ -183,7 +183,10 @@ function configure(
   c.api = { restapi: { ...c.api.restapi, http_listen_multiaddress: '/ip4/127.0.0.1/tcp/0' }, ...proxy }
   Object.assign(c.ipfs_connector.ipfshttp, { node_multiaddress: o.kubo, connect_swarms_delay: '0s' })
   c.monitor.pubsubmon.check_interval = '1s'
-  for (const informer of Object.values(c.informer) as { metric_ttl?: string }[]) informer.metric_ttl = '3s'
+  // A peer re-sends its metrics every ttl/2, and the allocator drops a peer whose metric expired. At 3 s a
+  // loaded machine (load 16) let one lapse between the start's wait and a pin ("not enough peers to
+  // allocate... Available candidates: 1"); 10 s rides out such stalls and costs the start ~5 s.
+  for (const informer of Object.values(c.informer) as { metric_ttl?: string }[]) informer.metric_ttl = '10s'
   writeFileSync(file, JSON.stringify(c, null, 2))
 }
 
