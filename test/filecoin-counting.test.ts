@@ -16,10 +16,9 @@ import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { cidOfFile, exportCar } from '../src/cid/index.ts'
 import { type Database, openDatabase } from '../src/db.ts'
-import { BlockReader, CopyStore, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
-import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
-import { FilecoinTarget, IpniCounter, Replicator } from '../src/replicator/index.ts'
-import { CLIENT_KEY, FakeFoc } from './helpers/fake-foc.ts'
+import { CopyStore, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
+import { IpniCounter, Replicator } from '../src/replicator/index.ts'
+import { FakeFoc, focTarget } from './helpers/fake-foc.ts'
 
 const log = pino({ level: 'silent' })
 // Any well-formed PieceCIDs for the others' pieces (the fakes do not recompute them).
@@ -66,23 +65,7 @@ describe('copies someone else stored, found through PieceAdded (fake chain and p
     // Someone else's data set on provider 2 holds x (its bytes there); provider 3 claims y without them.
     foc.addOthersPiece(2n, x, await carOf(join(tree, 'x.deb')), PIECE_A)
     foc.addOthersPiece(3n, y, await carOf(join(tree, 'x.deb')), PIECE_B)
-    const service = await SynapseService.open({
-      network: 'calibration',
-      privateKey: CLIENT_KEY,
-      source: 'cidmirror',
-    })
-    const reader = new BlockReader(db)
-    const t = new FilecoinTarget({
-      name: 'foc',
-      service,
-      db,
-      blocks: (c) => reader.get(c),
-      copies: 1,
-      statusTtlMs: 0,
-      scanEveryMs: 0,
-      scanFromBlock: from,
-      log,
-    })
+    const t = await focTarget(db, { source: 'cidmirror', copies: 1, scanFromBlock: from, log })
     const r = new Replicator({ db, counters: [t], policy: () => ({ n: 1 }), recheckMs: 3_600_000, log })
     await r.track({ scope: 'entity', cid: x, mirror: 'deb', bytes: 5000 })
     await r.track({ scope: 'entity', cid: y, mirror: 'deb', bytes: 7000 })

@@ -16,8 +16,13 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type Database, openDatabase } from '../src/db.ts'
 import { BlockReader, CopyStore, type MirrorIndex, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
 import { SynapseService } from '../src/replicator/filecoin/synapse.ts'
-import { archivedItems, FilecoinTarget, Replicator } from '../src/replicator/index.ts'
-import { CLIENT_KEY, FakeFoc, SESSION_KEY, WALLET } from './helpers/fake-foc.ts'
+import {
+  archivedItems,
+  FilecoinTarget,
+  type FilecoinTargetOptions,
+  Replicator,
+} from '../src/replicator/index.ts'
+import { FakeFoc, focTarget, SESSION_KEY, WALLET } from './helpers/fake-foc.ts'
 
 const MiB = 1024 * 1024
 const log = pino({ level: process.env.FC_DEBUG ? 'debug' : 'silent' })
@@ -55,28 +60,8 @@ async function files(idx: MirrorIndex) {
   return out
 }
 
-async function target(
-  w: World,
-  copies: number,
-  extra: Partial<ConstructorParameters<typeof FilecoinTarget>[0]> = {},
-) {
-  const service = await SynapseService.open({
-    network: 'calibration',
-    privateKey: CLIENT_KEY,
-    source: 'cidmirror-test',
-  })
-  const reader = new BlockReader(w.db)
-  return new FilecoinTarget({
-    name: 'foc',
-    service,
-    db: w.db,
-    blocks: (cid) => reader.get(cid),
-    copies,
-    statusTtlMs: 0,
-    scanEveryMs: 0,
-    log,
-    ...extra,
-  })
+function target(w: World, copies: number, extra: Partial<FilecoinTargetOptions> = {}) {
+  return focTarget(w.db, { copies, log, ...extra })
 }
 
 async function replicateAll(w: World, t: FilecoinTarget, n: number) {

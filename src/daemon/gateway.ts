@@ -27,6 +27,7 @@ import {
   openMirrorIndex,
 } from '../index/index.ts'
 import type { IpfsNode } from '../ipfs/index.ts'
+import type { FileBytes } from '../replicator/index.ts'
 import { explainListenError } from '../sync/index.ts'
 import type { GatewaySettings } from './gateway-config.ts'
 
@@ -130,7 +131,24 @@ async function fetchBackOf(o: GatewayServiceOptions, db: Database, copies: CopyS
   })
 }
 
-export async function startGatewayService(o: GatewayServiceOptions): Promise<Gateway> {
+/** The gateway, and its fetch-back when one runs (the Filecoin packer reads files no longer on disk through it). */
+export interface GatewayService extends Gateway {
+  fetchBack?: FetchBack
+}
+
+/**
+ * A file's bytes through the fetch-back, from `start` on, as a transient fetch: to the packer only,
+ * never into the tree nor told to the index (the file stays evicted or deleted).
+ */
+export function fileBytesVia(fetchBack: FetchBack): FileBytes {
+  return async (f, start, signal) => {
+    const file = { mirror: f.mirror, path: f.path, cid: f.cid, size: f.size, mtimeMs: 0, transient: true }
+    const range = start > 0 ? { start, end: f.size - 1 } : undefined
+    return (await fetchBack.open(file, range, signal)).body
+  }
+}
+
+export async function startGatewayService(o: GatewayServiceOptions): Promise<GatewayService> {
   const { fetchBackRegistry, fetchBackStatus, pastVersionsOf, RecentRequests, startGateway } = await import(
     '../gateway/index.ts'
   )
@@ -144,7 +162,7 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
   const fetchBackMetrics = fetchBack ? fetchBackRegistry(fetchBack) : undefined
   const fetchBackFigures = fetchBack ? fetchBackStatus(fetchBack) : undefined
   try {
-    return await startGateway({
+    const gateway: GatewayService = await startGateway({
       host: s.listenAddr,
       port: s.listenPort,
       mirrors: s.mirrors,
@@ -195,6 +213,8 @@ export async function startGatewayService(o: GatewayServiceOptions): Promise<Gat
           }
         : {}),
     })
+    if (fetchBack) gateway.fetchBack = fetchBack
+    return gateway
   } catch (err) {
     const key = { file: s.file, key: 'gateway.listen_port' }
     throw explainListenError(err, s.listenAddr, s.listenPort, {

@@ -6,7 +6,7 @@ import { HashPool } from '../cid/index.ts'
 import { type Database, DatabaseLockedError, openDatabase } from '../db.ts'
 import type { Gateway, RequestTimes } from '../gateway/index.ts'
 import { openIndexReader, openMirrorIndex } from '../index/index.ts'
-import { auditMirror } from '../replicator/index.ts'
+import { auditMirror, type FileBytes } from '../replicator/index.ts'
 import {
   type Backoff,
   type Config,
@@ -25,7 +25,7 @@ import {
 import { followBlockMap } from './block-map.ts'
 import { readCacheConfig, readUpstreamCheck } from './cache-config.ts'
 import { createExcludeHook, excludeFileOf } from './exclude-hook.ts'
-import { startGatewayService } from './gateway.ts'
+import { fileBytesVia, startGatewayService } from './gateway.ts'
 import { readGatewayConfig } from './gateway-config.ts'
 import { holderNodesOf } from './holder-nodes.ts'
 import type { IndexMirror } from './index-hook.ts'
@@ -45,7 +45,7 @@ import {
 
 export { followBlockMap } from './block-map.ts'
 export { CACHE_DEFAULTS, type CacheSettings, readCacheConfig, readUpstreamCheck } from './cache-config.ts'
-export { gatewayPlugins, startGatewayService } from './gateway.ts'
+export { fileBytesVia, gatewayPlugins, startGatewayService } from './gateway.ts'
 export { defaultGatewaySettings, type GatewaySettings, readGatewayConfig } from './gateway-config.ts'
 export { holderNodesOf } from './holder-nodes.ts'
 export { createIndexHook, type IndexMirror } from './index-hook.ts'
@@ -97,6 +97,8 @@ export interface Daemon {
    * `not_requested_within`: the janitor's `lastRequested`.
    */
   requests?: RequestTimes
+  /** Filecoin's reader of files no longer on disk: the gateway's fetch-back, when it runs here. */
+  fileBytes?: FileBytes
   /**
    * Re-reads the config file (SIGHUP, `jobs reload`): applies its mirrors to the worker and a new
    * token to both halves, and logs the changed keys that need a restart.
@@ -230,6 +232,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ipfs: repl.ipfs,
         replication: settings,
         filecoin: repl.filecoin,
+        // Read at each piece: the gateway (and its fetch-back) starts after the replicator.
+        fileBytes: () => daemon.fileBytes,
         mirrorRoots: config.mirrors.map((m) => m.mirrorDir),
         follow: true,
       })
@@ -281,6 +285,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
       })
       daemon.gateway = gw
+      if (gw.fetchBack) daemon.fileBytes = fileBytesVia(gw.fetchBack)
       closers.push(() => gw.close())
       // Without a replicator publishing each scan, the trustless routes' block map is kept here.
       if (!daemon.replication) {

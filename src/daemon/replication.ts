@@ -12,6 +12,7 @@ import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
   archivedItems,
   type CopyCounter,
+  type FileBytes,
   FilecoinTarget,
   type FocService,
   IpniCounter,
@@ -119,6 +120,8 @@ export async function startReplication(opts: {
   replication: ReplicationSettings
   /** `[filecoin]`, for targets of type filecoin. */
   filecoin?: FilecoinSettings | undefined
+  /** Filecoin: the bytes of files no longer on disk (the gateway's fetch-back, once it runs). */
+  fileBytes?: () => FileBytes | undefined
   /** Configured mirrors and their trees (the filestore check). */
   mirrorRoots: string[]
   /** Follow committed scans of this process (the daemon); `replicate` alone does not scan. */
@@ -156,7 +159,15 @@ export async function startReplication(opts: {
       const target = buildTarget(
         t,
         node,
-        fc && fcService ? { settings: fc, service: fcService, db, log } : undefined,
+        fc && fcService
+          ? {
+              settings: fc,
+              service: fcService,
+              db,
+              log,
+              ...(opts.fileBytes ? { fileBytes: opts.fileBytes } : {}),
+            }
+          : undefined,
       )
       if (target instanceof FilecoinTarget) filecoin.push(target)
       counters.push(counted(target, counts))

@@ -10,6 +10,7 @@ import { KuboNode, rpcAuthorization } from '../ipfs/index.ts'
 import {
   ClusterTarget,
   type CopyCounter,
+  type FileBytes,
   FilecoinTarget,
   type FocService,
   KuboTarget,
@@ -25,7 +26,16 @@ export interface TargetContext {
   /** Dials a peer from the local node, so the peer finds our blocks over bitswap. */
   connect: ((addr: string, signal: AbortSignal) => Promise<void>) | undefined
   /** Filecoin targets: the `[filecoin]` section, its opened service, the database (pieces, block map). */
-  filecoin?: { settings: FilecoinSettings; service: FocService; db: Database; log: Logger } | undefined
+  filecoin?:
+    | {
+        settings: FilecoinSettings
+        service: FocService
+        db: Database
+        log: Logger
+        /** Files no longer on disk, read through the gateway's fetch-back once it runs. */
+        fileBytes?: () => FileBytes | undefined
+      }
+    | undefined
 }
 
 type Factory = (t: TargetSettings, ctx: TargetContext) => CopyCounter
@@ -69,13 +79,14 @@ export const TARGET_FACTORIES: Record<TargetType, Factory> = {
     }),
   filecoin: (t, { filecoin }) => {
     if (!filecoin) throw new TypeError(`target ${t.name}: a filecoin target needs the [filecoin] service`)
-    const { settings: fc, service, db, log } = filecoin
+    const { settings: fc, service, db, log, fileBytes } = filecoin
     const blocks = new BlockReader(db)
     return new FilecoinTarget({
       name: t.name,
       service,
       db,
       blocks: (cid) => blocks.get(cid),
+      ...(fileBytes ? { fileBytes } : {}),
       copies: fc.copies,
       pack: {
         ...(fc.smallFile !== undefined ? { smallFile: fc.smallFile } : {}),

@@ -18,12 +18,17 @@ export class TargetRequestError extends CidmirrorError {
   }
 }
 
-/** A block of a file packed for Filecoin is no longer readable from the mirror (changed or evicted). */
+/**
+ * A block of a file packed for Filecoin is readable neither from the mirror (changed, evicted or
+ * deleted since the scan) nor from any source of the fetch-back. The item waits (`waits`): retried
+ * with backoff, its queue state `waiting`, not `failing`.
+ */
 export class FilecoinBlockUnavailableError extends CidmirrorError {
-  constructor(cid: string, file: string) {
+  readonly waits = true
+  constructor(cid: string, file: string, elsewhere?: string) {
     super(
       'FILECOIN_BLOCK_UNAVAILABLE',
-      `block ${cid} of ${file} is not readable from the mirror (changed or evicted since the scan)`,
+      `block ${cid} of ${file} is not on this disk (changed, evicted or deleted since the scan)${elsewhere ? ` and ${elsewhere}` : ''}`,
     )
     this.name = 'FilecoinBlockUnavailableError'
   }

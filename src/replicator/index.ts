@@ -27,6 +27,7 @@ export {
 export { LOCAL_NODE_COUNTER, LocalNodeCounter, type ServingNode } from './counters/local-node.ts'
 export { ProviderCounter, type ProviderCounterOptions, type ProvidingNode } from './counters/providers.ts'
 export { indexSampler } from './counters/sample.ts'
+export type { FileBytes } from './filecoin/file-leaves.ts'
 export { IpniCounter, type IpniCounterOptions } from './filecoin/ipni.ts'
 export { readKeyFile } from './filecoin/key-file.ts'
 export { openSynapseService } from './filecoin/open.ts'

@@ -11,7 +11,11 @@
 import { type Database, type Room, readKeys, readValues } from '../db.ts'
 import type { ReplicationItem } from './target.ts'
 
-export type ItemState = 'pending' | 'storing' | 'satisfied' | 'under-replicated' | 'failing'
+/**
+ * `waiting`: a target cannot store the item yet because its bytes are nowhere to be read (not on this
+ * disk, no source of the fetch-back has them); retried with backoff like a failure, but not one.
+ */
+export type ItemState = 'pending' | 'storing' | 'satisfied' | 'under-replicated' | 'waiting' | 'failing'
 
 export interface TargetState {
   /** Failed calls in a row (0 after a success). */
@@ -100,6 +104,7 @@ export class ReplicationQueue {
       storing: 0,
       satisfied: 0,
       'under-replicated': 0,
+      waiting: 0,
       failing: 0,
     }
     for (const e of await this.all()) out[e.state]++

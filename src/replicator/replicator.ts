@@ -314,11 +314,14 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
       const seen = new Map<string, CopyRecord[]>()
       const failed = new Set<string>()
 
+      /** Targets that cannot store the item until its bytes can be read somewhere (`waits` errors). */
+      const waiting = new Set<string>()
       const fail = (c: CopyCounter, ts: TargetState, err: unknown): void => {
         ts.failures++
         ts.error = err instanceof Error ? err.message : String(err)
         ts.retryAt = this.#now() + this.#backoff(ts)
         failed.add(c.name)
+        if ((err as { waits?: unknown } | undefined)?.waits === true) waiting.add(c.name)
         this.#o.log.warn(
           {
             item: item.key,
@@ -435,7 +438,8 @@ export class Replicator extends EventEmitter<ReplicatorEvents> {
         entry.nextAt = checkedAt + Math.round(this.#o.recheckMs * (0.75 + 0.25 * this.#random()))
       } else {
         const failing = [...failed].map((n) => `${n}: ${entry.targets[n]!.error}`)
-        entry.state = failing.length > 0 ? 'failing' : 'under-replicated'
+        entry.state =
+          failed.size > waiting.size ? 'failing' : waiting.size > 0 ? 'waiting' : 'under-replicated'
         entry.reason = [verdict.shortfall, ...failing].filter(Boolean).join('; ')
         const retries = Object.values(entry.targets)
           .map((t) => t.retryAt)

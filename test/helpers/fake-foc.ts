@@ -26,6 +26,10 @@ import {
   stringToHex,
   toHex,
 } from 'viem'
+import type { Database } from '../../src/db.ts'
+import { BlockReader } from '../../src/index/index.ts'
+import { SynapseService } from '../../src/replicator/filecoin/synapse.ts'
+import { FilecoinTarget, type FilecoinTargetOptions } from '../../src/replicator/index.ts'
 
 export const RPC = 'https://api.calibration.node.glif.io/rpc/v1'
 export const CLIENT_KEY = Mocks.PRIVATE_KEYS.key1
@@ -586,4 +590,28 @@ export class FakeFoc {
       return { pieceCid: x.pieceCid, metadata: m }
     })
   }
+}
+
+/**
+ * A Filecoin target `foc` with the real SDK, signed with the mocks' client key (so it talks to this
+ * fake once `start()`ed, or through foc-relay.ts), reading the mirror's blocks through the index's
+ * block map; `copies` 2, status and event scan at every check, unless `extra` says otherwise.
+ */
+export async function focTarget(
+  db: Database,
+  extra: Partial<FilecoinTargetOptions> & { source?: string } = {},
+): Promise<FilecoinTarget> {
+  const { source = 'cidmirror-test', ...rest } = extra
+  const service = await SynapseService.open({ network: 'calibration', privateKey: CLIENT_KEY, source })
+  const reader = new BlockReader(db)
+  return new FilecoinTarget({
+    name: 'foc',
+    service,
+    db,
+    blocks: (cid) => reader.get(cid),
+    copies: 2,
+    statusTtlMs: 0,
+    scanEveryMs: 0,
+    ...rest,
+  })
 }

@@ -7,10 +7,9 @@
  */
 import pino from 'pino'
 import { openDatabase } from '../../src/db.ts'
-import { BlockReader, openMirrorIndex } from '../../src/index/index.ts'
-import { SynapseService } from '../../src/replicator/filecoin/synapse.ts'
-import { FilecoinTarget, Replicator } from '../../src/replicator/index.ts'
-import { CLIENT_KEY } from './fake-foc.ts'
+import { openMirrorIndex } from '../../src/index/index.ts'
+import { Replicator } from '../../src/replicator/index.ts'
+import { focTarget } from './fake-foc.ts'
 import { relayToParent } from './foc-relay.ts'
 
 const [dbPath, tree, relay] = process.argv.slice(2) as [string, string, string]
@@ -18,22 +17,7 @@ relayToParent(relay)
 const db = await openDatabase(dbPath)
 const idx = openMirrorIndex(db, 'debian', tree)
 const log = pino({ level: 'info' }, pino.destination({ fd: 1, sync: true }))
-const service = await SynapseService.open({
-  network: 'calibration',
-  privateKey: CLIENT_KEY,
-  source: 'cidmirror-test',
-})
-const reader = new BlockReader(db)
-const target = new FilecoinTarget({
-  name: 'foc',
-  service,
-  db,
-  blocks: (cid) => reader.get(cid),
-  copies: 2,
-  statusTtlMs: 0,
-  scanEveryMs: 0,
-  log,
-})
+const target = await focTarget(db, { log })
 const r = new Replicator({ db, counters: [target], policy: () => ({ n: 2 }), recheckMs: 3_600_000, log })
 r.on('processed', (e) =>
   process.stdout.write(`${JSON.stringify({ processed: e.item.key, state: e.state, reason: e.reason })}\n`),

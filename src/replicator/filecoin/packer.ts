@@ -18,6 +18,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { profile, sha256 } from '../../cid/index.ts'
 import { FilecoinBlockUnavailableError } from '../errors.ts'
+import { type FileBytes, FileLeaves } from './file-leaves.ts'
 import type { PiecePart, PieceRecord, PlannedFile } from './records.ts'
 
 const RAW = 0x55
@@ -105,6 +106,12 @@ export function planPieces(files: PlannedFile[], o: PackOptions): PieceRecord[] 
 /** Reads one block of the mirror (the index's block map), undefined when no file holds it any more. */
 export type GetBlock = (cid: CID) => Promise<Uint8Array | undefined>
 
+/** Where a piece's blocks come from: the mirror, and for leaves no longer on disk, a file's bytes read elsewhere. */
+export interface BlockSource {
+  get: GetBlock
+  elsewhere?: { bytes: FileBytes; signal: AbortSignal }
+}
+
 export interface PieceLayout {
   /** CAR bytes written. */
   size: number
@@ -142,11 +149,12 @@ function section(cid: CID, bytes: Uint8Array): Uint8Array {
 /**
  * The CAR of a planned piece, as chunks: the header, then each file's blocks (depth first, each block
  * once per file), then padding up to `minBytes`. `layout` is filled as it goes: complete when the
- * generator is done.
+ * generator is done. A leaf the mirror no longer has is cut from the file's bytes read elsewhere
+ * (`source.elsewhere`, in file order: one forward stream per file), hashed against its CID.
  */
 export async function* pieceChunks(
   piece: PieceRecord,
-  get: GetBlock,
+  source: BlockSource,
   layout: PieceLayout,
   minBytes: number,
 ): AsyncGenerator<Uint8Array> {
@@ -159,23 +167,54 @@ export async function* pieceChunks(
     const start = layout.size
     const seen = new Set<string>()
     let index = 0
+    /** File offset of the next leaf in the walk. */
+    let pos = 0
     const from = piece.part?.from ?? 0
     const to = piece.part?.to ?? Number.POSITIVE_INFINITY
+    const name = `${file.mirror}/${file.path}`
+    const elsewhere = source.elsewhere
+    const leaves = elsewhere && new FileLeaves(file, elsewhere.bytes, elsewhere.signal)
     const read = async (cid: CID): Promise<Uint8Array> => {
-      const bytes = await get(cid)
-      if (!bytes) throw new FilecoinBlockUnavailableError(cid.toString(), `${file.mirror}/${file.path}`)
+      const bytes = await source.get(cid)
+      if (!bytes) throw new FilecoinBlockUnavailableError(cid.toString(), name, 'not in the block map')
       return bytes
     }
-    async function* walk(cid: CID): AsyncGenerator<Uint8Array> {
+    const readLeaf = async (cid: CID, offset: number, length: number): Promise<Uint8Array> => {
+      const bytes = await source.get(cid)
+      if (bytes) return bytes
+      if (!leaves) throw new FilecoinBlockUnavailableError(cid.toString(), name, 'no fetch-back runs')
+      let got: Uint8Array | undefined
+      try {
+        got = await leaves.leaf(cid, offset, length)
+      } catch (err) {
+        throw new FilecoinBlockUnavailableError(
+          cid.toString(),
+          name,
+          `the fetch-back could not get them: ${(err as Error).message}`,
+        )
+      }
+      if (!got)
+        throw new FilecoinBlockUnavailableError(
+          cid.toString(),
+          name,
+          'the bytes fetched back ended early or did not hash to it',
+        )
+      return got
+    }
+    async function* walk(cid: CID, tsize: number | undefined): AsyncGenerator<Uint8Array> {
       const i = index++
       if (i >= to) return
       const inRange = i >= from
       if (cid.code === RAW) {
+        // A raw leaf's Tsize is its length; a one-chunk file's root is the whole file.
+        const offset = pos
+        const length = tsize ?? file.size
+        pos += length
         if (!inRange) return
         const key = cid.toString()
         if (seen.has(key)) return
         seen.add(key)
-        yield section(cid, await read(cid))
+        yield section(cid, await readLeaf(cid, offset, length))
         return
       }
       const bytes = await read(cid)
@@ -186,12 +225,16 @@ export async function* pieceChunks(
       if (cid.code !== DAG_PB) return
       for (const link of dagPb.decode(bytes).Links) {
         if (index >= to) return
-        yield* walk(link.Hash)
+        yield* walk(link.Hash, link.Tsize)
       }
     }
-    for await (const chunk of walk(CID.parse(file.cid))) {
-      layout.size += chunk.length
-      yield chunk
+    try {
+      for await (const chunk of walk(CID.parse(file.cid), undefined)) {
+        layout.size += chunk.length
+        yield chunk
+      }
+    } finally {
+      await leaves?.close()
     }
     layout.ranges[file.cid] = [start, layout.size - start]
   }
@@ -207,11 +250,11 @@ export async function* pieceChunks(
 /** `pieceChunks` as a web ReadableStream (what the SDK's streaming upload takes), pulled on demand. */
 export function pieceStream(
   piece: PieceRecord,
-  get: GetBlock,
+  source: BlockSource,
   layout: PieceLayout,
   minBytes: number,
 ): ReadableStream<Uint8Array> {
-  const it = pieceChunks(piece, get, layout, minBytes)
+  const it = pieceChunks(piece, source, layout, minBytes)
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

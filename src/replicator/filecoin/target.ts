@@ -14,7 +14,9 @@ import type { Database } from '../../db.ts'
 import type { CopyRecord } from '../../index/index.ts'
 import { FilecoinUploadError } from '../errors.ts'
 import type { ReplicationItem, StorageTarget, TargetCallOptions } from '../target.ts'
+import type { FileBytes } from './file-leaves.ts'
 import {
+  type BlockSource,
   carBytesOfFile,
   type GetBlock,
   type PackOptions,
@@ -33,6 +35,11 @@ export interface FilecoinTargetOptions {
   db: Database
   /** Any block of the mirror (the index's BlockReader). */
   blocks: GetBlock
+  /**
+   * The bytes of a file no longer on this disk (evicted, or deleted before it was stored), when a
+   * reader runs (the daemon's: the gateway's fetch-back, which starts after the replicator).
+   */
+  fileBytes?: () => FileBytes | undefined
   /** Copies wanted on distinct providers. */
   copies: number
   pack?: Partial<PackOptions>
@@ -417,7 +424,7 @@ export class FilecoinTarget implements StorageTarget {
       // The intent, before the first byte goes: a kill from here on finds the piece on chain.
       await this.records.putPiece({ ...piece, uploading: started })
       const r = await this.service.upload(
-        pieceStream(piece, this.#o.blocks, { size: 0, ranges: {} }, this.service.minUploadSize),
+        pieceStream(piece, this.#source(opts.signal), { size: 0, ranges: {} }, this.service.minUploadSize),
         {
           copies,
           excludeProviderIds: [...new Set(piece.copies.map((c) => c.providerId))],
@@ -459,7 +466,7 @@ export class FilecoinTarget implements StorageTarget {
     if (!piece.pieceCid) {
       const layout: PieceLayout = { size: 0, ranges: {} }
       const pieceCid = await this.service.pieceCid(
-        pieceChunks(piece, this.#o.blocks, layout, this.service.minUploadSize),
+        pieceChunks(piece, this.#source(opts.signal), layout, this.service.minUploadSize),
       )
       piece = { ...piece, pieceCid, size: layout.size, ranges: layout.ranges }
       await this.records.putPiece(piece)
@@ -503,6 +510,11 @@ export class FilecoinTarget implements StorageTarget {
     delete fresh.uploading
     await this.records.putPiece(fresh)
     return fresh
+  }
+
+  #source(signal: AbortSignal): BlockSource {
+    const bytes = this.#o.fileBytes?.()
+    return { get: this.#o.blocks, ...(bytes ? { elsewhere: { bytes, signal } } : {}) }
   }
 
   /** Counts for `/metrics`. */
