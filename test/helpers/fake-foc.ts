@@ -90,6 +90,8 @@ export class FakeFoc {
   sessionKeyExpiry = 0n
   /** authorizationExpiry calls: [root, session key]. */
   readonly sessionKeyChecks: [string, string][] = []
+  /** Providers refuse new uploads (500) while set. */
+  refuseUploads = false
   /** Providers serve `/ipfs/{cid}` (false: their IPFS indexing has not caught up, every such GET is 404). */
   ipfsServing = true
   /** eth_getLogs calls: [from, to]. */
@@ -453,6 +455,7 @@ export class FakeFoc {
     return [
       http.get(`${base}/pdp/ping`, () => new HttpResponse(null, { status: 200 })),
       http.post(`${base}/pdp/piece/uploads`, () => {
+        if (this.refuseUploads) return HttpResponse.text('uploads refused (fake)', { status: 500 })
         const uuid = `${(++this.#uuid).toString(16).padStart(8, '0')}-0000-0000-0000-000000000000`
         return HttpResponse.text('Created', {
           status: 201,
