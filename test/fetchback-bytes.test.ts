@@ -432,6 +432,30 @@ describe('a Range far ahead of the shared fetch', () => {
     },
   )
 
+  it('a far range waiting for a slot is read from the fetch once that reaches it (a file that left the mirror)', async () => {
+    const s = await evictedSample(24 * MiB + 7)
+    let open!: () => void
+    const opened = new Promise<void>((r) => {
+      open = r
+    })
+    const via = await track(proxy(kubo.gateway, { after: MiB, opened }))
+    // One network fetch at once: the whole file's holds the slot, so the range waits its turn.
+    const fb = createFetchBack(options(s, { localGateway: via.url, maxFetches: 1 }))
+    const file: EvictedFile = { ...s.file, path: 'gone/disc-1.iso', transient: true }
+    const whole = await fb.open(file, undefined, AbortSignal.timeout(120_000))
+    // Before the last 8 MiB the fetch keeps in memory: read back from its temp file.
+    const start = 10 * MiB
+    const ranged = fb.open(file, { start, end: file.size - 1 }, AbortSignal.timeout(120_000))
+    await expect.poll(() => fb.figures().queued, { timeout: 60_000 }).toBe(1)
+    open()
+    expect((await collect(whole.body)).equals(s.bytes)).toBe(true)
+    const tail = await ranged
+    expect((await collect(tail.body)).equals(s.bytes.subarray(start))).toBe(true)
+    // One request at the source: the range was read from the whole file's fetch.
+    expect(via.asked).toHaveLength(1)
+    await expect.poll(() => tmpFiles(s), { timeout: 60_000 }).toEqual([])
+  })
+
   it("waits for the shared fetch when no source can start mid-file (the node's own CAR export)", async () => {
     const s = await evictedSample(20 * MiB + 9)
     const node = new KuboNode({ api: kubo.api })
