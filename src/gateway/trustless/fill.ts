@@ -168,7 +168,18 @@ async function fetchedLeaf(
  */
 export function leafFill(fetch: FetchFile, signal: AbortSignal): LeafFill {
   return {
-    file: (src, root) => fillingSource(src, root, fetch, signal),
+    // Planned at the file's first missing block only: a file whose blocks are all held costs nothing.
+    file: async (src, root) => {
+      let filling: Promise<BlockGetter> | undefined
+      return {
+        get: async (cid, s) => {
+          const held = await src.get(cid, s)
+          if (held) return held
+          filling ??= fillingSource(src, root, fetch, signal)
+          return (await filling).get(cid, s)
+        },
+      }
+    },
     leaf: (cid, size) => fetchedLeaf(cid, size, fetch, signal),
   }
 }
