@@ -107,6 +107,7 @@ beforeAll(async () => {
   link('swap/link', 'a.txt')
   put('olddists/bookworm/Contents', oldContents)
   link('olddists/stable', 'bookworm')
+  link('olddists/current', 'bookworm/Contents')
   // A secret beside the mirror root: no request may ever give a byte of it.
   writeFileSync(join(dir, 'mirrors', 'secret.txt'), 'TOP-SECRET-SYMLINK\n')
   db = await openDatabase(join(dir, 'db'))
@@ -378,5 +379,29 @@ describe('/_deleted/ through symlinks as they were when the file left', () => {
     expect(r.headers['x-ipfs-path']).toBe(`/ipfs/${root1}/olddists/bookworm/Contents`)
     // A name that path never had is still nothing.
     expect((await get(gw.url, '/_deleted/sample/olddists/stable/Release')).status).toBe(404)
+    // A file symlink deleted with the tree: served, and listed, as the file it led to.
+    const cur = await get(gw.url, '/_deleted/sample/olddists/current')
+    expect(cur.status).toBe(200)
+    expect(cur.body.equals(oldContents)).toBe(true)
+  })
+
+  it("lists a symlink as the deleted file it led to when it left (or when today's leads to none)", async () => {
+    const contentsCid = await kuboCid(root1, 'olddists/bookworm/Contents')
+    const old = await get(gw.url, '/_deleted/sample/olddists/?format=json')
+    expect(JSON.parse(old.body.toString())).toEqual([
+      { name: 'bookworm', type: 'directory', mtime: expect.any(String) },
+      {
+        name: 'current',
+        type: 'file',
+        mtime: mtime.toUTCString(),
+        size: oldContents.length,
+        cid: contentsCid,
+      },
+    ])
+    const swap = await get(gw.url, '/_deleted/sample/swap/?format=json')
+    expect(JSON.parse(swap.body.toString())).toEqual([
+      { name: 'a.txt', type: 'file', mtime: mtime.toUTCString(), size: aText.length, cid: aCid },
+      { name: 'link', type: 'file', mtime: mtime.toUTCString(), size: aText.length, cid: aCid },
+    ])
   })
 })

@@ -258,14 +258,20 @@ export class PastRoutes {
         const page = await c.reader.children(m.name, rel, { ...(after ? { after } : {}), limit: 10_000 })
         for (const r of page.records) {
           const name = r.path.slice(r.path.lastIndexOf('/') + 1)
-          if (r.kind === 'symlink' && r.state !== 'deleted') {
+          if (r.kind === 'symlink') {
             // Shown as what it leads to: a directory leading to deleted files, or a deleted file.
-            const to = await resolveIndexPath(c.reader, m.name, r.path.split('/'))
-            const t = to.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
+            const to =
+              r.state === 'deleted' ? undefined : await resolveIndexPath(c.reader, m.name, r.path.split('/'))
+            const t = to?.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
             if (t?.kind === 'dir' && dirs.has(t.path))
               entries.push({ name, dir: true, size: 0, mtimeMs: t.mtimeMs, cid: undefined })
             else if (t?.kind === 'file' && t.state === 'deleted')
               entries.push({ name, dir: false, size: t.size, mtimeMs: t.mtimeMs, cid: t.cid })
+            else {
+              // Else the deleted file it led to as it was (what its download gives, #asItWas).
+              const f = await this.#asItWas(m, r.path.split('/'), '')
+              if (f) entries.push({ name, dir: false, size: f.size, mtimeMs: f.mtimeMs, cid: f.cid })
+            }
           } else if (r.kind === 'dir') {
             if (dirs.has(r.path))
               entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
