@@ -247,7 +247,8 @@ export async function auditMirror(
     if (opts.onProgress && out.files % 1000 === 0) opts.onProgress(out.files, total)
   }
   await judgeBatch()
-  if (f.archive) out.archive = await auditArchive(index, copies, trees, policy, now, f, opts.onFile, deleted)
+  if (f.archive)
+    out.archive = await auditArchive(index, copies, queue, trees, policy, now, f, opts.onFile, deleted)
   if (oldest !== undefined) out.oldestCheck = new Date(oldest).toISOString()
   const entry = await queue.get(`tree:${index.mirror}`)
   if (entry) {
@@ -269,6 +270,7 @@ export async function auditMirror(
 async function auditArchive(
   index: MirrorIndex,
   copies: CopyStore,
+  queue: ReplicationQueue,
   trees: CopyRecord[],
   policy: ReplicationPolicy,
   now: number,
@@ -314,6 +316,11 @@ async function auditArchive(
     if (verdict.shortfall) file.shortfall = verdict.shortfall
     if (verdict.count.oldestCheck !== undefined)
       file.oldestCheck = new Date(verdict.count.oldestCheck).toISOString()
+    // An archived item of the replicator's queue (an entity-scope target keeps it): why it is not at n.
+    if (!verdict.satisfied) {
+      const item = await queue.get(`cid:${v.cid}`)
+      if (item) file.queue = { state: item.state, ...(item.reason ? { reason: item.reason } : {}) }
+    }
     onFile?.(file)
   }
   for await (const v of index.versions()) {

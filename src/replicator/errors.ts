@@ -25,12 +25,15 @@ export class TargetRequestError extends CidmirrorError {
  */
 export class FilecoinBlockUnavailableError extends CidmirrorError {
   readonly waits = true
-  constructor(cid: string, file: string, elsewhere?: string) {
+  /** The CID of the file whose block it is. */
+  readonly fileCid: string | undefined
+  constructor(cid: string, file: string, elsewhere?: string, fileCid?: string) {
     super(
       'FILECOIN_BLOCK_UNAVAILABLE',
       `block ${cid} of ${file} is not on this disk (changed, evicted or deleted since the scan)${elsewhere ? ` and ${elsewhere}` : ''}`,
     )
     this.name = 'FilecoinBlockUnavailableError'
+    this.fileCid = fileCid
   }
 }
 

@@ -176,13 +176,15 @@ export async function* pieceChunks(
     const leaves = elsewhere && new FileLeaves(file, elsewhere.bytes, elsewhere.signal)
     const read = async (cid: CID): Promise<Uint8Array> => {
       const bytes = await source.get(cid)
-      if (!bytes) throw new FilecoinBlockUnavailableError(cid.toString(), name, 'not in the block map')
+      if (!bytes)
+        throw new FilecoinBlockUnavailableError(cid.toString(), name, 'not in the block map', file.cid)
       return bytes
     }
     const readLeaf = async (cid: CID, offset: number, length: number): Promise<Uint8Array> => {
       const bytes = await source.get(cid)
       if (bytes) return bytes
-      if (!leaves) throw new FilecoinBlockUnavailableError(cid.toString(), name, 'no fetch-back runs')
+      if (!leaves)
+        throw new FilecoinBlockUnavailableError(cid.toString(), name, 'no fetch-back runs', file.cid)
       let got: Uint8Array | undefined
       try {
         got = await leaves.leaf(cid, offset, length)
@@ -191,6 +193,7 @@ export async function* pieceChunks(
           cid.toString(),
           name,
           `the fetch-back could not get them: ${(err as Error).message}`,
+          file.cid,
         )
       }
       if (!got)
@@ -198,6 +201,7 @@ export async function* pieceChunks(
           cid.toString(),
           name,
           'the bytes fetched back ended early or did not hash to it',
+          file.cid,
         )
       return got
     }
@@ -253,6 +257,8 @@ export function pieceStream(
   source: BlockSource,
   layout: PieceLayout,
   minBytes: number,
+  /** Told the error the stream ends with (the SDK's own error around it keeps only its text). */
+  onError?: (err: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const it = pieceChunks(piece, source, layout, minBytes)
   return new ReadableStream<Uint8Array>(
@@ -263,6 +269,7 @@ export function pieceStream(
           if (r.done) controller.close()
           else controller.enqueue(r.value)
         } catch (err) {
+          onError?.(err)
           controller.error(err)
         }
       },

@@ -100,6 +100,27 @@ export class FilecoinRecords {
     await batch.write()
   }
 
+  /**
+   * Takes `file` out of `piece` (on no provider yet) into a piece of its own, `p:<cid>:alone`, in one
+   * batch; returns what is left, to be packed again (its PieceCID and layout change).
+   */
+  async setApart(piece: PieceRecord, file: PlannedFile): Promise<PieceRecord> {
+    const rest: PieceRecord = {
+      key: piece.key,
+      files: piece.files.filter((f) => f.cid !== file.cid),
+      copies: [],
+      ...(piece.failed ? { failed: piece.failed } : {}),
+    }
+    const alone: PieceRecord = { key: `p:${file.cid}:alone`, files: [file], copies: [] }
+    const batch = this.#db.batch()
+    batch.put(rest.key, rest, { sublevel: this.#pieces as never })
+    batch.del(`${file.cid}${SEP}${piece.key}`, { sublevel: this.#files as never })
+    batch.put(alone.key, alone, { sublevel: this.#pieces as never })
+    batch.put(`${file.cid}${SEP}${alone.key}`, '', { sublevel: this.#files as never })
+    await batch.write()
+    return rest
+  }
+
   async putPiece(p: PieceRecord): Promise<void> {
     await this.#pieces.put(p.key, p)
   }

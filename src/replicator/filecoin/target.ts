@@ -12,7 +12,7 @@ import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import type { Database } from '../../db.ts'
 import type { CopyRecord } from '../../index/index.ts'
-import { FilecoinUploadError } from '../errors.ts'
+import { FilecoinBlockUnavailableError, FilecoinUploadError } from '../errors.ts'
 import type { ReplicationItem, StorageTarget, TargetCallOptions } from '../target.ts'
 import type { FileBytes } from './file-leaves.ts'
 import {
@@ -357,11 +357,18 @@ export class FilecoinTarget implements StorageTarget {
     }
     const short: string[] = []
     let part0: PieceRecord | undefined
-    for (const piece of pieces) {
-      opts.signal.throwIfAborted()
-      const r = await this.#uploadOnce(piece, part0, opts)
-      if (r) short.push(r)
-      if ((piece.part?.index ?? 0) === 0) part0 = (await this.records.piece(piece.key)) ?? piece
+    const done = new Set<string>()
+    // Twice at most: a concurrent upload of a shared piece may have set this file apart (setApart).
+    for (let round = 0; round < 2 && pieces.some((p) => !done.has(p.key)); round++) {
+      for (const piece of pieces) {
+        if (done.has(piece.key)) continue
+        opts.signal.throwIfAborted()
+        const r = await this.#uploadOnce(piece, part0, opts)
+        done.add(piece.key)
+        if (r) short.push(r)
+        if ((piece.part?.index ?? 0) === 0) part0 = (await this.records.piece(piece.key)) ?? piece
+      }
+      pieces = await this.#pieces(item.cid)
     }
     const got = await this.check(item, opts)
     if (short.length > 0) throw new FilecoinUploadError(`${this.name}: ${short.join('; ')}`)
@@ -393,7 +400,34 @@ export class FilecoinTarget implements StorageTarget {
     return short
   }
 
+  /**
+   * Uploads `piece`. A file of it whose bytes cannot be read (`FilecoinBlockUnavailableError`) makes
+   * its item wait; while the piece is on no provider, that file is
+   * set apart in a piece of its own and the rest goes on without it.
+   */
   async #upload(
+    piece: PieceRecord,
+    part0: PieceRecord | undefined,
+    opts: TargetCallOptions,
+  ): Promise<string | undefined> {
+    try {
+      return await this.#uploadPiece(piece, part0, opts)
+    } catch (err) {
+      if (!(err instanceof FilecoinBlockUnavailableError)) throw err
+      const gone = err
+      const fresh = (await this.records.piece(piece.key)) ?? piece
+      const file = fresh.files.find((f) => f.cid === gone.fileCid)
+      if (!file || fresh.copies.length > 0 || fresh.files.length < 2 || fresh.part) throw gone
+      const rest = await this.records.setApart(fresh, file)
+      this.#o.log?.warn(
+        { target: this.name, piece: piece.key, file: `${file.mirror}/${file.path}`, err: gone.message },
+        'filecoin piece packed again without a file whose bytes cannot be read',
+      )
+      return this.#upload(rest, part0, opts)
+    }
+  }
+
+  async #uploadPiece(
     piece: PieceRecord,
     part0: PieceRecord | undefined,
     opts: TargetCallOptions,
@@ -423,9 +457,18 @@ export class FilecoinTarget implements StorageTarget {
       const started = this.#now()
       // The intent, before the first byte goes: a kill from here on finds the piece on chain.
       await this.records.putPiece({ ...piece, uploading: started })
-      const r = await this.service.upload(
-        pieceStream(piece, this.#source(opts.signal), { size: 0, ranges: {} }, this.service.minUploadSize),
-        {
+      let unreadable: FilecoinBlockUnavailableError | undefined
+      const data = pieceStream(
+        piece,
+        this.#source(opts.signal),
+        { size: 0, ranges: {} },
+        this.service.minUploadSize,
+        (err) => {
+          if (err instanceof FilecoinBlockUnavailableError) unreadable = err
+        },
+      )
+      const r = await this.service
+        .upload(data, {
           copies,
           excludeProviderIds: [...new Set(piece.copies.map((c) => c.providerId))],
           ...(dataSetIds ? { dataSetIds } : {}),
@@ -433,8 +476,11 @@ export class FilecoinTarget implements StorageTarget {
           pieceMetadata: { ipfsRootCID: piece.files[0]!.cid },
           pieceCid: piece.pieceCid!,
           signal: opts.signal,
-        },
-      )
+        })
+        .catch((err: unknown) => {
+          // Ours, not the SDK's wrapping of it (its text, with our stack in it).
+          throw unreadable ?? err
+        })
       made = r.copies.length
       const fresh = await this.#addCopies(piece, r.copies, r.failed)
       this.#o.log?.info(
