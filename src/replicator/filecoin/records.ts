@@ -7,10 +7,11 @@
  *   replicator/fc-others/<cid>\x00<ds>\x00<id> -> OtherPiece    someone's piece whose `ipfsRootCID` is cid
  *   replicator/fc-meta/<name>                  -> value         the event scan's next block, the spend
  *
- * A piece record is written once when planned, again before each upload (its PieceCID, computed first,
- * and `uploading`: the intent) and again after it (its copies). A restart finds the copies of every
- * piece whose upload was recorded; one killed between a provider's commit and that record finds them
- * on chain (`uploading` set: the data sets holding the PieceCID are asked before any upload).
+ * A piece record is written once when planned, again before each upload (`uploading`: the intent),
+ * once the primary provider has the bytes (its PieceCID and layout, before any commit) and after the
+ * upload (its copies). A restart finds the copies of every piece whose upload was recorded; one killed
+ * between a provider's commit and that record finds them on chain (`uploading` set: the data sets
+ * holding the PieceCID are asked before any upload).
  */
 import { type Database, type Room, readKeys, readValues } from '../../db.ts'
 import type { FocCopy } from './service.ts'
@@ -46,7 +47,7 @@ export interface PieceRecord {
   key: string
   files: PlannedFile[]
   part?: PiecePart
-  /** Set before the first upload (computed from the CAR, the same every time). */
+  /** Known once uploaded to a primary provider (or computed from the CAR: the same every time). */
   pieceCid?: string
   /**
    * Epoch ms an upload began whose result is not recorded yet: it may have been committed (a kill,

@@ -35,6 +35,8 @@ export interface FocUploadOptions {
   pieceMetadata: Record<string, string>
   /** The piece CID, computed before (`pieceCid`): the service does not compute it again. */
   pieceCid?: string
+  /** Told the piece CID once the primary provider has the bytes, before any copy is committed. */
+  onPieceCid?: (pieceCid: string) => void
   signal?: AbortSignal
 }
 

@@ -122,6 +122,13 @@ export class SynapseService implements FocService {
       metadata: o.metadata,
       pieceMetadata: o.pieceMetadata,
       ...(o.pieceCid ? { pieceCid: Piece.parse(o.pieceCid) } : {}),
+      ...(o.onPieceCid
+        ? {
+            callbacks: {
+              onStored: (_: bigint, pieceCid: { toString(): string }) => o.onPieceCid!(pieceCid.toString()),
+            },
+          }
+        : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     })
     return {

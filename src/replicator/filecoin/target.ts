@@ -249,7 +249,12 @@ export class FilecoinTarget implements StorageTarget {
     for (let piece of pieces) {
       opts.signal.throwIfAborted()
       // Not while this process uploads it (its own record is on the way).
-      if (!this.#uploads.has(piece.key)) piece = await this.#recover(piece, opts)
+      if (!this.#uploads.has(piece.key))
+        piece = await this.#recover(piece, opts).catch((err: unknown) => {
+          // Its bytes cannot be read to compute its PieceCID: the store says so (the item waits).
+          if (err instanceof FilecoinBlockUnavailableError) return piece
+          throw err
+        })
       const { live, status } = await this.#checkPiece(piece)
       for (const c of live) {
         own.add(`${c.dataSetId}/${c.pieceId}`)
@@ -433,7 +438,7 @@ export class FilecoinTarget implements StorageTarget {
     opts: TargetCallOptions,
   ): Promise<string | undefined> {
     if (this.copies - piece.copies.filter((c) => !c.overdue).length <= 0) return undefined
-    piece = await this.#intend(piece, opts)
+    piece = await this.#recover(piece, opts)
     const missing = this.copies - piece.copies.filter((c) => !c.overdue).length
     if (missing <= 0) return undefined
     const what = pieceName(piece)
@@ -455,13 +460,16 @@ export class FilecoinTarget implements StorageTarget {
     let made = 0
     try {
       const started = this.#now()
-      // The intent, before the first byte goes: a kill from here on finds the piece on chain.
+      // The intent, before the first byte goes: after a kill from here on, the piece is looked up on
+      // chain (`#recover`) before it is uploaded again.
       await this.records.putPiece({ ...piece, uploading: started })
       let unreadable: FilecoinBlockUnavailableError | undefined
+      let noted: Promise<unknown> = Promise.resolve()
+      const layout: PieceLayout = { size: 0, ranges: {} }
       const data = pieceStream(
         piece,
         this.#source(opts.signal),
-        { size: 0, ranges: {} },
+        layout,
         this.service.minUploadSize,
         (err) => {
           if (err instanceof FilecoinBlockUnavailableError) unreadable = err
@@ -474,15 +482,27 @@ export class FilecoinTarget implements StorageTarget {
           ...(dataSetIds ? { dataSetIds } : {}),
           metadata: { withIPFSIndexing: '', source: this.service.source },
           pieceMetadata: { ipfsRootCID: piece.files[0]!.cid },
-          pieceCid: piece.pieceCid!,
+          // Known after a restart's lookup; else the service computes it as the bytes go.
+          ...(piece.pieceCid ? { pieceCid: piece.pieceCid } : {}),
+          // Kept at once (before the commits), so a restart need not compute it again.
+          onPieceCid: (pieceCid) => {
+            // The stream is read through by then: the layout is whole.
+            const known = { pieceCid, size: layout.size, ranges: layout.ranges, uploading: started }
+            noted = this.records.putPiece({ ...piece, ...known }).catch(() => undefined)
+          },
           signal: opts.signal,
         })
         .catch((err: unknown) => {
           // Ours, not the SDK's wrapping of it (its text, with our stack in it).
           throw unreadable ?? err
         })
+        .finally(() => noted)
       made = r.copies.length
-      const fresh = await this.#addCopies(piece, r.copies, r.failed)
+      const fresh = await this.#addCopies(
+        { ...piece, pieceCid: r.pieceCid, size: layout.size, ranges: layout.ranges },
+        r.copies,
+        r.failed,
+      )
       this.#o.log?.info(
         {
           target: this.name,
@@ -504,30 +524,23 @@ export class FilecoinTarget implements StorageTarget {
   }
 
   /**
-   * Makes the upload of `piece` safe to repeat. Its PieceCID and layout are computed from its blocks
-   * first (a read of the CAR that sends nothing; the service then does not compute it again), and
-   * what an earlier upload left unrecorded is found on chain (`#recover`).
-   */
-  async #intend(piece: PieceRecord, opts: TargetCallOptions): Promise<PieceRecord> {
-    if (!piece.pieceCid) {
-      const layout: PieceLayout = { size: 0, ranges: {} }
-      const pieceCid = await this.service.pieceCid(
-        pieceChunks(piece, this.#source(opts.signal), layout, this.service.minUploadSize),
-      )
-      piece = { ...piece, pieceCid, size: layout.size, ranges: layout.ranges }
-      await this.records.putPiece(piece)
-    }
-    return this.#recover(piece, opts)
-  }
-
-  /**
-   * An upload of `piece` began and its result was never recorded (a kill or a timeout after a
-   * provider's commit): the wallet's data sets are asked for its PieceCID, and the copies they hold
-   * are recorded as ours instead of paid for twice.
+   * An upload of `piece` began and its result was never recorded (a kill, or a timeout after a
+   * provider's commit): its PieceCID (computed now from its blocks, a read of the CAR that sends
+   * nothing, when that upload did not get to record it) is looked up in the wallet's data sets, and
+   * the copies they hold are recorded as ours instead of paid for twice.
    */
   async #recover(piece: PieceRecord, opts: TargetCallOptions): Promise<PieceRecord> {
     if (piece.uploading === undefined) return piece
     opts.signal.throwIfAborted()
+    if (!piece.pieceCid || !piece.ranges) {
+      const layout: PieceLayout = { size: 0, ranges: {} }
+      const chunks = pieceChunks(piece, this.#source(opts.signal), layout, this.service.minUploadSize)
+      let pieceCid = piece.pieceCid
+      if (pieceCid) for await (const _ of chunks);
+      else pieceCid = await this.service.pieceCid(chunks)
+      piece = { ...piece, pieceCid, size: layout.size, ranges: layout.ranges }
+      await this.records.putPiece(piece)
+    }
     const found = await this.service.findCopies(piece.pieceCid!)
     const fresh = await this.#addCopies(piece, found, [])
     if (fresh.copies.length > piece.copies.length)
