@@ -146,7 +146,7 @@ export const ERROR_CODES = {
   FETCH_TIMEOUT:           { room: 'gateway', exit: USER, http: 504, summary: 'every fetch-back source of an evicted file timed out' },
   FETCH_CACHE_SHORT:       { room: 'gateway', exit: USER,          summary: 'a fetched-back file in the cache, or its temp file, ended before the bytes it should hold (changed or truncated on disk)' },
   FETCH_SHORT_BODY:        { room: 'gateway', exit: USER,          summary: 'a fetch-back body ended short of its length; the connection is aborted' },
-  FILECOIN_BLOCK_UNAVAILABLE: { room: 'replicator', exit: USER,    summary: 'a block of a file packed for Filecoin is no longer readable from the mirror (changed or evicted)' },
+  FILECOIN_BLOCK_UNAVAILABLE: { room: 'replicator', exit: USER,    summary: 'a block of a file packed for Filecoin is readable neither from the mirror (changed, evicted or deleted) nor through the fetch-back; the item waits' },
   FILECOIN_SPEND_CAP:      { room: 'replicator', exit: USER,       summary: 'storing on Filecoin would pass the [filecoin] spending cap (per month or in all)' },
   FILECOIN_UPLOAD:         { room: 'replicator', exit: USER,       summary: 'a Filecoin upload made fewer copies than asked (retried with backoff)' },
   FILECOIN_KEY_FILE:       { room: 'replicator', exit: USER,       summary: 'the [filecoin] key file is missing, malformed or readable by others' },
