@@ -156,12 +156,12 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
       const car = foc.providers.find((p) => p.pieces.has(piece.pieceCid!))!.pieces.get(piece.pieceCid!)!
       const blocksIn = new Map<string, Uint8Array>()
       for await (const b of await CarBlockIterator.fromBytes(car)) blocksIn.set(String(b.cid), b.bytes)
-      const join = (cid: CID): Buffer =>
+      const bytesOf = (cid: CID): Buffer =>
         cid.code === 0x55
           ? Buffer.from(blocksIn.get(String(cid))!)
-          : Buffer.concat(dagPb.decode(blocksIn.get(String(cid))!).Links.map((l) => join(l.Hash)))
+          : Buffer.concat(dagPb.decode(blocksIn.get(String(cid))!).Links.map((l) => bytesOf(l.Hash)))
       for (const f of piece.files) {
-        expect(join(CID.parse(f.cid)).equals(bytes[f.path as keyof typeof bytes]), f.path).toBe(true)
+        expect(bytesOf(CID.parse(f.cid)).equals(bytes[f.path as keyof typeof bytes]), f.path).toBe(true)
         rebuilt++
       }
     }
@@ -169,5 +169,66 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
     // Fetched for the packer only: the tree and the index still say the files are gone.
     expect(existsSync(join(tree, 'pool/gone.deb'))).toBe(false)
     expect((await idx.get('pool/gone.deb'))?.state).toBe('deleted')
+  }, 180_000)
+
+  it('a file split across pieces is read part by part, each part from its first leaf on', async () => {
+    const tree = join(tmp.dir, 'split')
+    mkdirSync(join(tree, 'iso'), { recursive: true })
+    const big = randomBytes(5 * MiB + 3)
+    writeFileSync(join(tree, 'iso/big.iso'), big)
+    const db2 = await openDatabase(join(tmp.dir, 'db-split'))
+    try {
+      const idx = openMirrorIndex(db2, 'iso', tree)
+      const first = await idx.scan()
+      await mapBlocks(db2, 'iso', tree, { since: 0 })
+      const rec = (await idx.get('iso/big.iso'))!
+      expect((await kubo.ok(['add', '-Q', '--cid-version=1', join(tree, 'iso/big.iso')])).trim()).toBe(
+        rec.cid,
+      )
+      const blocks = new BlockReader(db2)
+      const asked: number[] = []
+      const via = fileBytesVia(
+        createFetchBack({ rootOf: () => tree, gateways: [kubo.gateway], nodes: blocks }),
+      )
+      const t = await focTarget(db2, {
+        // The service's limit is 1,065,353,216 bytes; the same rule with 2.5 MiB keeps the test small.
+        pack: { maxPieceBytes: 2.5 * MiB },
+        fileBytes: () => (f, start, signal) => {
+          asked.push(start)
+          return via(f, start, signal)
+        },
+        log,
+      })
+      expect(await t.plan([{ cid: rec.cid, size: rec.size, mirror: 'iso', path: 'iso/big.iso' }])).toBe(4)
+      rmSync(join(tree, 'iso/big.iso'))
+      const second = await idx.scan()
+      const [item] = await archivedItems(idx, first.id, second.id)
+      const r = new Replicator({
+        db: db2,
+        counters: [t],
+        policy: () => ({ n: 2 }),
+        recheckMs: 3_600_000,
+        log,
+      })
+      await r.track(item!)
+      await r.runOnce()
+      const e = await r.queue.get(`cid:${rec.cid}`)
+      expect(e?.state, e?.reason).toBe('satisfied')
+      // Each part's stream starts at the part's first leaf (the root's part at 0), never before.
+      const pieces = (await t.records.allPieces()).sort((a, b) => a.part!.index - b.part!.index)
+      expect(pieces.map((p) => p.part?.of)).toEqual([4, 4, 4, 4])
+      // Parts of 2 blocks, depth first: [root, leaf 0], [leaf 1, leaf 2], [leaf 3, leaf 4], [leaf 5].
+      expect(asked).toEqual([0, 1 * MiB, 3 * MiB, 5 * MiB])
+      // The parts' leaves, from the root node, rebuild the file.
+      const blocksIn = new Map<string, Uint8Array>()
+      for (const p of pieces) {
+        const car = foc.providers.find((x) => x.pieces.has(p.pieceCid!))!.pieces.get(p.pieceCid!)!
+        for await (const b of await CarBlockIterator.fromBytes(car)) blocksIn.set(String(b.cid), b.bytes)
+      }
+      const root = dagPb.decode(blocksIn.get(rec.cid)!)
+      expect(Buffer.concat(root.Links.map((l) => blocksIn.get(String(l.Hash))!)).equals(big)).toBe(true)
+    } finally {
+      await db2.close()
+    }
   }, 180_000)
 })
