@@ -390,8 +390,22 @@ describe('/_deleted/ through symlinks as they were when the file left', () => {
     const old = await get(gw.url, '/_deleted/sample/olddists/?format=json')
     expect(JSON.parse(old.body.toString())).toEqual([
       { name: 'bookworm', type: 'directory', mtime: expect.any(String) },
+      { name: 'stable', type: 'directory', mtime: expect.any(String) },
       {
         name: 'current',
+        type: 'file',
+        mtime: mtime.toUTCString(),
+        size: oldContents.length,
+        cid: contentsCid,
+      },
+    ])
+    // The symlinked directory as it was: redirected to its slash, listed as the directory it led to.
+    expect((await get(gw.url, '/_deleted/sample/olddists/stable')).status).toBe(301)
+    const stable = await get(gw.url, '/_deleted/sample/olddists/stable/?format=json')
+    expect(stable.status).toBe(200)
+    expect(JSON.parse(stable.body.toString())).toEqual([
+      {
+        name: 'Contents',
         type: 'file',
         mtime: mtime.toUTCString(),
         size: oldContents.length,

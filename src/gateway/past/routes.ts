@@ -231,10 +231,16 @@ export class PastRoutes {
     const { m } = at
     // Through the mirror's symlinks, as its own paths are (`dists/stable -> bookworm`).
     const resolved = await resolveIndexPath(c.reader, m.name, at.rest)
+    const dirs = await this.#deletedDirs.of(m.name)
     // Else through the symlinks as they were when the file left (one since deleted or retargeted).
     const asItWas = async (): Promise<undefined | 'sent'> => {
-      const found = slash ? undefined : await this.#asItWas(m, at.rest, resolved.ok ? resolved.path : '')
-      if (!found) return undefined
+      const found = await this.#asItWas(m, at.rest, resolved.ok ? resolved.path : '', dirs)
+      if (found?.kind === 'dir') {
+        if (!slash) this.#redirectSlash(req, res, t0)
+        else await this.#deletedListing(req, res, m, found.path, dirs, query, t0)
+        return 'sent'
+      }
+      if (!found || slash) return undefined
       await this.#sendDeleted(req, res, m, found, t0)
       return 'sent'
     }
@@ -244,54 +250,64 @@ export class PastRoutes {
     }
     const rel = resolved.path
     const rec = rel === '' ? undefined : await c.reader.record(m.name, rel)
-    if (rel === '' || rec?.kind === 'dir') {
-      const dirs = await this.#deletedDirs.of(m.name)
-      if (!dirs.has(rel)) {
-        if (await asItWas()) return
-        return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
-      }
+    if ((rel === '' || rec?.kind === 'dir') && dirs.has(rel)) {
       if (!slash) return this.#redirectSlash(req, res, t0)
-      const entries: ListEntry[] = []
-      let after: string | undefined
-      let truncated = false
-      for (;;) {
-        const page = await c.reader.children(m.name, rel, { ...(after ? { after } : {}), limit: 10_000 })
-        for (const r of page.records) {
-          const name = r.path.slice(r.path.lastIndexOf('/') + 1)
-          if (r.kind === 'symlink') {
-            // Shown as what it leads to: a directory leading to deleted files, or a deleted file.
-            const to =
-              r.state === 'deleted' ? undefined : await resolveIndexPath(c.reader, m.name, r.path.split('/'))
-            const t = to?.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
-            if (t?.kind === 'dir' && dirs.has(t.path))
-              entries.push({ name, dir: true, size: 0, mtimeMs: t.mtimeMs, cid: undefined })
-            else if (t?.kind === 'file' && t.state === 'deleted')
-              entries.push({ name, dir: false, size: t.size, mtimeMs: t.mtimeMs, cid: t.cid })
-            else {
-              // Else the deleted file it led to as it was (what its download gives, #asItWas).
-              const f = await this.#asItWas(m, r.path.split('/'), '')
-              if (f) entries.push({ name, dir: false, size: f.size, mtimeMs: f.mtimeMs, cid: f.cid })
-            }
-          } else if (r.kind === 'dir') {
-            if (dirs.has(r.path))
-              entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
-          } else if (r.kind === 'file' && r.state === 'deleted')
-            entries.push({ name, dir: false, size: r.size, mtimeMs: r.mtimeMs, cid: r.cid })
-        }
-        if (entries.length >= MAX_LISTING) {
-          truncated = true
-          break
-        }
-        if (page.next === null) break
-        after = page.next
-      }
-      return this.#listing(req, res, entries.slice(0, MAX_LISTING), truncated, query, t0)
+      return this.#deletedListing(req, res, m, rel, dirs, query, t0)
     }
     if (rec?.kind !== 'file' || rec.state !== 'deleted' || slash) {
       if (await asItWas()) return
       return c.done(req, 404, c.plain(res, 404, '404 Not Found'), t0)
     }
     return this.#sendDeleted(req, res, m, { ...rec, leftScan: rec.scan }, t0)
+  }
+
+  /** The listing of directory `rel` ('' for the root): its deleted files and what leads to some. */
+  async #deletedListing(
+    req: IncomingMessage,
+    res: ServerResponse,
+    m: ServedMirror,
+    rel: string,
+    dirs: Set<string>,
+    query: string,
+    t0: number,
+  ): Promise<undefined> {
+    const c = this.#c
+    const entries: ListEntry[] = []
+    let after: string | undefined
+    let truncated = false
+    for (;;) {
+      const page = await c.reader.children(m.name, rel, { ...(after ? { after } : {}), limit: 10_000 })
+      for (const r of page.records) {
+        const name = r.path.slice(r.path.lastIndexOf('/') + 1)
+        if (r.kind === 'symlink') {
+          // Shown as what it leads to: a directory leading to deleted files, or a deleted file.
+          const to =
+            r.state === 'deleted' ? undefined : await resolveIndexPath(c.reader, m.name, r.path.split('/'))
+          const t = to?.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
+          if (t?.kind === 'dir' && dirs.has(t.path))
+            entries.push({ name, dir: true, size: 0, mtimeMs: t.mtimeMs, cid: undefined })
+          else if (t?.kind === 'file' && t.state === 'deleted')
+            entries.push({ name, dir: false, size: t.size, mtimeMs: t.mtimeMs, cid: t.cid })
+          else {
+            // Else what it led to as it was (what a request through it gives, #asItWas).
+            const f = await this.#asItWas(m, r.path.split('/'), '', dirs)
+            if (f?.kind === 'dir')
+              entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
+            else if (f) entries.push({ name, dir: false, size: f.size, mtimeMs: f.mtimeMs, cid: f.cid })
+          }
+        } else if (r.kind === 'dir') {
+          if (dirs.has(r.path)) entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
+        } else if (r.kind === 'file' && r.state === 'deleted')
+          entries.push({ name, dir: false, size: r.size, mtimeMs: r.mtimeMs, cid: r.cid })
+      }
+      if (entries.length >= MAX_LISTING) {
+        truncated = true
+        break
+      }
+      if (page.next === null) break
+      after = page.next
+    }
+    return this.#listing(req, res, entries.slice(0, MAX_LISTING), truncated, query, t0)
   }
 
   /** A deleted file's bytes, with the headers it had; `leftScan`: the scan that deleted it. */
@@ -315,16 +331,18 @@ export class PastRoutes {
   }
 
   /**
-   * The file deleted upstream that `segments` led to when a symlink on the way (asked, or met through
-   * today's symlinks: `resolvedPath`) was still in the tree as it was then: for each past version of
-   * such a symlink, newest first, the path resolved through the tree of the last scan that held it
-   * (`recordAt`: every symlink as that scan had it), if it ends at a file that has since been deleted.
+   * What `segments` led to when a symlink on the way (asked, or met through today's symlinks:
+   * `resolvedPath`) was still in the tree as it was then: for each past version of such a symlink,
+   * newest first, the path resolved through the tree of the last scan that held it (`recordAt`: every
+   * symlink as that scan had it); a file there that has since been deleted, or a directory that now
+   * leads to deleted files (`dirs`), is the answer.
    */
   async #asItWas(
     m: ServedMirror,
     segments: string[],
     resolvedPath: string,
-  ): Promise<(PastEntry & { leftScan: number }) | undefined> {
+    dirs: Set<string>,
+  ): Promise<(PastEntry & { leftScan: number }) | { kind: 'dir'; path: string } | undefined> {
     const v = this.#c.versions
     if (!v) return undefined
     const prefixes = new Set<string>()
@@ -336,8 +354,10 @@ export class PastRoutes {
         if (link.left) scans.add(link.left.lastScan)
     for (const scan of [...scans].sort((a, b) => b - a)) {
       const to = await resolveIndexPathAt(v, m.name, segments, scan)
-      const f = to.ok && to.path !== '' ? await v.entryAt(m.name, to.path, scan) : undefined
+      if (!to.ok || to.path === '') continue
+      const f = await v.entryAt(m.name, to.path, scan)
       if (f?.kind === 'file' && f.left?.reason === 'deleted') return { ...f, leftScan: f.left.scan }
+      if (!f && dirs.has(to.path)) return { kind: 'dir', path: to.path }
     }
     return undefined
   }
