@@ -65,6 +65,8 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
       'pool/gone.deb': randomBytes(2 * MiB + 7),
       'pool/tiny.deb': randomBytes(3000),
       'pool/keep.deb': randomBytes(4000),
+      // Deleted too: its one (empty) block needs no source.
+      'pool/empty.deb': Buffer.alloc(0),
     }
     for (const [rel, b] of Object.entries(bytes)) writeFileSync(join(tree, rel), b)
     db = await openDatabase(join(tmp.dir, 'db'))
@@ -99,9 +101,12 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
     foc.refuseUploads = false
     rmSync(join(tree, 'pool/gone.deb'))
     rmSync(join(tree, 'pool/tiny.deb'))
+    rmSync(join(tree, 'pool/empty.deb'))
     const second = await idx.scan()
     const archived = await archivedItems(idx, first.id, second.id)
-    expect(archived.map((i) => i.cid).sort()).toEqual([cidOf('pool/gone.deb'), cidOf('pool/tiny.deb')].sort())
+    expect(archived.map((i) => i.cid).sort()).toEqual(
+      ['pool/gone.deb', 'pool/tiny.deb', 'pool/empty.deb'].map(cidOf).sort(),
+    )
     for (const i of archived) await r.track(i)
     const uploads = () => foc.providers.reduce((a, p) => a + p.uploads, 0)
 
@@ -123,8 +128,10 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
         expect(e?.reason).toContain(`${p} is not on this disk`)
         expect(e?.reason).toContain(why)
       }
-      const keep = await r.queue.get(`cid:${cidOf('pool/keep.deb')}`)
-      expect(keep?.state, keep?.reason).toBe('satisfied')
+      for (const p of ['pool/keep.deb', 'pool/empty.deb']) {
+        const e = await r.queue.get(`cid:${cidOf(p)}`)
+        expect(e?.state, `${p}: ${e?.reason}`).toBe('satisfied')
+      }
       expect(uploads()).toBe(1)
     }
     expect((await r.queue.counts()).waiting).toBe(2)
@@ -144,7 +151,7 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
     )
     await r.checkNow()
     await r.runOnce()
-    for (const p of ['pool/gone.deb', 'pool/tiny.deb', 'pool/keep.deb']) {
+    for (const p of Object.keys(bytes)) {
       const e = await r.queue.get(`cid:${cidOf(p)}`)
       expect(e?.state, `${p}: ${e?.reason}`).toBe('satisfied')
       expect((await new CopyStore(db).of(cidOf(p))).filter((c) => c.status === 'verified')).toHaveLength(2)
@@ -165,7 +172,7 @@ describe('filecoin: files deleted before they were stored (fake chain and provid
         rebuilt++
       }
     }
-    expect(rebuilt).toBe(3)
+    expect(rebuilt).toBe(4)
     // Fetched for the packer only: the tree and the index still say the files are gone.
     expect(existsSync(join(tree, 'pool/gone.deb'))).toBe(false)
     expect((await idx.get('pool/gone.deb'))?.state).toBe('deleted')

@@ -181,7 +181,7 @@ export async function* pieceChunks(
       return bytes
     }
     const readLeaf = async (cid: CID, offset: number, length: number): Promise<Uint8Array> => {
-      const bytes = await source.get(cid)
+      const bytes = (await source.get(cid)) ?? (length === 0 ? emptyBlock(cid) : undefined)
       if (bytes) return bytes
       if (!leaves)
         throw new FilecoinBlockUnavailableError(cid.toString(), name, 'no fetch-back runs', file.cid)
@@ -249,6 +249,14 @@ export async function* pieceChunks(
     layout.size += chunk.length
     yield chunk
   }
+}
+
+/** An empty file's one block: known without a source, when `cid` is its hash. */
+function emptyBlock(cid: CID): Uint8Array | undefined {
+  const empty = new Uint8Array(0)
+  return cid.multihash.code === 0x12 && Buffer.compare(sha256(empty), cid.multihash.digest) === 0
+    ? empty
+    : undefined
 }
 
 /** `pieceChunks` as a web ReadableStream (what the SDK's streaming upload takes), pulled on demand. */
