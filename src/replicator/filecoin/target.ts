@@ -488,7 +488,10 @@ export class FilecoinTarget implements StorageTarget {
           onPieceCid: (pieceCid) => {
             // The stream is read through by then: the layout is whole.
             const known = { pieceCid, size: layout.size, ranges: layout.ranges, uploading: started }
-            noted = this.records.putPiece({ ...piece, ...known }).catch(() => undefined)
+            noted = (async () => {
+              const now = (await this.records.piece(piece.key)) ?? piece
+              await this.records.putPiece({ ...now, ...known })
+            })().catch(() => undefined)
           },
           signal: opts.signal,
         })
