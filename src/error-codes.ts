@@ -77,6 +77,7 @@ export const ERROR_CODES = {
   INDEX_NAME_TAKEN:        { room: 'index', exit: USER,            summary: 'a mirror name taken from a folder name is the index of another folder' },
   // ipfs: the IPFS node interface (src/ipfs)
   IPFS_UNREACHABLE:        { room: 'ipfs',  exit: USER,            summary: "nothing answered at the IPFS node's API address" },
+  IPFS_AUTH_REFUSED:       { room: 'ipfs',  exit: USER,            summary: "the IPFS node's RPC API refused the credentials (a wrong or missing token)" },
   IPFS_COMMAND:            { room: 'ipfs',  exit: USER,            summary: 'the IPFS node answered a command with an error' },
   IPFS_BLOCK_NOT_FOUND:    { room: 'ipfs',  exit: USER,            summary: 'a block is not held by the IPFS node (offline), or the network did not give it' },
   IPFS_BLOCK_MISMATCH:     { room: 'ipfs',  exit: USER,            summary: 'an IPFS node returned bytes that do not hash to the CID asked for' },

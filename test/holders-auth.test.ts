@@ -140,7 +140,7 @@ type = "kubo"
 api = "${relay.url}"
 `,
   })
-  writeFileSync(join(tmp.dir, 'basic.token'), `${BASIC}\n`)
+  writeFileSync(join(tmp.dir, 'basic.token'), `${BASIC}\n`, { mode: 0o600 })
   targets = readReplicationConfig(await loadConfig(file)).replication!.targets
   holders = holderNodesOf(() => targets)
 }, 120_000)

@@ -49,7 +49,7 @@ type = "pinning-service"
 endpoint = "https://pins.example/psa"
 token_file = "psa.token"
 `)
-    writeFileSync(join(tmp!.dir, 'psa.token'), 'secret-token\n')
+    writeFileSync(join(tmp!.dir, 'psa.token'), 'secret-token\n', { mode: 0o600 })
     const r = readReplicationConfig(await loadConfig(file))
     expect(r.replication?.perMirror).toEqual({ deb: 3 })
     expect(r.replication?.targets[0]).toMatchObject({

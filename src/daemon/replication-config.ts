@@ -2,7 +2,7 @@
  * `[ipfs]` and `[replication]`: the sync room hands them over as tables (it knows no CIDs); they are
  * parsed here with the loader's own value checks, so a bad value is one line naming the key and file.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CopyKind } from '../index/index.ts'
 import type { PolicySource, ReplicationPolicy } from '../replicator/index.ts'
@@ -13,6 +13,8 @@ import { checkKnownKeys } from './config-keys.ts'
 export interface IpfsSettings {
   /** Kubo RPC API (multiaddr or URL); undefined: the embedded Helia node (`embedded`). */
   api: string | undefined
+  /** `token` / `token_file`: the credentials `api` needs (Kubo's `API.Authorizations`). Never logged. */
+  token: string | undefined
   /** The embedded node, when `api` is not set. */
   embedded: EmbeddedNodeSettings
   /** The node's repo shares the mirrors' disk (its copies never count). Default true. */
@@ -65,6 +67,8 @@ export interface TargetSettings {
    * IPFS proxy): the fetch-back reads evicted files from them directly. Empty for other types.
    */
   ipfsApi: string[]
+  /** `ipfs_api_token` / `ipfs_api_token_file`: the credentials every `ipfs_api` address needs. Never logged. */
+  ipfsApiToken?: string | undefined
 }
 
 export interface ReplicationSettings {
@@ -168,6 +172,8 @@ export const DEFAULT_MAX_WANTS = 32
 
 const IPFS_KEYS = [
   'api',
+  'token',
+  'token_file',
   'local',
   'gateway',
   'provide',
@@ -206,6 +212,8 @@ const TARGET_KEYS = [
   'replication_min',
   'replication_max',
   'ipfs_api',
+  'ipfs_api_token',
+  'ipfs_api_token_file',
 ]
 
 function opt<T>(
@@ -216,6 +224,39 @@ function opt<T>(
   where: v.Where,
 ): T | undefined {
   return table[key] === undefined ? undefined : check(table[key], `${prefix}.${key}`, where)
+}
+
+/**
+ * An RPC credential from `<key>` or `<key>_file` (relative to the config; one line, trimmed). A file
+ * that others may read is refused, naming the file (never its content), as the wallet key file is.
+ */
+function readToken(
+  table: Record<string, unknown>,
+  key: string,
+  prefix: string,
+  w: v.Where,
+): string | undefined {
+  const fileKey = `${prefix}.${key}_file`
+  const tokenFile = opt(table, `${key}_file`, v.path, prefix, w)
+  if (tokenFile === undefined) return opt(table, key, v.optStr, prefix, w)
+  if (table[key] !== undefined) v.badValue(w, fileKey, `set ${key} or ${key}_file, not both`)
+  const file = v.resolvePath(tokenFile, w.dir)
+  let text: string
+  try {
+    const mode = statSync(file).mode
+    if ((mode & 0o077) !== 0)
+      v.badValue(
+        w,
+        fileKey,
+        `${file} is readable by others (mode ${(mode & 0o777).toString(8).padStart(3, '0')}); a token must be private: chmod 600 ${file}`,
+      )
+    text = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError('CONFIG_READ', w.file, fileKey, `cannot read ${file}: ${(err as Error).message}`)
+  }
+  if (text === '') v.badValue(w, fileKey, `${file} is empty`)
+  return text
 }
 
 export function readReplicationConfig(config: Config): ReplicationConfig {
@@ -230,6 +271,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
     const dataDir = opt(t, 'data_dir', v.path, 'ipfs', w)
     out.ipfs = {
       api: opt(t, 'api', v.nonEmpty, 'ipfs', w),
+      token: readToken(t, 'token', 'ipfs', w),
       embedded: {
         listen: opt(t, 'listen', v.strList, 'ipfs', w) ?? ['/ip4/127.0.0.1/tcp/0'],
         public: opt(t, 'public', v.bool, 'ipfs', w) ?? false,
@@ -274,27 +316,16 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
         opt(raw, 'endpoint', v.nonEmpty, tp, w) ??
         (type === 'filecoin' ? (out.filecoin?.rpc ?? '') : undefined) ??
         v.badValue(w, `${tp}.api`, `missing: the ${type} target's address (api or endpoint)`)
-      let token = opt(raw, 'token', v.optStr, tp, w)
-      const tokenFile = opt(raw, 'token_file', v.path, tp, w)
-      if (tokenFile !== undefined) {
-        const file = v.resolvePath(tokenFile, w.dir)
-        try {
-          token = readFileSync(file, 'utf8').trim()
-        } catch (err) {
-          throw new ConfigError(
-            'CONFIG_READ',
-            w.file,
-            `${tp}.token_file`,
-            `cannot read ${file}: ${(err as Error).message}`,
-          )
-        }
-      }
+      const token = readToken(raw, 'token', tp, w)
       const ipfsApi =
         typeof raw.ipfs_api === 'string'
           ? [v.nonEmpty(raw.ipfs_api, `${tp}.ipfs_api`, w)]
           : (opt(raw, 'ipfs_api', v.strList, tp, w) ?? [])
       if (ipfsApi.length > 0 && type !== 'cluster')
         v.badValue(w, `${tp}.ipfs_api`, `only a cluster target has one (a ${type} target's is its api)`)
+      const ipfsApiToken = readToken(raw, 'ipfs_api_token', tp, w)
+      if (ipfsApiToken !== undefined && ipfsApi.length === 0)
+        v.badValue(w, `${tp}.ipfs_api_token`, 'it authenticates to ipfs_api, which is not set')
       if (type === 'pinning-service' && !token)
         v.badValue(w, `${tp}.token`, 'a pinning service needs an access token (token or token_file)')
       return {
@@ -312,6 +343,7 @@ export function readReplicationConfig(config: Config): ReplicationConfig {
         replicationMin: opt(raw, 'replication_min', v.int(-1, 1000), tp, w),
         replicationMax: opt(raw, 'replication_max', v.int(-1, 1000), tp, w),
         ipfsApi,
+        ipfsApiToken,
       } satisfies TargetSettings
     })
     const perMirror: Record<string, number> = {}

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino'
 import type { Database } from '../db.ts'
 import { listMirrors, onScanCommitted, openMirrorIndex } from '../index/index.ts'
-import { createHeliaNode, type IpfsNode, KuboNode } from '../ipfs/index.ts'
+import { createHeliaNode, IpfsAuthRefusedError, type IpfsNode, KuboNode } from '../ipfs/index.ts'
 import {
   archivedItems,
   type CopyCounter,
@@ -25,6 +25,7 @@ import {
   readKeyFile,
 } from '../replicator/index.ts'
 import { explainEmbeddedListenError } from './embedded-listen.ts'
+import { localNodeOf } from './janitor.ts'
 import {
   type FilecoinSettings,
   type IpfsSettings,
@@ -133,6 +134,11 @@ export async function startReplication(opts: {
     try {
       for (const p of await node.filestoreProblems(opts.mirrorRoots)) log.warn(`ipfs.api: ${p}`)
     } catch (err) {
+      // Wrong credentials will not mend by waiting: the start stops, naming [ipfs] api.
+      if (err instanceof IpfsAuthRefusedError) {
+        await node.close()
+        throw err
+      }
       log.warn(`ipfs.api: cannot check the filestore layout of ${node.label}: ${(err as Error).message}`)
     }
   }
@@ -382,7 +388,8 @@ async function openLocalNode(
   log: Logger,
 ): Promise<IpfsNode | undefined> {
   if (!ipfs) return undefined
-  if (ipfs.api) return new KuboNode({ api: ipfs.api, local: ipfs.local })
+  const kubo = localNodeOf(ipfs)
+  if (kubo) return kubo
   const e = ipfs.embedded
   const node = await createHeliaNode({
     db,

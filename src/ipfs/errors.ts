@@ -10,6 +10,21 @@ export class IpfsUnreachableError extends CidmirrorError {
   }
 }
 
+/**
+ * The node's RPC API refused the credentials sent, or their absence (Kubo's `API.Authorizations`: 403
+ * "Kubo RPC Access Denied"). `what` is the config key of the address (`ipfs.api`); no credential is named.
+ */
+export class IpfsAuthRefusedError extends CidmirrorError {
+  constructor(url: string, what: string, detail: string) {
+    detail = detail.replace(/\s*\n\s*/g, ' ').trim()
+    super(
+      'IPFS_AUTH_REFUSED',
+      `${what}: the IPFS node at ${url} refused the credentials (403 ${detail || 'Forbidden'}): set the token or token_file beside it to one of the node's API.Authorizations`,
+    )
+    this.name = 'IpfsAuthRefusedError'
+  }
+}
+
 /** The node answered a command with an error; `command` is the RPC path (`pin/add`), `detail` its message. */
 export class IpfsCommandError extends CidmirrorError {
   readonly command: string

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { multiaddrToUri } from '@multiformats/multiaddr-to-uri'
 import { Agent, type Dispatcher, request } from 'undici'
-import { IpfsCommandError, IpfsUnreachableError } from './errors.ts'
+import { IpfsAuthRefusedError, IpfsCommandError, IpfsUnreachableError } from './errors.ts'
 
 /** Query parameters of one RPC call, in order; `arg` may repeat. */
 export type Params = [string, string][]
@@ -90,11 +90,16 @@ export class KuboHttp {
   readonly url: string
   readonly #agent: Agent
   readonly #authorization: string | undefined
+  readonly #what: string
 
-  /** `authorization`: the header every call sends (rpcAuthorization), when the API needs one. */
-  constructor(api: string, authorization?: string) {
+  /**
+   * `authorization`: the header every call sends (rpcAuthorization), when the API needs one; `what`:
+   * the config key of the address, which a refusal of the credentials names.
+   */
+  constructor(api: string, authorization?: string, what = 'IPFS RPC API') {
     this.url = rpcUrl(api)
     this.#authorization = authorization
+    this.#what = what
     // Kubo answers long commands (pin add of a big tree) only when done: no body timeout.
     this.#agent = new Agent({ bodyTimeout: 0, headersTimeout: 0, keepAliveTimeout: 10_000 })
   }
@@ -124,6 +129,7 @@ export class KuboHttp {
     }
     if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '')
+      if (res.statusCode === 403) throw this.refused(text)
       throw new IpfsCommandError(this.url, command, messageOf(text, res.statusCode))
     }
     return res
@@ -229,6 +235,11 @@ export class KuboHttp {
   private checkTrailers(command: string, res: Dispatcher.ResponseData): void {
     const streamError = res.trailers?.['x-stream-error']
     if (streamError) throw new IpfsCommandError(this.url, command, streamError)
+  }
+
+  /** The node refused the credentials (Kubo answers 403 "Kubo RPC Access Denied"); `text` is its body. */
+  refused(text: string): IpfsAuthRefusedError {
+    return new IpfsAuthRefusedError(this.url, this.#what, messageOf(text, 403))
   }
 
   /** Our error for a failed exchange; an abort passes through as it is. */

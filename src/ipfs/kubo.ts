@@ -10,6 +10,7 @@ import { carOf, entityBlocks, rawLeaves, rootBlock } from './dag-walk.ts'
 import {
   BlockNotFoundError,
   FilestoreLayoutError,
+  IpfsAuthRefusedError,
   IpfsCommandError,
   IpfsUnreachableError,
   ReferenceMismatchError,
@@ -139,6 +140,8 @@ export interface KuboNodeOptions {
   local?: boolean
   /** The `Authorization` header its RPC API needs (rpcAuthorization of the target's token), if any. */
   authorization?: string
+  /** The config key of `api` (`ipfs.api`), which an error for refused credentials names. */
+  what?: string
 }
 
 /**
@@ -158,7 +161,7 @@ export class KuboNode implements IpfsNode {
   #fsRoot: Promise<string> | undefined
 
   constructor(opts: KuboNodeOptions) {
-    this.#http = new KuboHttp(opts.api, opts.authorization)
+    this.#http = new KuboHttp(opts.api, opts.authorization, opts.what)
     this.label = this.#http.url
     this.local = opts.local ?? false
     this.#client = create({
@@ -620,9 +623,15 @@ export class KuboNode implements IpfsNode {
   }
 
   #clientError(command: string, err: unknown): unknown {
-    if (err instanceof IpfsCommandError || err instanceof IpfsUnreachableError) return err
-    const e = err as { name?: string; message?: string; response?: unknown }
+    if (
+      err instanceof IpfsCommandError ||
+      err instanceof IpfsUnreachableError ||
+      err instanceof IpfsAuthRefusedError
+    )
+      return err
+    const e = err as { name?: string; message?: string; response?: { status?: number } }
     if (e?.name === 'AbortError') return err
+    if (e?.name === 'HTTPError' && e.response?.status === 403) return this.#http.refused(e.message ?? '')
     if (e?.name === 'HTTPError' || e?.name === 'TimeoutError') {
       return new IpfsCommandError(this.label, command, e.message ?? String(err), { cause: err })
     }

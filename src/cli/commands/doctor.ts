@@ -56,8 +56,14 @@ export function register(program: Command): void {
       } else if (!api) {
         lines.push(`-     local Kubo: ${why}; in-place referencing not checked`)
       } else {
-        const { KuboNode } = await import('../../ipfs/index.ts')
-        const node = new KuboNode({ api, local: true })
+        const { IpfsAuthRefusedError, KuboNode, rpcAuthorization } = await import('../../ipfs/index.ts')
+        // [ipfs] token goes with the address (the flag's too: it names the same node elsewhere).
+        const node = new KuboNode({
+          api,
+          local: true,
+          what: why === '[ipfs] api' ? 'ipfs.api' : why,
+          ...(ipfs?.token ? { authorization: rpcAuthorization(ipfs.token) } : {}),
+        })
         try {
           const { peerId } = await node.id({ signal: AbortSignal.timeout(10_000) })
           lines.push(`ok    local Kubo at ${node.label} (from ${why}), peer ${peerId}`)
@@ -67,7 +73,8 @@ export function register(program: Command): void {
           }
           problems.push(...found)
         } catch (err) {
-          if (!isCidmirrorError(err)) throw err
+          // Refused credentials are a config error: one line, exit 2, as the daemon gives.
+          if (!isCidmirrorError(err) || err instanceof IpfsAuthRefusedError) throw err
           problems.push(err.message)
         } finally {
           await node.close()
