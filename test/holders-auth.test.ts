@@ -93,15 +93,7 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
 beforeAll(async () => {
   tmp = tempDir('cidmirror-holders-auth-')
   kubo = await Kubo.create({ parent: tmp.dir })
-  await kubo.ok([
-    'config',
-    '--json',
-    'API.Authorizations',
-    JSON.stringify({
-      ci: { AuthSecret: `bearer:${BEARER}`, AllowedPaths: ['/api/v0'] },
-      alice: { AuthSecret: `basic:${BASIC}`, AllowedPaths: ['/api/v0'] },
-    }),
-  ])
+  await kubo.authorize({ ci: `bearer:${BEARER}`, alice: `basic:${BASIC}` })
   db = await openDatabase(join(tmp.dir, 'db'))
   copies = new CopyStore(db)
   for (const [name, map] of [

@@ -80,15 +80,7 @@ beforeAll(async () => {
   writeFileSync(join(upstream.root, 'pool/a.deb'), randomBytes(1024 * 1024 + 77))
   // The repo beside the mirror tree (tmp/mirrors): its filestore references the files in place.
   kubo = await Kubo.create({ parent: tmp.dir, filestore: true })
-  await kubo.ok([
-    'config',
-    '--json',
-    'API.Authorizations',
-    JSON.stringify({
-      ci: { AuthSecret: `bearer:${BEARER}`, AllowedPaths: ['/api/v0'] },
-      bob: { AuthSecret: `basic:${BASIC}`, AllowedPaths: ['/api/v0'] },
-    }),
-  ])
+  await kubo.authorize({ ci: `bearer:${BEARER}`, bob: `basic:${BASIC}` })
   await kubo.start()
   port = await freePort()
 }, 120_000)

@@ -125,6 +125,20 @@ export class Kubo {
     return r.stdout
   }
 
+  /**
+   * Its RPC API asks for credentials (`API.Authorizations`, before `start`): each name's AuthSecret
+   * (`bearer:TOKEN` or `basic:user:password`), allowed the whole `/api/v0`.
+   */
+  async authorize(secrets: Record<string, string>): Promise<void> {
+    const auths = Object.fromEntries(
+      Object.entries(secrets).map(([name, secret]) => [
+        name,
+        { AuthSecret: secret, AllowedPaths: ['/api/v0'] },
+      ]),
+    )
+    await this.ok(['config', '--json', 'API.Authorizations', JSON.stringify(auths)])
+  }
+
   /** `ipfs cat --offline PATH` as raw bytes. */
   cat(path: string): Promise<Buffer> {
     return new Promise((resolve, reject) => {
