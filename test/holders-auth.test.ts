@@ -169,7 +169,9 @@ describe('a kubo target whose RPC API needs auth', () => {
         { key: `cid:${s.file.cid}`, scope: 'entity', cid: s.file.cid },
         { signal: AbortSignal.timeout(30_000) },
       ),
-    ).rejects.toThrow(/Kubo RPC Access Denied/)
+    ).rejects.toThrow(
+      /^replication\.targets\[none\]\.api: the IPFS node at .* refused the credentials \(403 Kubo RPC Access Denied/,
+    )
     await copies.put(copyOn(s, 'none'))
     const err = await fetchBackOf(s)
       .open(s.file, undefined, AbortSignal.timeout(60_000))

@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync, utimesSync, writeFileSync
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { holderNodesOf, readReplicationConfig, type TargetSettings } from '../src/daemon/index.ts'
+import { replicationKeysNeedingRestart } from '../src/daemon/reload.ts'
 import { type Database, openDatabase } from '../src/db.ts'
 import { createFetchBack, type EvictedFile } from '../src/gateway/index.ts'
 import { BlockReader, CopyStore, mapBlocks, openMirrorIndex } from '../src/index/index.ts'
@@ -118,6 +119,10 @@ describe('[ipfs] token and token_file', () => {
     const repl = readReplicationConfig(await loadConfig(cluster))
     expect(repl.ipfs?.token).toBe(BEARER)
     expect(repl.replication?.targets[0]?.ipfsApiToken).toBe(BEARER)
+    // A reload cannot give the running local node a new token: the restart warning names the key.
+    const other = configWith('open-file', `[ipfs]\napi = "${kubo.api}"\ntoken = "${WRONG}"`)
+    const next = readReplicationConfig(await loadConfig(other))
+    expect(replicationKeysNeedingRestart(repl, next, true, true)).toEqual(['ipfs.token'])
   })
 
   it('doctor -c sends [ipfs] token; a wrong or missing one is one line naming ipfs.api, exit 2', async () => {

@@ -76,6 +76,8 @@ function shown(x: unknown): string {
 
 const IPFS_KEYS: [string, (s: NonNullable<ReplicationConfig['ipfs']>) => unknown][] = [
   ['api', (s) => s.api],
+  // Named, never shown: the warning lists keys only.
+  ['token', (s) => s.token],
   ['local', (s) => s.local],
   ['gateway', (s) => s.gateway],
   ['provide', (s) => s.provide],

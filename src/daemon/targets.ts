@@ -53,6 +53,7 @@ export const TARGET_FACTORIES: Record<TargetType, Factory> = {
       node: new KuboNode({
         api: t.api,
         local: t.local,
+        what: `replication.targets[${t.name}].api`,
         ...(t.token ? { authorization: rpcAuthorization(t.token) } : {}),
       }),
       local: t.local,
