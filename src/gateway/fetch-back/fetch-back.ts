@@ -202,8 +202,8 @@ export class NetworkFetchBack implements FetchBack {
     const cache = file.transient ? this.#pastCache : undefined
     if (cache) {
       // Downloaded before: its verified bytes from the cache of past fetches, not the network again.
-      const fh = await cache.open(file.cid, file.size)
-      if (fh) return { source: 'past-cache', body: readDisk(join(cache.dir, file.cid), start, end, fh) }
+      const hit = await cache.open(file.cid, file.size)
+      if (hit) return { source: 'past-cache', body: readDisk(hit.path, start, end, hit.fh) }
     }
 
     const key = keyOf(file)
@@ -391,9 +391,8 @@ export class NetworkFetchBack implements FetchBack {
           this.#timeouts,
           this.metrics,
           {
-            ...(f.file.transient &&
-            this.#pastCache?.fits(f.file.size) &&
-            dirname(f.tmp) === this.#pastCache.dir
+            // Its temp file is in the cache's folder only when the cache may keep it (`open`).
+            ...(this.#pastCache && dirname(f.tmp) === this.#pastCache.dir
               ? {
                   fetched: (file: EvictedFile, tmp: string) =>
                     this.#pastCache!.keep(tmp, file.cid, file.size, (obj, msg) => o.log?.warn(obj, msg)),

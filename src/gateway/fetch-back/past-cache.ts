@@ -5,9 +5,9 @@
  * and the index is never told of it (DESIGN promise 6: the index says what the mirror holds), so a
  * second download of a deleted file is read from here, not from the network again.
  *
- * An entry goes in only from a fetch that finished with every block verified, after its file is
- * synced and hashed again to its CID (`cidOfFile`: the index's own profile; a CID made otherwise is
- * simply not kept), then renamed into place: a reader never meets a partial or unverified entry.
+ * An entry goes in only from a fetch that finished with every block verified as it was written (the
+ * fetch-back's own check: the file is not hashed a second time), after its file is synced, then
+ * renamed into place: a reader never meets a partial or unverified entry.
  * Temp files of these fetches are written in the same folder (`<random>.part`), so that rename stays
  * on one file system. The entries found at first use are taken in by their mtime (touched on each use).
  */
@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cidOfFile } from '../../cid/index.ts'
 import { parseCid } from '../../ipfs/index.ts'
 
 export interface PastCacheOptions {
@@ -81,8 +80,8 @@ export class PastCache {
     return size <= this.#max
   }
 
-  /** The entry's open file when the cache holds `cid` with `size` bytes (marked used), else undefined. */
-  async open(cid: string, size: number): Promise<FileHandle | undefined> {
+  /** The entry's path and open file when the cache holds `cid` with `size` bytes (marked used), else undefined. */
+  async open(cid: string, size: number): Promise<{ path: string; fh: FileHandle } | undefined> {
     // A folder that cannot be made or read: no cache, the network as without one.
     if (
       !(await this.#load().then(
@@ -94,7 +93,8 @@ export class PastCache {
     const name = nameOf(cid)
     if (name === undefined || this.#entries.get(name) !== size) return undefined
     // Opened before it is counted: an eviction that unlinks it now leaves this reader its bytes.
-    const fh = await open(join(this.dir, name), 'r').catch(() => undefined)
+    const path = join(this.dir, name)
+    const fh = await open(path, 'r').catch(() => undefined)
     if (!fh) {
       this.#forget(name)
       return undefined
@@ -103,22 +103,22 @@ export class PastCache {
     if (st.size !== size) {
       await fh.close()
       this.#forget(name)
-      await unlink(join(this.dir, name)).catch(() => {})
+      await unlink(path).catch(() => {})
       return undefined
     }
     this.#entries.delete(name)
     this.#entries.set(name, size)
     this.#hits++
     const now = new Date()
-    void utimes(join(this.dir, name), now, now).catch(() => {})
-    return fh
+    void utimes(path, now, now).catch(() => {})
+    return { path, fh }
   }
 
   /**
-   * Takes `tmp` (a finished, verified fetch of `cid`, in `dir`): it is moved aside at once (its
-   * fetch's readers read on from their open file), then in the background synced and hashed again,
-   * and renamed into place as the entry of `cid` only when it hashes to it; the least recently used
-   * entries past `maxBytes` are then evicted. Never throws: a file not kept is removed, and the
+   * Takes `tmp` (a finished fetch of `cid` in `dir`, every block verified as it was written): it is
+   * moved aside at once (its fetch's readers read on from their open file), then in the background
+   * synced and renamed into place as the entry of `cid`; the least recently used entries past
+   * `maxBytes` are then evicted. Never throws: a file not kept is removed, and the
    * download it served is unchanged.
    */
   async keep(tmp: string, cid: string, size: number, log?: LogFn): Promise<void> {
@@ -142,15 +142,6 @@ export class PastCache {
         await fh.sync()
       } finally {
         await fh.close()
-      }
-      const again = await cidOfFile(staged)
-      if (again.cid.toString() !== name || again.size !== size) {
-        log?.(
-          { cid: name, hashed: again.cid.toString() },
-          'past fetch not cached: its file does not hash to its CID again',
-        )
-        await unlink(staged).catch(() => {})
-        return
       }
       await rename(staged, join(this.dir, name))
       this.#forget(name)
