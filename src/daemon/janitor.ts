@@ -7,25 +7,10 @@ import type { Logger } from 'pino'
 import { type FileDecision, type JanitorReport, runJanitor } from '../cache/index.ts'
 import type { Database } from '../db.ts'
 import { CopyStore, openMirrorIndex } from '../index/index.ts'
-import { type IpfsNode, KuboNode, rpcAuthorization } from '../ipfs/index.ts'
+import type { IpfsNode } from '../ipfs/index.ts'
 import type { Config } from '../sync/index.ts'
 import { setLongTimeout } from '../util/long-timer.ts'
 import type { CacheSettings } from './cache-config.ts'
-import type { IpfsSettings } from './replication-config.ts'
-
-/**
- * The Kubo of `[ipfs] api` (with its `token`), whose in-place references follow evictions: the one
- * client of the local node the daemon and the CLI commands make.
- */
-export function localNodeOf(ipfs: IpfsSettings): KuboNode | undefined {
-  if (!ipfs.api) return undefined
-  return new KuboNode({
-    api: ipfs.api,
-    local: ipfs.local,
-    what: 'ipfs.api',
-    ...(ipfs.token ? { authorization: rpcAuthorization(ipfs.token) } : {}),
-  })
-}
 
 export interface JanitorServiceOptions {
   db: Database

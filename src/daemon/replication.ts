@@ -25,7 +25,7 @@ import {
   readKeyFile,
 } from '../replicator/index.ts'
 import { explainEmbeddedListenError } from './embedded-listen.ts'
-import { localNodeOf } from './janitor.ts'
+import { localNodeOf } from './local-node.ts'
 import {
   type FilecoinSettings,
   type IpfsSettings,
