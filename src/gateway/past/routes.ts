@@ -279,26 +279,12 @@ export class PastRoutes {
       const page = await c.reader.children(m.name, rel, { ...(after ? { after } : {}), limit: 10_000 })
       for (const r of page.records) {
         const name = r.path.slice(r.path.lastIndexOf('/') + 1)
-        if (r.kind === 'symlink') {
-          // Shown as what it leads to: a directory leading to deleted files, or a deleted file.
-          const to =
-            r.state === 'deleted' ? undefined : await resolveIndexPath(c.reader, m.name, r.path.split('/'))
-          const t = to?.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
-          if (t?.kind === 'dir' && dirs.has(t.path))
-            entries.push({ name, dir: true, size: 0, mtimeMs: t.mtimeMs, cid: undefined })
-          else if (t?.kind === 'file' && t.state === 'deleted')
-            entries.push({ name, dir: false, size: t.size, mtimeMs: t.mtimeMs, cid: t.cid })
-          else {
-            // Else what it led to as it was (what a request through it gives, #asItWas).
-            const f = await this.#asItWas(m, r.path.split('/'), '', dirs)
-            if (f?.kind === 'dir')
-              entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
-            else if (f) entries.push({ name, dir: false, size: f.size, mtimeMs: f.mtimeMs, cid: f.cid })
-          }
-        } else if (r.kind === 'dir') {
-          if (dirs.has(r.path)) entries.push({ name, dir: true, size: 0, mtimeMs: r.mtimeMs, cid: undefined })
-        } else if (r.kind === 'file' && r.state === 'deleted')
-          entries.push({ name, dir: false, size: r.size, mtimeMs: r.mtimeMs, cid: r.cid })
+        const shown = r.kind === 'symlink' ? await this.#symlinkShownAs(m, r, dirs) : r
+        if (!shown) continue
+        if (shown.kind === 'dir' && dirs.has(shown.path))
+          entries.push({ name, dir: true, size: 0, mtimeMs: shown.mtimeMs ?? r.mtimeMs, cid: undefined })
+        else if (shown.kind === 'file' && shown.state === 'deleted')
+          entries.push({ name, dir: false, size: shown.size, mtimeMs: shown.mtimeMs, cid: shown.cid })
       }
       if (entries.length >= MAX_LISTING) {
         truncated = true
@@ -308,6 +294,30 @@ export class PastRoutes {
       after = page.next
     }
     return this.#listing(req, res, entries.slice(0, MAX_LISTING), truncated, query, t0)
+  }
+
+  /**
+   * What a listing shows a symlink as: what it leads to today, else what it led to as it was
+   * (`#asItWas`, what a request through it gives); the listing keeps it when that is a directory
+   * leading to deleted files or a deleted file.
+   */
+  async #symlinkShownAs(
+    m: ServedMirror,
+    r: PathRecord,
+    dirs: Set<string>,
+  ): Promise<
+    | { kind: 'dir'; path: string; mtimeMs?: number }
+    | (Pick<PastFile, 'size' | 'mtimeMs' | 'cid'> & { kind: 'file'; state: 'deleted' })
+    | PathRecord
+    | undefined
+  > {
+    const c = this.#c
+    const to = r.state === 'deleted' ? undefined : await resolveIndexPath(c.reader, m.name, r.path.split('/'))
+    const t = to?.ok && to.path !== '' ? await c.reader.record(m.name, to.path) : undefined
+    if ((t?.kind === 'dir' && dirs.has(t.path)) || (t?.kind === 'file' && t.state === 'deleted')) return t
+    const f = await this.#asItWas(m, r.path.split('/'), '', dirs)
+    if (f?.kind === 'dir') return { kind: 'dir', path: f.path }
+    return f && { kind: 'file', state: 'deleted', size: f.size, mtimeMs: f.mtimeMs, cid: f.cid }
   }
 
   /** A deleted file's bytes, with the headers it had; `leftScan`: the scan that deleted it. */
