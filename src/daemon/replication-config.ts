@@ -2,12 +2,13 @@
  * `[ipfs]` and `[replication]`: the sync room hands them over as tables (it knows no CIDs); they are
  * parsed here with the loader's own value checks, so a bad value is one line naming the key and file.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CopyKind } from '../index/index.ts'
 import type { PolicySource, ReplicationPolicy } from '../replicator/index.ts'
 import { parseUsdfc } from '../replicator/index.ts'
 import { type Config, ConfigError, configValues as v } from '../sync/index.ts'
+import { notPrivate } from '../util/private-file.ts'
 import { checkKnownKeys } from './config-keys.ts'
 
 export interface IpfsSettings {
@@ -243,13 +244,8 @@ function readToken(
   const file = v.resolvePath(tokenFile, w.dir)
   let text: string
   try {
-    const mode = statSync(file).mode
-    if ((mode & 0o077) !== 0)
-      v.badValue(
-        w,
-        fileKey,
-        `${file} is readable by others (mode ${(mode & 0o777).toString(8).padStart(3, '0')}); a token must be private: chmod 600 ${file}`,
-      )
+    const problem = notPrivate(file, 'a token')
+    if (problem) v.badValue(w, fileKey, problem)
     text = readFileSync(file, 'utf8').trim()
   } catch (err) {
     if (err instanceof ConfigError) throw err
