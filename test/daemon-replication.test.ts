@@ -155,8 +155,10 @@ describe('cidmirror daemon with [replication]', () => {
     // An unpin on B: the next re-check (recheck = 2s) notices and pins again.
     await kubos[1]!.ok(['pin', 'rm', root])
     await waitFor(async () => (await recursivePins(kubos[1]!)).includes(root), 'B pinned again', 60_000, 200)
-    const stored = logLines(d).filter((l) => l.msg === 'stored' && l.target === 'kubo-b')
-    expect(stored.length).toBe(2)
+    // B holds the pin before the daemon's log line of it is out (seen with both cores busy): wait for it.
+    const storedOnB = () => logLines(d).filter((l) => l.msg === 'stored' && l.target === 'kubo-b')
+    await waitFor(() => storedOnB().length >= 2, 'the second store on B in the log', 30_000, 50)
+    expect(storedOnB().length).toBe(2)
     await stop(d)
   }, 240_000)
 
